@@ -1,0 +1,409 @@
+"""The kiosk's client of the central's kiosk API.
+
+Every call has a connect and a read timeout and a total deadline on reading the answer.
+Retries (with exponential backoff) happen only where repeating is safe: GETs, and POSTs
+that carry an Idempotency-Key.  A code lookup counts against the guess limit, so it is
+repeated only when the connection was refused before anything was sent.
+
+Every answer is parsed through the wire models; the caller sees either a model or one
+of the exceptions in ``backend_client.errors``, never a requests or pydantic exception.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import quote
+
+import requests
+from pydantic import BaseModel, ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from backend_client import wire
+from backend_client.errors import (
+    CentralBadAnswer,
+    CentralError,
+    CentralRefused,
+    CentralUnreachable,
+    KioskUnauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# An answer bigger than this is not the wire format; stop reading instead of filling memory.
+MAX_ANSWER_BYTES = 1 << 20
+_READ_CHUNK = 16 * 1024
+
+
+class RetryPolicy(enum.Enum):
+    SAFE = "safe"  # GET, or POST with an Idempotency-Key: repeat on any transport failure or 5xx
+    NOT_SENT_ONLY = "not_sent_only"  # repeat only when the request cannot have reached the central
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """One attempt as it leaves the client (credential left out)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    attempt: int  # 1 for the first try
+
+
+@dataclass(frozen=True)
+class ResponseInfo:
+    """What came back for one attempt: a status and body, or the transport error."""
+
+    status: int | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    error: str | None = None  # set when no complete answer arrived
+    elapsed_s: float = 0.0
+
+
+Observer = Callable[[RequestInfo, ResponseInfo], None]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+
+
+class _TransportFailure(Exception):
+    """No complete answer for one attempt."""
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent  # False only when the request surely never reached the central
+
+
+def mask_serial(serial: str) -> str:
+    """A pickup serial as logs may show it: the first two digits only."""
+    return serial[:2] + "****" if len(serial) > 2 else "****"
+
+
+def shorten_token(token: str) -> str:
+    """A QR token as logs may show it: enough to tell two apart, not enough to use."""
+    return f"{token[:8]}…({len(token)})" if len(token) > 8 else "…"
+
+
+class CentralClient:
+    """Calls the central's kiosk API; see ``backend_client.wire.Routes``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credential: str,
+        *,
+        timeout_s: float = 4.0,
+        retries: int = 2,
+        backoff_s: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        if retries < 0:
+            raise ValueError("retries must not be negative")
+        if not credential or not credential.isascii() or not credential.isprintable():
+            # It travels in a header: anything else would fail deep inside http.client.
+            raise ValueError("the kiosk credential must be printable ASCII")
+        self.base_url = base_url.rstrip("/")
+        self._credential = credential
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._sleep = sleep
+        self._owns_session = session is None
+        self._session = session if session is not None else self._new_session()
+        self.observer = observer
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        # Retries are this client's decision alone: urllib3 must never repeat a request.
+        adapter = HTTPAdapter(max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.trust_env = False  # a proxy from the environment must not sit between kiosk and central
+        return session
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> CentralClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the API -------------------------------------------------------------------------
+
+    def hello(self) -> wire.KioskHello:
+        return self._call("GET", wire.Routes.HELLO, wire.KioskHello, policy=RetryPolicy.SAFE)
+
+    def lookup_code(self, serial: str, verification: str) -> wire.OrderView:
+        try:
+            request = wire.CodeLookupRequest(serial=serial, verification=verification)
+        except ValidationError as exc:
+            # Checked here so a typo never costs a guess at the central.
+            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a pickup code is 6 + 6 digits") from exc
+        answer = self._call(
+            "POST",
+            wire.Routes.LOOKUP_CODE,
+            wire.LookupResponse,
+            body=request,
+            policy=RetryPolicy.NOT_SENT_ONLY,
+            log_subject=f"serial={mask_serial(serial)}",
+        )
+        return answer.order
+
+    def lookup_token(self, token: str) -> wire.OrderView:
+        try:
+            request = wire.TokenLookupRequest(token=token)
+        except ValidationError as exc:
+            raise CentralRefused(wire.ErrorCode.INVALID_TOKEN, "this code is too long to be ours") from exc
+        # A POST without an Idempotency-Key: not repeated once it may have arrived.
+        answer = self._call(
+            "POST",
+            wire.Routes.LOOKUP_TOKEN,
+            wire.LookupResponse,
+            body=request,
+            policy=RetryPolicy.NOT_SENT_ONLY,
+            log_subject=f"token={shorten_token(token)}",
+        )
+        return answer.order
+
+    def claim(self, order_id: str, ticket_ids: list[str], idempotency_key: str) -> wire.ClaimResponse:
+        try:
+            request = wire.ClaimRequest(order_id=order_id, ticket_ids=ticket_ids)
+        except ValidationError as exc:
+            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a claim names 1 to 64 tickets") from exc
+        return self._call(
+            "POST",
+            wire.Routes.CLAIMS,
+            wire.ClaimResponse,
+            body=request,
+            policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key,
+            log_subject=f"order={order_id} tickets={len(ticket_ids)}",
+        )
+
+    def report(
+        self, claim_id: str, outcomes: dict[str, wire.TicketOutcome], idempotency_key: str
+    ) -> wire.ClaimStatus:
+        try:
+            request = wire.ClaimReport(outcomes=outcomes)
+        except ValidationError as exc:
+            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a report maps ticket ids to outcomes") from exc
+        path = wire.Routes.CLAIM_REPORT.format(claim_id=quote(claim_id, safe=""))
+        return self._call(
+            "POST",
+            path,
+            wire.ClaimStatus,
+            body=request,
+            policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key,
+            log_subject=f"claim={claim_id}",
+        )
+
+    def key_set(self) -> wire.KeySet:
+        return self._call("GET", wire.Routes.KEYS, wire.KeySet, policy=RetryPolicy.SAFE)
+
+    def revocations(self) -> wire.RevocationList:
+        return self._call("GET", wire.Routes.REVOCATIONS, wire.RevocationList, policy=RetryPolicy.SAFE)
+
+    # -- one call: attempts, retries, mapping --------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        answer_model: type[ModelT],
+        *,
+        policy: RetryPolicy,
+        body: BaseModel | None = None,
+        idempotency_key: str | None = None,
+        log_subject: str = "",
+    ) -> ModelT:
+        headers = {"Accept": "application/json"}
+        payload: bytes | None = None
+        if body is not None:
+            payload = body.model_dump_json().encode()
+            headers["Content-Type"] = "application/json"
+        if idempotency_key is not None:
+            if not idempotency_key.strip():
+                raise ValueError("an idempotency key must not be empty")
+            headers[wire.IDEMPOTENCY_HEADER] = idempotency_key
+        attempts = 1 + self.retries
+        last_problem = ""
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                self._sleep(self.backoff_s * 2 ** (attempt - 2))
+            try:
+                answer = self._send(method, path, headers, payload, attempt)
+            except _TransportFailure as failure:
+                last_problem = str(failure)
+                may_repeat = policy is RetryPolicy.SAFE or not failure.sent
+                log.warning(
+                    "central %s %s %s: attempt %d/%d failed: %s",
+                    method, path, log_subject, attempt, attempts, failure,
+                )
+                if may_repeat:
+                    continue
+                raise CentralUnreachable(f"no answer from the central: {failure}") from None
+            if answer.status >= 500:
+                last_problem = f"HTTP {answer.status}"
+                log.warning(
+                    "central %s %s %s: attempt %d/%d answered HTTP %d",
+                    method, path, log_subject, attempt, attempts, answer.status,
+                )
+                if policy is RetryPolicy.SAFE:
+                    continue
+                raise CentralUnreachable(f"the central failed: HTTP {answer.status}")
+            log.info("central %s %s %s: HTTP %d", method, path, log_subject, answer.status)
+            return _parse_answer(answer, answer_model)
+        raise CentralUnreachable(f"no answer from the central after {attempts} attempts: {last_problem}")
+
+    def _send(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None, attempt: int
+    ) -> _Answer:
+        """One attempt on the wire: the single place every request goes through."""
+        request_info = RequestInfo(method=method, path=path, headers=dict(headers), body=body, attempt=attempt)
+        started = time.monotonic()
+        try:
+            answer = self._exchange(method, path, headers, body, started)
+        except _TransportFailure as failure:
+            self._notify(request_info, ResponseInfo(
+                status=None, error=str(failure), elapsed_s=time.monotonic() - started,
+            ))
+            raise
+        self._notify(request_info, ResponseInfo(
+            status=answer.status, body=answer.body, elapsed_s=time.monotonic() - started,
+        ))
+        return answer
+
+    def _exchange(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None, started: float
+    ) -> _Answer:
+        all_headers = {**headers, "Authorization": f"{wire.AUTH_SCHEME} {self._credential}"}
+        try:
+            with self._session.request(
+                method,
+                self.base_url + path,
+                headers=all_headers,
+                data=body,
+                timeout=(self.timeout_s, self.timeout_s),
+                stream=True,
+                allow_redirects=False,
+            ) as response:
+                content = self._read_body(response, started)
+                return _Answer(status=response.status_code, body=content)
+        except requests.RequestException as exc:
+            raise _TransportFailure(_describe(exc), sent=not _surely_not_sent(exc)) from None
+
+    def _read_body(self, response: requests.Response, started: float) -> bytes:
+        # The read timeout bounds each socket read; this deadline bounds the whole answer,
+        # so a central that trickles bytes cannot hold the kiosk forever.
+        deadline = started + 2 * self.timeout_s
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_READ_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise _TransportFailure("answer too large", sent=True)
+            if time.monotonic() > deadline:
+                raise _TransportFailure("answer too slow", sent=True)
+        return b"".join(chunks)
+
+    def _notify(self, request_info: RequestInfo, response_info: ResponseInfo) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(request_info, response_info)
+        except Exception:  # a recorder's fault must never break a pickup
+            log.exception("central client observer failed")
+
+
+def _surely_not_sent(exc: requests.RequestException) -> bool:
+    """True when the connection itself failed, so no byte of the request left the kiosk."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        if isinstance(reason, MaxRetryError):
+            return isinstance(reason.reason, NewConnectionError)
+    return False
+
+
+def _describe(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, requests.Timeout):
+        return "read timeout"
+    if _surely_not_sent(exc):
+        return "connection refused"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection lost"
+    return type(exc).__name__
+
+
+def _parse_answer(answer: _Answer, answer_model: type[ModelT]) -> ModelT:
+    """Turn a non-5xx answer into the wire model, or into the refusal it carries."""
+    try:
+        document = json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError):
+        raise CentralBadAnswer(f"the central's answer is not JSON (HTTP {answer.status})") from None
+    if 200 <= answer.status < 300:
+        try:
+            return answer_model.model_validate(document)
+        except ValidationError as exc:
+            raise CentralBadAnswer(
+                f"the central's answer is not a {answer_model.__name__}: {_first_error(exc)}"
+            ) from None
+    try:
+        error = wire.ErrorBody.model_validate(document)
+    except ValidationError:
+        raise CentralBadAnswer(f"the central refused without a known reason (HTTP {answer.status})") from None
+    refusal = KioskUnauthorized if (
+        answer.status == 401 or error.code is wire.ErrorCode.UNAUTHORIZED
+    ) else CentralRefused
+    raise refusal(error.code, error.message, dict(error.details), http_status=answer.status)
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid"
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+__all__ = [
+    "CentralBadAnswer",
+    "CentralClient",
+    "CentralError",
+    "CentralRefused",
+    "CentralUnreachable",
+    "KioskUnauthorized",
+    "Observer",
+    "RequestInfo",
+    "ResponseInfo",
+    "RetryPolicy",
+    "mask_serial",
+    "shorten_token",
+]

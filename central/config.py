@@ -1,0 +1,72 @@
+"""The central's settings: environment variables with defaults (documented in central/README.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the central cannot use."""
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def default_db_url() -> str:
+    return os.environ.get("CENTRAL_DB_URL") or f"sqlite:///{DEFAULT_VAR_DIR / 'central.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str = field(default_factory=default_db_url)
+    secrets_dir: Path = DEFAULT_VAR_DIR / "central-secrets"
+    # Pickup opens this many hours before the show starts.
+    pickup_opens_hours: int = 24
+    claim_lease_seconds: int = 120
+    # Per-serial lockout: this many wrong codes within the window lock the serial.
+    serial_max_failures: int = 5
+    serial_window_seconds: int = 900
+    lockout_seconds: int = 900
+    # Per-kiosk delay: after this many failures within the window each attempt waits longer.
+    kiosk_free_failures: int = 5
+    kiosk_window_seconds: int = 600
+    kiosk_delay_base_seconds: int = 2
+    kiosk_delay_max_seconds: int = 300
+    # A rotated-out signing key keeps verifying this long (tokens printed with it stay valid).
+    key_overlap_seconds: int = 7 * 24 * 3600
+    # Optional fixed secrets from the environment instead of files in secrets_dir.
+    code_secret: str | None = None
+    signing_key: str | None = None
+
+    @classmethod
+    def from_env(cls, db_url: str | None = None) -> Settings:
+        return cls(
+            db_url=db_url or default_db_url(),
+            secrets_dir=Path(os.environ.get("CENTRAL_SECRETS_DIR") or DEFAULT_VAR_DIR / "central-secrets"),
+            pickup_opens_hours=_env_int("CENTRAL_PICKUP_OPENS_HOURS", 24),
+            claim_lease_seconds=_env_int("CENTRAL_CLAIM_LEASE_SECONDS", 120, minimum=1),
+            serial_max_failures=_env_int("CENTRAL_SERIAL_MAX_FAILURES", 5, minimum=1),
+            serial_window_seconds=_env_int("CENTRAL_SERIAL_WINDOW_SECONDS", 900, minimum=1),
+            lockout_seconds=_env_int("CENTRAL_LOCKOUT_SECONDS", 900, minimum=1),
+            kiosk_free_failures=_env_int("CENTRAL_KIOSK_FREE_FAILURES", 5, minimum=1),
+            kiosk_window_seconds=_env_int("CENTRAL_KIOSK_WINDOW_SECONDS", 600, minimum=1),
+            kiosk_delay_base_seconds=_env_int("CENTRAL_KIOSK_DELAY_BASE_SECONDS", 2, minimum=1),
+            kiosk_delay_max_seconds=_env_int("CENTRAL_KIOSK_DELAY_MAX_SECONDS", 300, minimum=1),
+            key_overlap_seconds=_env_int("CENTRAL_KEY_OVERLAP_SECONDS", 7 * 24 * 3600, minimum=0),
+            code_secret=os.environ.get("CENTRAL_CODE_SECRET") or None,
+            signing_key=os.environ.get("CENTRAL_SIGNING_KEY") or None,
+        )
