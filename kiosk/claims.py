@@ -15,6 +15,7 @@ tickets were never sent and are released, ``sent`` ones are in doubt and go to s
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -47,6 +48,8 @@ class Outbox:
     def __init__(self, journal: Journal, client: ReportingClient) -> None:
         self._journal = journal
         self._client = client
+        # The printing worker and the monitor both flush: one delivery at a time keeps the order.
+        self._flush_lock = threading.Lock()
 
     def report(self, claim_id: str, ticket_id: str, outcome: TicketOutcome) -> None:
         key = f"{claim_id}:{ticket_id}:{outcome.value}"
@@ -55,6 +58,10 @@ class Outbox:
 
     def flush(self) -> int:
         """Deliver what is pending, in order; stop at the first failure. Returns how many went."""
+        with self._flush_lock:
+            return self._flush_pending()
+
+    def _flush_pending(self) -> int:
         delivered = 0
         for item in self._journal.pending():
             if item.kind != REPORT_KIND:
