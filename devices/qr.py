@@ -35,7 +35,7 @@ UNIFORM_FRAME_STDDEV = 8.0
 # an empty frame cheap (pyzbar alone reads 95 of the 116 shared photos at 320, 98 at full size).
 PYZBAR_MAX_SIDE = 320
 
-_QR_FORMATS = (zxingcpp.BarcodeFormat.QRCodeModel1, zxingcpp.BarcodeFormat.QRCodeModel2)
+_QR_FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCodeModel1, zxingcpp.BarcodeFormat.QRCodeModel2])
 _PYZBAR_SYMBOLS = [pyzbar.ZBarSymbol.QRCODE]
 _MEDIAN_KERNEL = 3
 
@@ -92,8 +92,7 @@ def read_pyzbar(gray: np.ndarray) -> list[DecodedCode]:
     """
     symbols = pyzbar.decode(gray, symbols=_PYZBAR_SYMBOLS)
     return _unique(
-        DecodedCode(text=s.data.decode("utf-8", errors="replace"), raw=bytes(s.data), decoder="pyzbar")
-        for s in symbols
+        DecodedCode(text=s.data.decode("utf-8", errors="replace"), raw=bytes(s.data), decoder="pyzbar") for s in symbols
     )
 
 
