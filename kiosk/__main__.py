@@ -1,0 +1,4 @@
+
+from kiosk.cli import entry
+
+entry()

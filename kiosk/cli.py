@@ -1,0 +1,92 @@
+"""`kiosk` command: run the kiosk, or the demo on simulated devices and a local central."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from kiosk.masking import MaskingFilter
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description="Cinema ticket kiosk")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log at debug level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the kiosk on its configured central and devices")
+    run.add_argument("--config", type=Path, default=None, metavar="FILE", help="TOML file (docs/config.md)")
+    run.add_argument("--headless", action="store_true", help="render offscreen (no window)")
+    demo = commands.add_parser("demo", help="the kiosk with a local central and simulated devices")
+    demo.add_argument("--config", type=Path, default=None, metavar="FILE")
+    demo.add_argument("--headless", action="store_true",
+                      help="offscreen: play the demo journeys, save screenshots and tickets, exit")
+    demo.add_argument("--out", type=Path, default=Path("var/demo"), metavar="DIR",
+                      help="where screenshots, ticket images and summary.json go (default var/demo)")
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(MaskingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Kivy's own logger is noisy at info level and does not need our masking.
+    logging.getLogger("kivy").setLevel(logging.WARNING)
+
+
+def _prepare_kivy(headless: bool) -> None:
+    # Must happen before the first Kivy import: Kivy reads these at import time.
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    if headless:
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    _prepare_kivy(args.headless)
+    # Imported late so that `kiosk --help` and config errors need no Kivy start-up.
+    from kiosk.config import ConfigError, load_config
+    from kiosk.journal import JournalError
+    from kiosk.services import StartupError
+
+    try:
+        config = load_config(args.config)
+        if args.command == "demo":
+            from kiosk.demo import run_demo
+
+            return run_demo(config, out_dir=args.out, headless=args.headless)
+        from kiosk.runner import run_kiosk
+
+        return run_kiosk(config, headless=args.headless)
+    except (ConfigError, StartupError, JournalError) as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def entry() -> None:
+    """Console-script entry: exits without running native modules' teardown.
+
+    zxing-cpp's bindings report "leaked instances" on stderr at interpreter exit, which would
+    bury the demo's last line; all our files and connections are closed by then.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,212 @@
+"""`kiosk demo`: the kiosk on a local central (SQLite, demo orders) and simulated devices.
+
+With a screen it opens the kiosk window and prints the demo pickup codes.  Headless it plays
+the demo journeys through the real screens (simulated touches, camera frames holding the
+order's QR code), saves a screenshot of every screen and the virtual printer's ticket images,
+writes ``summary.json`` and names the folder on its last line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qrcode
+from PIL import Image
+
+from kiosk.config import KioskConfig, load_config
+
+log = logging.getLogger(__name__)
+
+STEP_TIMEOUT_S = 20.0
+
+
+@dataclass
+class JourneyRecord:
+    kind: str  # "code" | "qr"
+    order: str
+    screens: list[str] = field(default_factory=list)
+    screenshots: list[str] = field(default_factory=list)
+    tickets: int = 0
+    ticket_images: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "order": self.order, "screens": self.screens, "screenshots": self.screenshots,
+                "tickets": self.tickets, "ticket_images": self.ticket_images, "error": self.error}
+
+
+def qr_frame(payload: str, size: int = 720) -> np.ndarray:
+    """A camera frame (BGR) showing ``payload`` as a QR code on a phone-like light background."""
+    symbol = qrcode.make(payload, border=4).get_image().convert("L")
+    side = int(size * 0.6)
+    symbol = symbol.resize((side, side), Image.Resampling.NEAREST)
+    frame = Image.new("L", (int(size * 16 / 9), size), 200)
+    frame.paste(symbol, ((frame.width - side) // 2, (size - side) // 2))
+    gray = np.asarray(frame)
+    return np.stack([gray, gray, gray], axis=2)
+
+
+def _demo_config(base: KioskConfig, out_dir: Path, central_url: str, credential_file: Path,
+                 printer_port: int) -> KioskConfig:
+    return load_config(None, {
+        **_flatten(base),
+        "central.url": central_url,
+        "central.credential_file": str(credential_file),
+        "kiosk.data_dir": str(out_dir / "kiosk"),
+        "printer.kind": "network",
+        "printer.host": "127.0.0.1",
+        "printer.port": printer_port,
+        "printer.simulate": True,
+        "printer.simulator_out_dir": str(out_dir / "tickets"),
+    })
+
+
+def _flatten(config: KioskConfig) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section_name in ("kiosk", "central", "printer", "camera", "pickup"):
+        section = getattr(config, section_name)
+        for key, value in vars(section).items():
+            flat[f"{section_name}.{key}"] = value
+    return flat
+
+
+def run_demo(base_config: KioskConfig, out_dir: Path, headless: bool) -> int:
+    from central.process import CentralStartError, free_port, launch_central
+
+    out_dir = out_dir.resolve()
+    # A demo starts from scratch: last run's orders are collected, its journal would recover them.
+    for leftover in ("central", "kiosk", "tickets", "screens"):
+        shutil.rmtree(out_dir / leftover, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        central = launch_central(f"sqlite:///{out_dir / 'central' / 'central.db'}", out_dir / "central")
+    except CentralStartError as exc:
+        print(f"kiosk demo: the local central did not start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        config = _demo_config(base_config, out_dir, central.base_url, central.kiosk_credential_file, free_port())
+        if headless:
+            return _play_headless(config, central.demo, out_dir)
+        _print_codes(central.demo)
+        from kiosk.runner import run_kiosk
+
+        return run_kiosk(config)
+    finally:
+        central.stop()
+
+
+def _print_codes(demo: dict[str, Any]) -> None:
+    print("Demo pickup codes (serial + verification):", file=sys.stderr)
+    for name, order in demo["orders"].items():
+        print(f"  {name:14} {order['serial']} {order['verification']}  seats {','.join(order['seats'])}",
+              file=sys.stderr)
+
+
+def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path) -> int:
+    from kiosk.runner import KioskRuntime
+    from kiosk.ui_driver import UiDriver
+
+    runtime = KioskRuntime(config, injected_camera=True)
+    errors: list[str] = []
+    journeys: list[JourneyRecord] = []
+    try:
+        runtime.start()
+        runtime.app.start_headless()
+        driver = UiDriver(runtime.app)
+        # The idle screen shows "out of service" until the first health round saw the central.
+        driver.wait_for(lambda: runtime.app.availability_now.can_pick_up, STEP_TIMEOUT_S)
+        screens_dir = out_dir / "screens"
+        code_order = demo["orders"]["group"]
+        qr_order = demo["orders"]["ready"]
+        plays: list[tuple[JourneyRecord, Callable[[JourneyRecord], None]]] = [
+            (JourneyRecord("code", code_order["order_id"]),
+             lambda record: _code_journey(driver, record, code_order, screens_dir)),
+            (JourneyRecord("qr", qr_order["order_id"]),
+             lambda record: _qr_journey(driver, runtime, record, qr_order, screens_dir)),
+        ]
+        for record, play in plays:
+            jobs_before = len(runtime.virtual_printer.jobs) if runtime.virtual_printer else 0
+            try:
+                play(record)
+            except Exception as exc:  # reported in the summary; the next journey still runs
+                log.exception("demo journey %s failed", record.kind)
+                record.error = f"{type(exc).__name__}: {exc}"
+                errors.append(f"{record.kind}: {record.error}")
+                _snap(driver, record, screens_dir, "failed")
+            if runtime.virtual_printer is not None:
+                new_jobs = runtime.virtual_printer.jobs[jobs_before:]
+                record.ticket_images = [str(job.png_path) for job in new_jobs if job.png_path is not None]
+            journeys.append(record)
+            driver.wait_for(lambda: runtime.flow.state.step.value == "idle", STEP_TIMEOUT_S)
+        runtime.app.stop_headless()
+    finally:
+        runtime.stop()
+    printed = sum(j.tickets for j in journeys)
+    summary = {
+        "journeys": [j.as_json() for j in journeys],
+        "tickets_printed": printed,
+        "ticket_images": sorted(str(p) for p in (out_dir / "tickets").glob("*.png")),
+        "errors": errors,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(f"demo: {len(journeys)} journeys, {printed} tickets printed, {len(errors)} errors", file=sys.stderr)
+    print(f"screenshots and printed tickets are in {out_dir}")
+    return 0 if not errors else 1
+
+
+def _snap(driver: Any, record: JourneyRecord, screens_dir: Path, label: str) -> None:
+    name = driver.current_screen_name
+    record.screens.append(name)
+    index = len(record.screenshots) + 1
+    path = driver.screenshot(screens_dir / f"{record.kind}-{index:02d}-{label or name}.png")
+    record.screenshots.append(str(path))
+
+
+def _code_journey(driver: Any, record: JourneyRecord, order: dict[str, Any], screens_dir: Path) -> None:
+    driver.wait_for("idle", STEP_TIMEOUT_S)
+    _snap(driver, record, screens_dir, "idle")
+    driver.tap("collect_button")
+    driver.wait_for("enter_code", STEP_TIMEOUT_S)
+    driver.type_digits(order["serial"] + order["verification"])
+    _snap(driver, record, screens_dir, "enter_code")
+    driver.tap("submit")
+    _review_print_done(driver, record, screens_dir)
+
+
+def _qr_journey(driver: Any, runtime: Any, record: JourneyRecord, order: dict[str, Any], screens_dir: Path) -> None:
+    driver.wait_for("idle", STEP_TIMEOUT_S)
+    _snap(driver, record, screens_dir, "idle")
+    assert runtime.services.camera_frames is not None
+    runtime.services.camera_frames.push(qr_frame(order["qr_token"]))
+    _review_print_done(driver, record, screens_dir)
+
+
+def _review_print_done(driver: Any, record: JourneyRecord, screens_dir: Path) -> None:
+    driver.wait_for(lambda: driver.current_screen_name in ("review", "refused"), STEP_TIMEOUT_S)
+    if driver.current_screen_name == "refused":
+        _snap(driver, record, screens_dir, "refused")
+        raise RuntimeError("the kiosk refused the order: " + " / ".join(driver.visible_texts()[:4]))
+    driver.wait_for(lambda: driver.is_enabled("confirm"), STEP_TIMEOUT_S)
+    _snap(driver, record, screens_dir, "review")
+    driver.tap("confirm")
+    driver.wait_for(lambda: driver.current_screen_name in ("printing", "done"), STEP_TIMEOUT_S)
+    if driver.current_screen_name == "printing":  # a fast printer may finish before a frame is drawn
+        _snap(driver, record, screens_dir, "printing")
+    driver.wait_for("done", STEP_TIMEOUT_S)
+    _snap(driver, record, screens_dir, "done")
+    record.tickets = driver.state.printed
+    if driver.state.owed or driver.state.in_doubt:
+        raise RuntimeError(f"{driver.state.owed} tickets still owed, {driver.state.in_doubt} in doubt")
+    # Back to idle for the next journey, as a person walking away would leave it.
+    started = time.monotonic()
+    driver.tap("finish")
+    driver.wait_for("idle", STEP_TIMEOUT_S - (time.monotonic() - started))
