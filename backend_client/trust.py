@@ -131,13 +131,18 @@ class TrustStore:
         """Refresh now and then every interval_s seconds in a daemon thread."""
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
-        if self._thread is not None and self._thread.is_alive():
+        if self.running:
             return
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._run_periodic, args=(interval_s,), name="trust-refresh", daemon=True
         )
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """True while the periodic refresh thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout_s: float = 1.0) -> None:
         """Stop the periodic refresh. Returns within timeout_s even if a fetch is in flight."""

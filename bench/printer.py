@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from escpos.printer import Dummy
 
 from backend_client.tokens import KIND_TICKET, TokenClaims, sign_token
+from bench.stats import percentile
 from devices.printer import EscposTicketPrinter, PrinterConfig
 from devices.printer_api import PrintOutcome, TicketContent
 from devices.sim.printer import VirtualPrinter
@@ -57,11 +58,6 @@ def sample_tickets(count: int) -> list[TicketContent]:
             )
         )
     return tickets
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def raster_qr_bytes(token: str) -> int:
@@ -120,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, values in rows:
         print(
             f"{label:<52}{len(values):>6}{statistics.median(values):>10.2f}"
-            f"{percentile(values, 0.95):>10.2f}{max(values):>10.2f}"
+            f"{percentile(values, 95):>10.2f}{max(values):>10.2f}"
         )
     print(f"QR alone: native {native_qr_bytes(token)} bytes, as a raster image {raster_qr_bytes(token)} bytes")
     return 0

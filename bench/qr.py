@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.stats import summary_ms
 from devices.camera import IMAGE_SUFFIXES, read_image_file
 from devices.camera_api import DecodedCode
 from devices.qr import decode_frame, read_pyzbar, read_zxing, to_gray
@@ -61,24 +62,12 @@ class FolderResult:
 
     def summary(self) -> dict[str, float | int]:
         data: dict[str, float | int] = {k: v for k, v in asdict(self).items() if k != "times_ms"}
-        data.update(_percentiles(self.times_ms))
+        data.update(summary_ms(self.times_ms))
         return data
 
 
 def normalize_payload(text: str) -> str:
     return text.replace("\r\n", "\n").strip()
-
-
-def _percentiles(times_ms: list[float]) -> dict[str, float]:
-    if not times_ms:
-        return {"p50_ms": 0.0, "p95_ms": 0.0, "max_ms": 0.0, "mean_ms": 0.0}
-    values = np.asarray(times_ms)
-    return {
-        "p50_ms": round(float(np.percentile(values, 50)), 3),
-        "p95_ms": round(float(np.percentile(values, 95)), 3),
-        "max_ms": round(float(values.max()), 3),
-        "mean_ms": round(float(values.mean()), 3),
-    }
 
 
 def load_folder(folder: Path) -> list[Sample]:

@@ -75,8 +75,11 @@ class KioskServices:
         self.config = config
         credential = read_credential(config)
         self.journal = Journal(config.data_path("journal.sqlite3"))
-        self.client = CentralClient(config.central.url, credential, timeout_s=config.central.timeout_s,
-                                    retries=config.central.retries)
+        try:
+            self.client = CentralClient(config.central.url, credential, timeout_s=config.central.timeout_s,
+                                        retries=config.central.retries)
+        except ValueError as exc:
+            raise StartupError(f"{config.central.credential_file}: {exc}") from None
         self.trust = TrustStore(self.client, config.data_path("trust.json"), clock=lambda: datetime.now(UTC))
         self.printer = EscposTicketPrinter(printer_config(config))
         self.outbox = Outbox(self.journal, self.client)

@@ -14,7 +14,8 @@ Scripting from Python::
     proxy.stop()
 
 From a shell: ``python -m devices.sim.central_proxy --upstream URL --port N [--fault SPEC]``;
-while it runs, ``POST /_proxy/faults`` (a JSON fault), ``POST /_proxy/clear`` and
+while it runs, ``POST /_proxy/faults`` (a JSON fault), ``POST /_proxy/clear``,
+``POST /_proxy/down`` (``{"seconds": S}``: refuse connections for S seconds) and
 ``GET /_proxy/status`` on the proxy itself change and show the faults.
 """
 
@@ -52,7 +53,7 @@ _HTML_PAGE = (
 )
 
 
-class FaultKind(str, enum.Enum):
+class FaultKind(enum.StrEnum):
     DELAY = "delay"  # wait delay_s, then pass through
     ERROR_5XX = "error_5xx"  # answer `status` (default 503) without asking the central
     TRUNCATED_JSON = "truncated_json"  # the central's answer cut in half (length consistent)
@@ -187,6 +188,9 @@ class CentralProxy:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()  # wakes delays when the proxy goes down or stops
+        self._final_stop = threading.Event()  # ends a down_for() early
+        self._life_lock = threading.RLock()  # start, stop and down/up from several threads
+        self._cycler: threading.Thread | None = None
 
     # -- life ----------------------------------------------------------------------------
 
@@ -199,8 +203,43 @@ class CentralProxy:
         return self._server is None
 
     def start(self) -> CentralProxy:
+        with self._life_lock:
+            self._final_stop.clear()
+            self._bring_up()
+        return self
+
+    def stop(self) -> None:
+        """Close the listener and every open connection, and join all threads."""
+        self._final_stop.set()
+        cycler, self._cycler = self._cycler, None
+        if cycler is not None and cycler is not threading.current_thread():
+            cycler.join()
+        with self._life_lock:
+            self._take_down()
+
+    def set_down(self, down: bool) -> None:
+        """Down: nothing listens (connection refused) and open connections are reset."""
+        with self._life_lock:
+            if down:
+                self._take_down()
+            else:
+                self._bring_up()
+
+    def down_for(self, seconds: float) -> None:
+        """Go down now and come back up on the same port after `seconds` (unless stopped first)."""
+
+        def cycle() -> None:
+            self.set_down(True)
+            if not self._final_stop.wait(seconds):
+                self.set_down(False)
+
+        # Its own thread: the control API calls this from a handler that going down must join.
+        self._cycler = threading.Thread(target=cycle, name="central-proxy-down", daemon=True)
+        self._cycler.start()
+
+    def _bring_up(self) -> None:
         if self._server is not None:
-            return self
+            return
         self._closing.clear()
         server = _Server((self.host, self.port), self)
         self.port = server.server_address[1]  # keep the port so coming back up reuses it
@@ -210,10 +249,8 @@ class CentralProxy:
         )
         self._thread.start()
         log.info("central proxy on %s -> %s:%d", self.url, self.upstream_host, self.upstream_port)
-        return self
 
-    def stop(self) -> None:
-        """Close the listener and every open connection, and join all threads."""
+    def _take_down(self) -> None:
         server, thread = self._server, self._thread
         self._server, self._thread = None, None
         if server is None:
@@ -224,13 +261,6 @@ class CentralProxy:
         server.server_close()  # joins the handler threads
         if thread is not None:
             thread.join()
-
-    def set_down(self, down: bool) -> None:
-        """Down: nothing listens (connection refused) and open connections are reset."""
-        if down:
-            self.stop()
-        else:
-            self.start()
 
     def __enter__(self) -> CentralProxy:
         return self.start()
@@ -244,7 +274,7 @@ class CentralProxy:
         with self._lock:
             self._faults.append(fault)
 
-    def fail_next(self, kind: FaultKind | str, count: int = 1, path: str | None = None, **options: Any) -> None:
+    def fail_next(self, kind: FaultKind | str, count: int | None = 1, path: str | None = None, **options: Any) -> None:
         self.add_fault(Fault(kind=FaultKind(kind), count=count, path=path, **options))
 
     def clear(self) -> None:
@@ -300,7 +330,9 @@ class CentralProxy:
         """Sleep, unless the proxy is stopping. True if the sleep ran its course."""
         return not self._closing.wait(seconds)
 
-    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _forward(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         connection = http.client.HTTPConnection(
             self.upstream_host, self.upstream_port, timeout=self.upstream_timeout_s
         )
@@ -435,6 +467,15 @@ class _Handler(BaseHTTPRequestHandler):
                 proxy.add_fault(Fault.from_dict(data))
             elif self.command == "POST" and action == "clear":
                 proxy.clear()
+            elif self.command == "POST" and action == "down":
+                data = json.loads(body or b"{}")
+                seconds = float(data.get("seconds", 0)) if isinstance(data, dict) else -1.0
+                if not 0 < seconds <= 3600:
+                    raise ValueError("down needs 0 < seconds <= 3600")
+                self._answer(200, json.dumps({"down_for_s": seconds}).encode(), "application/json")
+                self.close_connection = True
+                proxy.down_for(seconds)
+                return
             elif not (self.command == "GET" and action == "status"):
                 self._answer(404, b'{"error":"unknown control action"}', "application/json")
                 return
