@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported late so that `kiosk --help` and config errors need no Kivy start-up.
     from kiosk.config import ConfigError, load_config
     from kiosk.journal import JournalError
+    from kiosk.kivy_setup import FontMissing
     from kiosk.services import StartupError
 
     try:
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         from kiosk.runner import run_kiosk
 
         return run_kiosk(config, headless=args.headless)
-    except (ConfigError, StartupError, JournalError) as exc:
+    except (ConfigError, StartupError, JournalError, FontMissing) as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

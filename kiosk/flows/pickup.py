@@ -382,7 +382,7 @@ class PickupFlow:
     def back(self) -> None:
         self._touch()
         step = self._state.step
-        if step is Step.ENTER_CODE:
+        if step in (Step.ENTER_CODE, Step.DONE):
             self.reset()
         elif step in (Step.REVIEW, Step.REFUSED):
             if self._state.source == "code":

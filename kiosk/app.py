@@ -1,0 +1,165 @@
+"""The kiosk's Kivy application: shows a :class:`PickupFlow` and forwards touches to it.
+
+The app is built from a flow and an availability callable only; the host (``kiosk.services``
+and the launcher) wires devices and the central into the flow, and may build the flow's
+:class:`~kiosk.flows.runtime.ThreadWorker` with :meth:`KioskApp.post_to_main`.
+
+``app.run()`` runs the kiosk.  Tests and headless demos call :meth:`KioskApp.start_headless`
+instead, drive it with :class:`kiosk.ui_driver.UiDriver`, and end with :meth:`stop_headless`;
+the window stays, so the next app of the same process can use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kiosk.kivy_setup import prepare_kivy, register_cjk_font
+
+prepare_kivy()  # before the first Kivy import
+
+from kivy.app import App  # noqa: E402
+from kivy.base import EventLoop, runTouchApp  # noqa: E402
+from kivy.clock import Clock, ClockEvent  # noqa: E402
+from kivy.core.window import Window  # noqa: E402
+from kivy.properties import StringProperty  # noqa: E402
+
+from kiosk.availability import Availability  # noqa: E402
+from kiosk.flows.pickup import PickupFlow, PickupState  # noqa: E402
+from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator  # noqa: E402
+from kiosk.screens.root import KioskRoot  # noqa: E402
+from kiosk.widgets import style  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 1.0
+
+
+class KioskApp(App):
+    language = StringProperty(DEFAULT_LANGUAGE)
+
+    def __init__(
+        self,
+        flow: PickupFlow,
+        availability: Callable[[], Availability],
+        language: str = DEFAULT_LANGUAGE,
+        on_start_hooks: Sequence[Callable[[KioskApp], None]] = (),
+        *,
+        timezone: str = "Asia/Shanghai",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.title = "Ticket kiosk"
+        self._flow = flow
+        self._availability_source = availability
+        self._availability = self._read_availability(Availability())
+        self._on_start_hooks = tuple(on_start_hooks)
+        self._translator = Translator(language if language in LANGUAGES else DEFAULT_LANGUAGE, timezone)
+        self._tick_event: ClockEvent | None = None
+        self._main_thread = threading.current_thread()
+        self._active = False
+        self.kiosk_root: KioskRoot | None = None
+        self.language = self._translator.language
+        flow.subscribe(self._on_state)
+
+    # -- what screens read (ScreenHost) -----------------------------------------------------
+
+    @property
+    def flow(self) -> PickupFlow:
+        return self._flow
+
+    @property
+    def translator(self) -> Translator:
+        return self._translator
+
+    @property
+    def availability_now(self) -> Availability:
+        return self._availability
+
+    @property
+    def state(self) -> PickupState:
+        return self._flow.state
+
+    def set_language(self, language: str) -> None:
+        if language in LANGUAGES:
+            self.language = language
+
+    def on_language(self, _app: Any, language: str) -> None:
+        self._translator.language = language
+        self.refresh()
+
+    # -- Kivy App ---------------------------------------------------------------------------
+
+    def load_kv(self, filename: str | None = None) -> bool:
+        return False  # each screen and widget loads its own .kv once (kiosk.widgets.style.load_kv)
+
+    def build(self) -> KioskRoot:
+        register_cjk_font()
+        Window.clearcolor = style.BACKGROUND
+        self.kiosk_root = KioskRoot(host=self)
+        return self.kiosk_root
+
+    def on_start(self) -> None:
+        self._active = True
+        self._tick_event = Clock.schedule_interval(self._tick, TICK_INTERVAL_S)
+        self.refresh()
+        for hook in self._on_start_hooks:
+            hook(self)
+
+    def on_stop(self) -> None:
+        self._active = False
+        if self._tick_event is not None:
+            self._tick_event.cancel()
+            self._tick_event = None
+
+    # -- host services ----------------------------------------------------------------------
+
+    def post_to_main(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on Kivy's main loop at its next frame (safe from any thread)."""
+        Clock.schedule_once(lambda _dt: callback(), 0)
+
+    def refresh(self) -> None:
+        """Show the flow's state on the current screen, in the current language."""
+        if self.kiosk_root is not None and self._active:
+            self.kiosk_root.show(self._flow.state, self._translator, self._availability)
+
+    def start_headless(self) -> None:
+        """Build and show the app without entering Kivy's blocking loop (tests, scripted demos)."""
+        self._run_prepare()
+        if EventLoop.status != "started":
+            runTouchApp(embedded=True)
+        EventLoop.idle()
+
+    def stop_headless(self) -> None:
+        """Take this app off the window, keeping the window for the next app of the process."""
+        if self._active:
+            self.dispatch("on_stop")
+        if self.root is not None and self.root.parent is not None:
+            self.root.parent.remove_widget(self.root)
+        if App._running_app is self:
+            App._running_app = None
+
+    # -- flow events and time ---------------------------------------------------------------
+
+    def _on_state(self, _state: PickupState) -> None:
+        if threading.current_thread() is not self._main_thread:
+            self.post_to_main(self.refresh)  # widgets are only touched on the main loop
+            return
+        self.refresh()
+
+    def _tick(self, _dt: float) -> None:
+        availability = self._read_availability(self._availability)
+        changed = availability != self._availability
+        self._availability = availability
+        self._flow.tick()
+        if changed:
+            self.refresh()
+
+    def _read_availability(self, previous: Availability) -> Availability:
+        try:
+            return self._availability_source()
+        except Exception:  # a broken health probe must not take the screen down with it
+            log.exception("availability check failed; showing the last known state")
+            return previous

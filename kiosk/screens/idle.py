@@ -1,0 +1,31 @@
+"""Idle: the big "collect tickets" button, the QR hint, or why the kiosk is out of service."""
+
+from __future__ import annotations
+
+from kiosk.availability import Availability
+from kiosk.flows.pickup import PickupState
+from kiosk.i18n import Translator
+from kiosk.screens.base import KioskScreen
+from kiosk.widgets import common  # noqa: F401  (registers the shared widgets)
+from kiosk.widgets.style import load_kv
+
+
+class IdleScreen(KioskScreen):
+    def refresh(self, state: PickupState, tr: Translator, availability: Availability) -> None:
+        ids = self.ids
+        in_service = availability.can_pick_up
+        ids.title.text = tr.text("idle.title" if in_service else "idle.out_of_service")
+        ids.collect_button.text = tr.text("idle.collect")
+        ids.collect_button.disabled = not in_service
+        if in_service:
+            ids.collect_hint.text = tr.text("idle.collect_hint")
+            ids.scan_hint.text = tr.text("idle.scan_hint") if availability.can_scan else ""
+            ids.status.text = "" if availability.can_scan else tr.text("idle.scan_unavailable")
+        else:
+            ids.collect_hint.text = ""
+            ids.scan_hint.text = ""
+            ids.status.text = tr.join(tr.text(availability.out_of_service_reason or "out_of_service._default"),
+                                      tr.text("idle.ask_staff"))
+
+
+load_kv(__file__)

@@ -1,0 +1,294 @@
+"""The real kiosk app, offscreen, driven by touches: the pickup journey and its screens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from backend_client.errors import CentralRefused, CentralUnreachable
+from backend_client.wire import ErrorCode
+from devices.health import Health, HealthLevel
+from kiosk.availability import Availability
+from kiosk.flows.pickup import Step
+from tests.ui.conftest import Kiosk
+from tests.ui.fakes import PAPER_OUT, SERIAL, VERIFICATION
+
+pytestmark = pytest.mark.ui
+
+StartKiosk = Callable[..., Kiosk]
+
+
+def assert_real_picture(path: Path, size: tuple[int, int]) -> None:
+    """A saved screenshot of the whole window that shows something (not one flat colour)."""
+    with Image.open(path) as image:
+        assert image.size == size
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 20, f"{path} looks blank"
+
+
+def enter_code(kiosk: Kiosk) -> None:
+    ui = kiosk.ui
+    ui.tap("collect_button")
+    ui.wait_for(Step.ENTER_CODE)
+    ui.type_digits(SERIAL)
+    assert not ui.is_enabled("submit"), "submit must wait for both fields"
+    ui.type_digits(VERIFICATION)
+    assert ui.is_enabled("submit")
+    ui.tap("submit")
+
+
+def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKiosk, shots: Path) -> None:
+    from kivy.core.window import Window
+
+    kiosk = start_kiosk()
+    ui = kiosk.ui
+    assert ui.current_screen_name == "idle"
+    ui.screenshot(shots / "01-idle.png")
+
+    enter_code(kiosk)
+    ui.wait_for(Step.REVIEW)
+    assert kiosk.rig.central.looked_up == [(SERIAL, VERIFICATION)]
+    texts = " ".join(ui.visible_texts())
+    for expected in ("流浪地球", "The Wandering Earth", "星光影城 人民广场店", "3号厅 IMAX",
+                     "2026年11月22日 周日 19:30", "5排11座", "已取票", "5排12座", "5排13座"):
+        assert expected in texts
+    assert ui.text_of("confirm") == "打印 2 张票"
+    ui.screenshot(shots / "02-review.png")
+
+    ui.tap("ticket_t3")  # leave 5-13 for later
+    assert ui.text_of("confirm") == "打印 1 张票"
+    ui.tap("ticket_t1")  # already collected: nothing happens
+    assert kiosk.rig.flow.state.selected_ids == ["t2"]
+
+    ui.tap("confirm")
+    ui.wait_for(Step.DONE)
+    assert [ticket.seat for ticket in kiosk.rig.printer.printed] == ["12"]
+    assert kiosk.rig.central.claims == [["t2"]]
+    texts = " ".join(ui.visible_texts())
+    assert "已打印 1 张票。" in texts
+    assert "请从下方出票口取票。" in texts
+    assert "还有 1 张票未取。" in texts and "同一取票码" in texts
+    done_shot = ui.screenshot(shots / "03-done.png")
+    assert done_shot == shots / "03-done.png"
+
+    for name in ("01-idle.png", "02-review.png", "03-done.png"):
+        assert_real_picture(shots / name, (Window.width, Window.height))
+
+    ui.tap("finish")
+    ui.wait_for(Step.IDLE)
+
+
+def test_printing_shows_each_ticket_and_cancel_stops_after_the_current_one(start_kiosk: StartKiosk,
+                                                                          shots: Path) -> None:
+    kiosk = start_kiosk(threaded=True)
+    ui, printer = kiosk.ui, kiosk.rig.printer
+    printer.hold = True
+    enter_code(kiosk)
+    ui.wait_for(Step.REVIEW)
+    ui.wait_for(lambda: ui.is_enabled("confirm"))  # the printer check came back
+    ui.tap("confirm")
+    ui.wait_for(Step.PRINTING)
+    assert printer.started.acquire(timeout=5)
+    ui.wait_for(lambda: "打印中…" in ui.visible_texts())
+    texts = ui.visible_texts()
+    assert "等待中" in texts and "0 / 2" in texts
+    assert ui.text_of("nav_cancel") == "打完这张后停止"
+
+    ui.screenshot(shots / "printing.png")
+    ui.tap("nav_cancel")
+    assert ui.text_of("nav_cancel") == "打完这张后停止…"
+    assert not ui.is_enabled("nav_cancel")
+    printer.go.release()
+    ui.wait_for(Step.DONE)
+
+    assert len(printer.printed) == 1
+    done_texts = " ".join(ui.visible_texts())
+    assert "已打印 1 张票。" in done_texts
+    assert "您停止了打印。" in done_texts and "还有 1 张票未取。" in done_texts
+
+
+def test_paper_running_out_says_what_is_still_owed_and_why(start_kiosk: StartKiosk) -> None:
+    kiosk = start_kiosk(language="en")
+    kiosk.rig.printer.status_after_print = PAPER_OUT
+    enter_code(kiosk)
+    ui = kiosk.ui
+    ui.wait_for(Step.REVIEW)
+    ui.tap("confirm")
+    ui.wait_for(Step.DONE)
+    assert len(kiosk.rig.printer.printed) == 1
+    assert ui.text_of("printed") == "1 ticket printed."
+    assert ui.text_of("take") == "Take your tickets from the slot below."
+    assert ui.text_of("owed") == ("1 ticket is still waiting for you. The ticket printer ran out of paper. "
+                                  "You can collect it later with the same code.")
+
+
+def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKiosk, shots: Path) -> None:
+    kiosk = start_kiosk()
+    kiosk.rig.central.lookup_error = CentralRefused(
+        ErrorCode.ALREADY_COLLECTED, "already collected",
+        {"collected_at": "2026-11-21T12:05:00+00:00", "kiosk": "Lobby-**-03"})
+    enter_code(kiosk)
+    ui = kiosk.ui
+    ui.wait_for(Step.REFUSED)
+    assert ui.text_of("message") == "这些票已经被取走。于 2026年11月21日 周六 20:05 在取票机 Lobby-**-03 取出。"
+    assert ui.text_of("hint") == "请到售票处找工作人员帮助。"
+    ui.screenshot(shots / "refused.png")
+
+    ui.tap("lang_en")
+    assert ui.text_of("message") == ("These tickets have already been collected. "
+                                     "Collected on Sat 21 Nov 2026, 20:05 at kiosk Lobby-**-03.")
+
+    # Back returns to the keypad with the serial kept, ready for a corrected verification code.
+    ui.tap("nav_back")
+    ui.wait_for(Step.ENTER_CODE)
+    assert kiosk.rig.flow.state.serial == SERIAL and kiosk.rig.flow.state.verification == ""
+
+
+def test_locked_out_refusal_counts_down_on_the_keypad(start_kiosk: StartKiosk) -> None:
+    kiosk = start_kiosk(language="en")
+    kiosk.rig.central.lookup_error = CentralRefused(ErrorCode.LOCKED_OUT, "slow down", {"retry_after_s": 30})
+    enter_code(kiosk)
+    ui = kiosk.ui
+    ui.wait_for(Step.REFUSED)
+    assert ui.text_of("message") == "Too many wrong codes were tried. Try again in 30 s."
+    ui.tap("nav_back")
+    ui.type_digits(VERIFICATION)
+    assert ui.text_of("locked") == "Too many wrong codes. Please wait 30 s before trying again."
+    assert not ui.is_enabled("submit")
+    kiosk.rig.clock.now += 31
+    ui.wait_for(lambda: ui.text_of("locked") == "", timeout_s=5)  # the app's once-a-second tick
+    assert ui.is_enabled("submit")
+
+
+def test_offline_refusal_and_printer_problem_on_review(start_kiosk: StartKiosk) -> None:
+    kiosk = start_kiosk(language="zh_TW")
+    kiosk.rig.central.lookup_error = CentralUnreachable("no route")
+    enter_code(kiosk)
+    ui = kiosk.ui
+    ui.wait_for(Step.REFUSED)
+    assert ui.text_of("message") == "本機暫時無法連線票務中心。"
+
+    kiosk.rig.central.lookup_error = None
+    kiosk.rig.printer.status_now = PAPER_OUT
+    ui.tap("nav_back")
+    ui.type_digits(VERIFICATION)
+    ui.tap("submit")
+    ui.wait_for(Step.REVIEW)
+    assert ui.text_of("printer_problem") == "出票印表機缺紙。"
+    assert not ui.is_enabled("confirm")
+    ui.tap("confirm")
+    assert ui.current_screen_name == "review" and kiosk.rig.printer.printed == []
+
+
+def test_language_switch_rerenders_every_visible_text(start_kiosk: StartKiosk) -> None:
+    kiosk = start_kiosk()
+    enter_code(kiosk)
+    ui = kiosk.ui
+    ui.wait_for(Step.REVIEW)
+    chinese = set(ui.visible_texts())
+    assert {"返回", "取消", "全选", "自助取票机"} <= chinese
+
+    ui.tap("lang_en")
+    english = set(ui.visible_texts())
+    assert {"Back", "Cancel", "Select all", "Ticket kiosk", "Print 2 tickets"} <= english
+    assert "Show time: Sun 22 Nov 2026, 19:30" in english
+    assert "Row 5, seat 12    ¥45.00    ·  Print" in english
+    # Everything that was translated changed: only names, titles and language names stay.
+    unchanged = chinese & english
+    assert unchanged <= {"流浪地球", "The Wandering Earth", "简体中文", "繁體中文", "English"}, unchanged
+
+    ui.tap("lang_zh_TW")
+    assert {"返回", "取消", "全選", "自助取票機", "列印 2 張票"} <= set(ui.visible_texts())
+    assert kiosk.app.language == "zh_TW"
+
+
+def test_still_there_prompt_covers_the_screen_and_continue_keeps_the_session(start_kiosk: StartKiosk,
+                                                                            shots: Path) -> None:
+    kiosk = start_kiosk()
+    ui = kiosk.ui
+    ui.tap("collect_button")
+    ui.type_digits("1234")
+    kiosk.rig.clock.now += 50  # past idle_timeout_s - still_there_s (60 - 15)
+    ui.wait_for(lambda: kiosk.rig.flow.state.still_there, timeout_s=5)
+    assert ui.text_of("still_there_continue") == "继续"
+    assert "您还在吗？" in ui.visible_texts()
+    ui.screenshot(shots / "still-there.png")
+
+    ui.tap("key_9")  # covered by the prompt: the touch does not reach the keypad
+    assert kiosk.rig.flow.state.serial == "1234"
+
+    ui.tap("still_there_continue")
+    ui.wait_for(lambda: not kiosk.rig.flow.state.still_there)
+    with pytest.raises(AssertionError):
+        ui.find("still_there_continue")
+    assert ui.current_screen_name == "enter_code"
+    ui.type_digits("56")
+    assert kiosk.rig.flow.state.serial == "123456"
+
+
+def test_idle_says_what_works_and_why_it_is_out_of_service(start_kiosk: StartKiosk) -> None:
+    camera_down = Availability(camera=Health(HealthLevel.CRITICAL, "camera_offline"))
+    kiosk = start_kiosk(availability=camera_down, language="en")
+    ui = kiosk.ui
+    texts = ui.visible_texts()
+    assert "or hold your QR code to the camera" not in texts
+    assert "The camera is not working right now: please type your pickup code." in texts
+    assert ui.is_enabled("collect_button")
+
+    kiosk.rig.availability = Availability(central_reachable=False)
+    ui.wait_for(lambda: not ui.is_enabled("collect_button"), timeout_s=5)  # polled on the app's tick
+    assert "Out of service" in ui.visible_texts()
+    assert ui.text_of("status") == ("The kiosk cannot reach the ticketing service, and tickets can only be handed "
+                                    "out online. Staff at the box office can help you.")
+
+    kiosk.rig.availability = Availability()
+    ui.wait_for(lambda: ui.is_enabled("collect_button"), timeout_s=5)
+    assert "or hold your QR code to the camera" in ui.visible_texts()
+
+
+def test_a_code_from_the_camera_thread_reaches_the_screen_through_post_to_main(start_kiosk: StartKiosk) -> None:
+    import threading
+
+    from devices.camera_api import DecodedCode
+
+    kiosk = start_kiosk(language="en")
+    flow = kiosk.rig.flow
+    code = DecodedCode(text="https://example.com/not-a-ticket", raw=b"https://example.com/not-a-ticket",
+                       decoder="zxing")
+    camera = threading.Thread(target=lambda: kiosk.app.post_to_main(lambda: flow.qr_scanned(code)))
+    camera.start()
+    camera.join(5)
+    kiosk.ui.wait_for(Step.REFUSED)
+    assert kiosk.ui.text_of("message") == "This QR code is not one of our pickup codes."
+    assert kiosk.ui.text_of("hint") == "Type your pickup code instead."
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920)], ids=["landscape-1080p", "portrait-1080p"])
+def test_layout_scales_with_the_window(start_kiosk: StartKiosk, shots: Path, size: tuple[int, int]) -> None:
+    from kivy.core.window import Window
+
+    design = tuple(Window.size)
+    kiosk = start_kiosk()
+    ui = kiosk.ui
+    small_button = ui.find("collect_button").height
+    try:
+        Window.size = size
+        ui.wait_for(lambda: tuple(Window.size) == size)
+        ui.pump(3)
+        assert ui.find("collect_button").height > small_button  # larger screen, larger touch target
+        enter_code(kiosk)
+        ui.wait_for(Step.REVIEW)
+        for widget_id in ("confirm", "select_all", "nav_back", "nav_cancel", "ticket_t2", "lang_en"):
+            widget = ui.find(widget_id)
+            left, bottom = widget.to_window(widget.x, widget.y)
+            assert left >= 0 and left + widget.width <= size[0] + 1, widget_id
+            assert bottom >= 0 and bottom + widget.height <= size[1] + 1, widget_id
+            assert widget.height >= 60, f"{widget_id} is too small to touch"
+        ui.screenshot(shots / f"review-{size[0]}x{size[1]}.png")
+        assert_real_picture(shots / f"review-{size[0]}x{size[1]}.png", size)
+    finally:
+        Window.size = design
+        ui.wait_for(lambda: tuple(Window.size) == design)
