@@ -17,13 +17,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kivy.base import EventLoop
-from kivy.core.window import Window
-from kivy.tests.common import UnitTestTouch
-from kivy.uix.widget import Widget
+from kiosk.kivy_setup import prepare_kivy
 
-from kiosk.app import KioskApp
-from kiosk.flows.pickup import PickupState, Step
+prepare_kivy()  # before the first Kivy import, as kiosk.app does
+
+from kivy.base import EventLoop  # noqa: E402
+from kivy.core.window import Window  # noqa: E402
+from kivy.tests.common import UnitTestTouch  # noqa: E402
+from kivy.uix.widget import Widget  # noqa: E402
+
+from kiosk.app import KioskApp  # noqa: E402
+from kiosk.flows.pickup import PickupState, Step  # noqa: E402
 
 
 class UiDriverError(AssertionError):
