@@ -6,6 +6,7 @@ Secrets come from the environment or are generated on first use into the secrets
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -36,10 +37,8 @@ def _write_private_file(path: Path, text: str) -> None:
 
 
 def _read_or_create(path: Path, make: str) -> str:
-    try:
+    with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
         _write_private_file(path, make)
-    except FileExistsError:
-        pass  # another process created it first: use theirs
     try:
         return path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -99,7 +98,9 @@ class KeyRing:
     def __init__(self, settings: Settings) -> None:
         self._dir = settings.secrets_dir / "signing"
         self._overlap = timedelta(seconds=settings.key_overlap_seconds)
-        self._env_key = _private_from_text(settings.signing_key, "CENTRAL_SIGNING_KEY") if settings.signing_key else None
+        self._env_key = (
+            _private_from_text(settings.signing_key, "CENTRAL_SIGNING_KEY") if settings.signing_key else None
+        )
 
     def _private_path(self, key_id: str) -> Path:
         return self._dir / f"{key_id}.key"

@@ -1,0 +1,268 @@
+"""Head-office operations behind the CLI: orders, refunds, code revocation, kiosks, keys."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend_client import tokens
+from backend_client.wire import TicketStatus
+from central.models import AuditEntry, Cinema, Hall, Kiosk, Order, PickupCode, Revocation, Showing, Ticket
+from central.secret_store import hash_kiosk_secret, new_kiosk_secret
+from central.service import Central, audit, effective_status, iso, new_id
+
+SEAT_RE = re.compile(r"^([A-Z]{1,2})([0-9]{1,3})$")
+# Serials below this are kept for the demo data's fixed codes.
+FIRST_RANDOM_SERIAL = 200000
+ORDER_TOKEN_GRACE = timedelta(days=1)  # an order QR stays checkable a day after the show (answers show_over)
+ACTOR = "cli"
+
+
+class AdminError(Exception):
+    """An operator asked for something impossible; the message says what."""
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    serial: str
+    verification: str
+    qr_token: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"serial": self.serial, "verification": self.verification, "qr_token": self.qr_token}
+
+
+def parse_seats(text: str) -> list[tuple[str, str]]:
+    seats = []
+    for item in (s.strip().upper() for s in text.split(",")):
+        match = SEAT_RE.match(item)
+        if match is None:
+            raise AdminError(f"bad seat {item!r}: write seats like A1,A2")
+        seats.append((match.group(1), match.group(2)))
+    if len(set(seats)) != len(seats):
+        raise AdminError("a seat is named twice")
+    return seats
+
+
+def _free_serial(session: Session) -> str:
+    while True:
+        serial = str(secrets.randbelow(1_000_000 - FIRST_RANDOM_SERIAL) + FIRST_RANDOM_SERIAL)
+        if session.get(PickupCode, serial) is None:
+            return serial
+
+
+def issue_code(
+    central: Central,
+    session: Session,
+    order: Order,
+    now: datetime,
+    serial: str | None = None,
+    verification: str | None = None,
+    token_id: str | None = None,
+) -> IssuedCode:
+    """Make a pickup code and QR token for an order; the clear code exists only in the result."""
+    showing = session.get_one(Showing, order.showing_id)
+    serial = serial or _free_serial(session)
+    verification = verification or f"{secrets.randbelow(1_000_000):06d}"
+    expires = showing.ends_at + ORDER_TOKEN_GRACE
+    code = session.get(PickupCode, serial)
+    if code is None:
+        code = PickupCode(
+            serial=serial,
+            order_id=order.id,
+            code_hmac=central.hasher.hash(serial, verification),
+            token_id=token_id or new_id("ot"),
+            token_expires_at=expires,
+            created_at=now,
+        )
+        session.add(code)
+        session.flush()
+    signer = central.keyring.current(session, now)
+    qr = tokens.sign_token(
+        signer.private_key,
+        tokens.TokenClaims(
+            kind=tokens.KIND_ORDER,
+            key_id=signer.key_id,
+            token_id=code.token_id,
+            order_id=order.id,
+            cinema_id=order.cinema_id,
+            expires_at=code.token_expires_at,
+        ),
+    )
+    return IssuedCode(serial, verification, qr)
+
+
+def create_order(
+    central: Central,
+    session: Session,
+    showing_id: str,
+    seats: list[tuple[str, str]],
+    price_fen: int,
+    order_id: str | None = None,
+    code: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    now = central.clock.now()
+    showing = session.get(Showing, showing_id)
+    if showing is None:
+        raise AdminError(f"no showing {showing_id!r}")
+    if price_fen < 0:
+        raise AdminError("price cannot be negative")
+    hall = session.get_one(Hall, showing.hall_id)
+    taken = session.scalars(
+        select(Ticket).where(Ticket.showing_id == showing_id, Ticket.status != TicketStatus.REFUNDED.value)
+    ).all()
+    clash = sorted(f"{t.row}{t.seat}" for t in taken if (t.row, t.seat) in set(seats))
+    if clash:
+        raise AdminError(f"seats already sold for this showing: {','.join(clash)}")
+    order = Order(
+        id=order_id or new_id("ord"), cinema_id=hall.cinema_id, showing_id=showing_id, status="paid", created_at=now
+    )
+    session.add(order)
+    session.flush()
+    ticket_ids = []
+    for row, seat in seats:
+        ticket = Ticket(
+            id=new_id("tkt"),
+            order_id=order.id,
+            showing_id=showing_id,
+            row=row,
+            seat=seat,
+            price_fen=price_fen,
+            status=TicketStatus.AVAILABLE.value,
+        )
+        session.add(ticket)
+        ticket_ids.append(ticket.id)
+    session.flush()
+    issued = issue_code(central, session, order, now, *(code or (None, None)))
+    audit(session, now, ACTOR, "order_created", order.id, seats=[f"{r}{s}" for r, s in seats])
+    return {
+        "order_id": order.id,
+        "showing_id": showing_id,
+        "cinema_id": order.cinema_id,
+        "ticket_ids": ticket_ids,
+        "seats": [f"{r}{s}" for r, s in seats],
+        **issued.as_json(),
+    }
+
+
+def _order(session: Session, order_id: str) -> Order:
+    order = session.get(Order, order_id, with_for_update=True)
+    if order is None:
+        raise AdminError(f"no order {order_id!r}")
+    return order
+
+
+def refund(central: Central, session: Session, order_id: str) -> dict[str, Any]:
+    now = central.clock.now()
+    order = _order(session, order_id)
+    if order.status == "refunded":
+        return {"order_id": order.id, "status": "refunded", "already": True}
+    tickets = session.scalars(select(Ticket).where(Ticket.order_id == order.id).with_for_update()).all()
+    printed = [t.id for t in tickets if t.status == TicketStatus.PRINTED.value]
+    if printed:
+        raise AdminError(f"order {order.id} has printed tickets; refund them at the box office")
+    for ticket in tickets:
+        ticket.status = TicketStatus.REFUNDED.value
+        ticket.claim_id = None
+        ticket.lease_expires_at = None
+    order.status = "refunded"
+    audit(session, now, ACTOR, "refund", order.id)
+    return {"order_id": order.id, "status": "refunded", "already": False}
+
+
+def revoke_codes(central: Central, session: Session, order_id: str) -> dict[str, Any]:
+    """The old code and QR stop working now; a new code and QR are issued."""
+    now = central.clock.now()
+    order = _order(session, order_id)
+    if order.status == "refunded":
+        raise AdminError(f"order {order.id} is refunded")
+    for code in session.scalars(
+        select(PickupCode).where(PickupCode.order_id == order.id, PickupCode.revoked_at.is_(None))
+    ):
+        code.revoked_at = now
+        session.add(Revocation(token_id=code.token_id, order_id=order.id, reason="codes_revoked", revoked_at=now))
+    session.flush()
+    issued = issue_code(central, session, order, now)
+    audit(session, now, ACTOR, "codes_revoked", order.id)
+    return {"order_id": order.id, **issued.as_json()}
+
+
+def order_summary(central: Central, session: Session, order_id: str) -> dict[str, Any]:
+    now = central.clock.now()
+    order = _order(session, order_id)
+    tickets = session.scalars(select(Ticket).where(Ticket.order_id == order.id)).all()
+    return {
+        "order_id": order.id,
+        "status": order.status,
+        "tickets": {t.id: effective_status(t, now).value for t in tickets},
+        "audit": [
+            {"at": iso(e.at), "actor": e.actor, "action": e.action, "details": json.loads(e.details)}
+            for e in session.scalars(select(AuditEntry).where(AuditEntry.order_id == order.id).order_by(AuditEntry.id))
+        ],
+    }
+
+
+def enrol_kiosk(
+    central: Central, session: Session, name: str, cinema_id: str, kiosk_id: str | None = None
+) -> dict[str, Any]:
+    now = central.clock.now()
+    if not name.strip():
+        raise AdminError("a kiosk needs a name")
+    if session.get(Cinema, cinema_id) is None:
+        raise AdminError(f"no cinema {cinema_id!r}")
+    secret = new_kiosk_secret()
+    kiosk = Kiosk(
+        id=kiosk_id or new_id("kiosk"),
+        name=name.strip(),
+        cinema_id=cinema_id,
+        secret_hash=hash_kiosk_secret(secret),
+        revoked=False,
+        created_at=now,
+    )
+    session.add(kiosk)
+    audit(session, now, ACTOR, "kiosk_enrolled", kiosk_id=kiosk.id, name=kiosk.name)
+    return {"kiosk_id": kiosk.id, "name": kiosk.name, "cinema_id": cinema_id, "credential": f"{kiosk.id}.{secret}"}
+
+
+def _kiosk(session: Session, kiosk_id: str) -> Kiosk:
+    kiosk = session.get(Kiosk, kiosk_id)
+    if kiosk is None:
+        raise AdminError(f"no kiosk {kiosk_id!r}")
+    return kiosk
+
+
+def rotate_kiosk(central: Central, session: Session, kiosk_id: str) -> dict[str, Any]:
+    kiosk = _kiosk(session, kiosk_id)
+    secret = new_kiosk_secret()
+    kiosk.secret_hash = hash_kiosk_secret(secret)  # a revoked kiosk stays revoked
+    audit(session, central.clock.now(), ACTOR, "kiosk_rotated", kiosk_id=kiosk.id)
+    return {
+        "kiosk_id": kiosk.id,
+        "name": kiosk.name,
+        "cinema_id": kiosk.cinema_id,
+        "credential": f"{kiosk.id}.{secret}",
+    }
+
+
+def revoke_kiosk(central: Central, session: Session, kiosk_id: str) -> dict[str, Any]:
+    kiosk = _kiosk(session, kiosk_id)
+    kiosk.revoked = True
+    audit(session, central.clock.now(), ACTOR, "kiosk_revoked", kiosk_id=kiosk.id)
+    return {"kiosk_id": kiosk.id, "revoked": True}
+
+
+def rotate_keys(central: Central, session: Session) -> dict[str, Any]:
+    now = central.clock.now()
+    new, retired = central.keyring.rotate(session, now)
+    audit(session, now, ACTOR, "keys_rotated", key_id=new.key_id, retired=[r.id for r in retired])
+    return {
+        "key_id": new.key_id,
+        "retired": [{"key_id": r.id, "verifies_until": iso(r.not_after) if r.not_after else None} for r in retired],
+    }

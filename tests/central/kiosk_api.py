@@ -1,0 +1,75 @@
+"""Helpers for the central's integration tests: a thin kiosk-side HTTP caller and fixtures' data."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+import requests
+
+from backend_client.wire import ERROR_HTTP_STATUS, IDEMPOTENCY_HEADER, ErrorBody, ErrorCode, Routes
+from tests.support.central_server import RunningCentral
+
+TIMEOUT_S = 15
+_seat_numbers = itertools.count(1)
+
+
+class KioskApi:
+    """Calls the central as one kiosk would, over real HTTP."""
+
+    def __init__(self, central: RunningCentral, credential: str | None = None) -> None:
+        self.central = central
+        self.http = requests.Session()
+        self.http.headers.update(central.auth(credential))
+
+    def get(self, path: str) -> requests.Response:
+        return self.http.get(self.central.base_url + path, timeout=TIMEOUT_S)
+
+    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
+        return self.http.post(self.central.base_url + path, json=body, headers=headers, timeout=TIMEOUT_S)
+
+    def lookup_code(self, serial: str, verification: str) -> requests.Response:
+        return self.post(Routes.LOOKUP_CODE, {"serial": serial, "verification": verification})
+
+    def lookup_order(self, order: dict[str, Any]) -> requests.Response:
+        return self.lookup_code(order["serial"], order["verification"])
+
+    def lookup_token(self, token: str) -> requests.Response:
+        return self.post(Routes.LOOKUP_TOKEN, {"token": token})
+
+    def claim(self, order_id: str, ticket_ids: list[str], key: str | None = None) -> requests.Response:
+        headers = {IDEMPOTENCY_HEADER: key} if key else None
+        return self.post(Routes.CLAIMS, {"order_id": order_id, "ticket_ids": ticket_ids}, headers)
+
+    def report(self, claim_id: str, outcomes: dict[str, str]) -> requests.Response:
+        return self.post(Routes.CLAIM_REPORT.format(claim_id=claim_id), {"outcomes": outcomes})
+
+
+def refusal(response: requests.Response, code: ErrorCode) -> dict[str, Any]:
+    """Assert the answer is this refusal in the wire format; return its details."""
+    assert response.status_code == ERROR_HTTP_STATUS[code], (response.status_code, response.text)
+    body = ErrorBody.model_validate_json(response.content)
+    assert body.code == code, body
+    return body.details
+
+
+def ok(response: requests.Response) -> dict[str, Any]:
+    assert response.status_code == 200, (response.status_code, response.text)
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def new_order(central: RunningCentral, showing: str = "soon", seat_count: int = 2) -> dict[str, Any]:
+    """A fresh paid order through the CLI (the only time its clear code is shown)."""
+    seats = ",".join(f"Z{next(_seat_numbers)}" for _ in range(seat_count))
+    showing_id = central.demo["showings"][showing]["showing_id"]
+    result: dict[str, Any] = central.cli_json("create-order", "--showing", showing_id, "--seats", seats)
+    return result
+
+
+def new_kiosk(central: RunningCentral, cinema: str | None = None) -> KioskApi:
+    """Enrol another kiosk (its own failure counters) and return a caller for it."""
+    name = f"Lobby-{uuid.uuid4().hex[:4]}-09"
+    enrolled = central.cli_json("kiosk", "enrol", name, "--cinema", cinema or central.demo["cinema_id"])
+    return KioskApi(central, enrolled["credential"])

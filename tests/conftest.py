@@ -1,0 +1,78 @@
+"""Shared fixtures: a fresh database per test (SQLite and PostgreSQL) and a running central."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.support.central_server import RunningCentral, start_central
+
+POSTGRES_ENV = "KIOSK_TEST_POSTGRES_URL"
+DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _postgres_server_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{POSTGRES_ENV} is not set: PostgreSQL tests must run in CI", pytrace=False)
+    pytest.skip(f"{POSTGRES_ENV} not set (PostgreSQL tests run in CI)")
+
+
+@contextmanager
+def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A new empty database URL: a SQLite file, or a uniquely named PostgreSQL database dropped after."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'central.db'}"
+        return
+    server = make_url(_postgres_server_url())
+    name = f"kiosk_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10})
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=DB_KINDS)
+def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture
+def central(db_url: str, tmp_path: Path) -> Iterator[RunningCentral]:
+    """A central with demo data and test hooks, on a fresh database, for one test."""
+    running = start_central(db_url, tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def module_central(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
+    """One central shared by a module's tests (they must not disturb each other)."""
+    running = start_central(module_db_url, tmp_path_factory.mktemp("central"))
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,50 @@
+"""Start the real central in a subprocess for integration tests (over real HTTP, on a real DB).
+
+    central = start_central(db_url, tmp_path)
+    central.base_url, central.kiosk_credential, central.demo["orders"]["ready"]["serial"]
+    central.cli("create-order", "--showing", "show-demo-soon", "--seats", "A1")
+    central.advance_clock(121)          # needs test_hooks=True (the default)
+    central.restart(); central.stop()
+
+Built on central.process (which the demo launcher uses too), plus the test hooks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+
+from central.process import REPO_ROOT, CentralProcess, CentralStartError, free_port
+
+__all__ = ["REPO_ROOT", "CentralStartError", "RunningCentral", "free_port", "start_central"]
+HOOK_TIMEOUT_S = 10
+
+
+class RunningCentral(CentralProcess):
+    """A central subprocess with the test hooks' controls."""
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the server's clock forward (lease expiry, lockouts) without waiting."""
+        answer = requests.post(f"{self.base_url}/test/clock/advance", json={"seconds": seconds}, timeout=HOOK_TIMEOUT_S)
+        answer.raise_for_status()
+
+    def inject_faults(
+        self, count: int = 1, status: int | None = 503, delay_s: float = 0, malformed: bool = False
+    ) -> None:
+        """The next `count` kiosk API answers are delayed, get `status`, or a body that is not JSON."""
+        plan = {"count": count, "status": status, "delay_s": delay_s, "malformed": malformed}
+        requests.post(f"{self.base_url}/test/faults", json=plan, timeout=HOOK_TIMEOUT_S).raise_for_status()
+
+
+def start_central(
+    db_url: str, tmp_path: Path, test_hooks: bool = True, env: dict[str, str] | None = None
+) -> RunningCentral:
+    """Migrate, load the demo data and start `python -m central serve` on a free port.
+
+    ``env`` adds settings (e.g. CENTRAL_SERIAL_MAX_FAILURES) for this central and its CLI.
+    """
+    central = RunningCentral(db_url, tmp_path / "central", test_hooks=test_hooks, env=env)
+    central.load_demo_data()
+    central.start()
+    return central
