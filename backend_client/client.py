@@ -33,6 +33,7 @@ from backend_client.errors import (
     CentralUnreachable,
     KioskUnauthorized,
 )
+from backend_client.masking import mask_code, mask_token
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +86,6 @@ class _TransportFailure(Exception):
     def __init__(self, message: str, *, sent: bool) -> None:
         super().__init__(message)
         self.sent = sent  # False only when the request surely never reached the central
-
-
-def mask_serial(serial: str) -> str:
-    """A pickup serial as logs may show it: the first two digits only."""
-    return serial[:2] + "****" if len(serial) > 2 else "****"
-
-
-def shorten_token(token: str) -> str:
-    """A QR token as logs may show it: enough to tell two apart, not enough to use."""
-    return f"{token[:8]}…({len(token)})" if len(token) > 8 else "…"
 
 
 class CentralClient:
@@ -166,7 +157,7 @@ class CentralClient:
             wire.LookupResponse,
             body=request,
             policy=RetryPolicy.NOT_SENT_ONLY,
-            log_subject=f"serial={mask_serial(serial)}",
+            log_subject=f"serial={mask_code(serial)}",
         )
         return answer.order
 
@@ -182,7 +173,7 @@ class CentralClient:
             wire.LookupResponse,
             body=request,
             policy=RetryPolicy.NOT_SENT_ONLY,
-            log_subject=f"token={shorten_token(token)}",
+            log_subject=f"token={mask_token(token)}",
         )
         return answer.order
 
@@ -404,6 +395,4 @@ __all__ = [
     "RequestInfo",
     "ResponseInfo",
     "RetryPolicy",
-    "mask_serial",
-    "shorten_token",
 ]

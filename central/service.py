@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend_client import tokens
+from backend_client.masking import mask_kiosk_name
 from backend_client.wire import (
     IDEMPOTENCY_HEADER,
     ClaimedTicket,
@@ -81,16 +82,6 @@ def new_id(prefix: str) -> str:
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def mask_kiosk_name(name: str) -> str:
-    """ "Lobby-01-03" -> "Lobby-**-03": staff can tell their machines apart, a stranger learns little."""
-    parts = name.split("-")
-    if len(parts) >= 3:
-        return "-".join([parts[0], *("*" * len(p) for p in parts[1:-1]), parts[-1]])
-    if len(name) <= 2:
-        return "*" * len(name)
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def audit(

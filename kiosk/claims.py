@@ -224,6 +224,9 @@ class ClaimPrinter:
         if claim_ids:
             self._journal.audit("claims_recovered", claims=len(claim_ids),
                                 **{state.value: n for state, n in counts.items()})
+        else:
+            # A crash after a claim closed but before its reports left: deliver them now.
+            self._outbox.flush()
         return RecoveryReport(len(claim_ids), counts[TicketState.PRINTED], counts[TicketState.RELEASED],
                               counts[TicketState.IN_DOUBT])
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from kiosk.masking import MaskingFilter
+from backend_client.masking import MaskingFilter
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from backend_client.errors import CentralBadAnswer, CentralRefused, CentralUnreachable, KioskUnauthorized
+from backend_client.masking import mask_code
 from backend_client.tokens import KIND_TICKET, TokenClaims, TokenError, looks_like_token
 from backend_client.wire import ClaimResponse, ErrorCode, OrderView, TicketStatus
 from devices.camera_api import DecodedCode
@@ -25,7 +26,6 @@ from kiosk.claims import ClaimPrinter, ClaimResult, TicketProgress, ticket_conte
 from kiosk.config import PickupSection
 from kiosk.flows.runtime import Message, Worker
 from kiosk.journal import TicketState
-from kiosk.masking import mask_code
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,7 @@ def test_validation_errors_never_echo_the_submitted_code(client_and_central: tup
 
 
 def test_kiosk_name_masking() -> None:
-    from central.service import mask_kiosk_name
+    from backend_client.masking import mask_kiosk_name
 
     assert mask_kiosk_name("Lobby-01-03") == "Lobby-**-03"
     assert mask_kiosk_name("Lobby-East-Wing-03") == "Lobby-****-****-03"

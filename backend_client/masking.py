@@ -1,4 +1,6 @@
-"""Masking of codes, phone numbers and card numbers before they reach a log or the audit."""
+"""Masking of codes, phone numbers, card numbers and kiosk names: for logs, audits and answers.
+
+Shared by the kiosk and the central, so both show the same masked forms."""
 
 from __future__ import annotations
 
@@ -29,11 +31,13 @@ def mask_token(token: str) -> str:
 
 
 def mask_kiosk_name(name: str) -> str:
-    """"Lobby-East-03" -> "Lobby-**-03": the cinema can tell its machines, a stranger cannot."""
+    """ "Lobby-01-03" -> "Lobby-**-03": staff can tell their machines apart, a stranger learns little."""
     parts = name.split("-")
     if len(parts) >= 3:
-        return "-".join([parts[0], *["**" for _ in parts[1:-1]], parts[-1]])
-    return mask_code(name)
+        return "-".join([parts[0], *("*" * len(p) for p in parts[1:-1]), parts[-1]])
+    if len(name) <= 2:
+        return "*" * len(name)
+    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 # Runs of 6+ digits (serials, codes, phone and card numbers) and our QR tokens.
