@@ -1,0 +1,63 @@
+"""`kiosk demo --headless` as a person runs it: the whole product, no hardware, no screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageStat
+
+from tests.support.central_server import REPO_ROOT
+
+DEMO_TIMEOUT_S = 240
+# A blank image (all one colour, or a transparent export) has no spread of grey levels at all.
+MIN_GREY_STDDEV = 2.0
+
+
+def grey_spread(path: Path) -> float:
+    """Spread of grey levels as seen on a white page (so a transparent image counts as blank)."""
+    with Image.open(path) as image:
+        page = Image.new("RGBA", image.size, "white")
+        page.alpha_composite(image.convert("RGBA"))
+        return float(ImageStat.Stat(page.convert("L")).stddev[0])
+
+
+@pytest.mark.ui
+@pytest.mark.slow
+def test_headless_demo_plays_both_journeys_and_saves_what_a_person_would_see(tmp_path: Path) -> None:
+    out_dir = tmp_path / "demo"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        "SDL_VIDEODRIVER": "offscreen",
+        "KIVY_NO_ARGS": "1",
+        "KIVY_NO_FILELOG": "1",
+        "KIVY_HOME": str(tmp_path / "kivy-home"),
+    }
+    done = subprocess.run([sys.executable, "-m", "kiosk", "demo", "--headless", "--out", str(out_dir)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DEMO_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    last_line = done.stdout.strip().splitlines()[-1]
+    assert str(out_dir.resolve()) in last_line
+
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["errors"] == []
+    journeys = summary["journeys"]
+    assert sorted(journey["kind"] for journey in journeys) == ["code", "qr"]
+    for journey in journeys:
+        assert journey["error"] == ""
+        assert journey["screens"] and journey["screens"][-1] == "done", journey["screens"]
+        assert journey["tickets"] > 0 and len(journey["ticket_images"]) == journey["tickets"]
+        assert len(journey["screenshots"]) == len(journey["screens"])
+    assert summary["tickets_printed"] == sum(journey["tickets"] for journey in journeys)
+
+    images = {Path(p) for journey in journeys for p in journey["screenshots"] + journey["ticket_images"]}
+    images |= {Path(p) for p in summary["ticket_images"]}
+    assert len(summary["ticket_images"]) == summary["tickets_printed"]
+    for image in sorted(images):
+        assert image.is_file(), f"{image} is listed but missing"
+        assert grey_spread(image) > MIN_GREY_STDDEV, f"{image} is blank"
