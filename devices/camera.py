@@ -39,6 +39,8 @@ STOP_JOIN_SECONDS = 2.0
 
 Clock = Callable[[], float]
 FrameDecoder = Callable[[np.ndarray], list[DecodedCode]]
+# Told of every decoded frame (grey image, codes found) on the scanner's thread: a recorder.
+FrameObserver = Callable[[np.ndarray, list[DecodedCode]], None]
 
 
 class CameraUnavailable(Exception):
@@ -372,6 +374,7 @@ class CameraQrScanner:
         self._dark_run = 0
         self._bad_run = 0
         self._frames_seen = 0
+        self.frame_observer: FrameObserver | None = None
 
     # --- QrScanner --------------------------------------------------------------------------
 
@@ -512,6 +515,12 @@ class CameraQrScanner:
             self._last_frame_at = now
             self._bad_run = 0
             self._dark_run = self._dark_run + 1 if mean < BLACK_FRAME_MEAN else 0
+        observer = self.frame_observer
+        if observer is not None:
+            try:
+                observer(gray, codes)
+            except Exception:  # a recorder's fault must not stop the camera
+                log.exception("camera: frame observer failed")
         for code in codes:
             if self._deduper.admit(code):
                 self._report(code)

@@ -21,6 +21,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from escpos.escpos import Escpos
 
@@ -47,6 +48,11 @@ GSR_FIXED_MASK = 0x90
 EOT1_OFFLINE = 0x08
 EOT2_COVER_OPEN, EOT2_PAPER_END_STOP, EOT2_ERROR = 0x04, 0x20, 0x40
 EOT4_NEAR_END, EOT4_PAPER_END = 0x0C, 0x60
+
+
+# Told of every exchange at the connection (a recorder): ("connect", {"error"}), ("ask", {"request",
+# "answer", "error"}) and ("job", {"data", "error"}); bytes are raw, errors a short text or None.
+PrinterObserver = Callable[[str, dict[str, Any]], None]
 
 
 class StatusReadError(Exception):
@@ -127,6 +133,7 @@ class EscposTicketPrinter:
         self._connect = connect
         self._conn: Escpos | None = None
         self._lock = threading.Lock()
+        self.observer: PrinterObserver | None = None
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -165,8 +172,10 @@ class EscposTicketPrinter:
         except Exception as err:
             # some bytes may have reached the printer: never assume either way
             log.warning("ticket %s in doubt: write failed: %s", ticket_id, err)
+            self._notify("job", data=job, error=str(err) or type(err).__name__)
             self._drop_connection()
             return PrintResult(PrintOutcome.IN_DOUBT, UNKNOWN_STATUS, "send_failed")
+        self._notify("job", data=job, error=None)
         after, processed = self._confirm_locked(conn)
         if processed or (after.known and after.can_print):
             # GS r is answered only once everything before it, the cut included, was processed:
@@ -223,9 +232,14 @@ class EscposTicketPrinter:
             conn._raw(request)
             answer = conn._read()
         except TimeoutError as err:
+            self._notify("ask", request=request, answer=None, error="timeout")
             raise StatusReadError(f"no answer to {request.hex(' ')} within {timeout_s} s") from err
+        except Exception as err:
+            self._notify("ask", request=request, answer=None, error=str(err) or type(err).__name__)
+            raise
         finally:
             self._set_read_timeout(conn, self.config.timeout_s)
+        self._notify("ask", request=request, answer=bytes(answer or b""), error=None)
         if not answer:
             raise StatusReadError(f"no answer to {request.hex(' ')}")
         return bytes(answer)[-1]
@@ -257,8 +271,22 @@ class EscposTicketPrinter:
 
     def _connection(self) -> Escpos:
         if self._conn is None:
-            self._conn = self._connect(self.config)
+            try:
+                self._conn = self._connect(self.config)
+            except Exception as err:
+                self._notify("connect", error=str(err) or type(err).__name__)
+                raise
+            self._notify("connect", error=None)
         return self._conn
+
+    def _notify(self, what: str, **details: Any) -> None:
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            observer(what, details)
+        except Exception:  # a recorder's fault must never stop a ticket
+            log.exception("printer observer failed")
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
 
+# Told of what the person did and saw (a recorder): ("tap", {"widget", "pos", "screen"}),
+# ("key", {"key", "codepoint", "screen"}), ("screen", {"screen", "detail"}), ("timer", {"name"}).
+AppObserver = Callable[[str, dict[str, Any]], None]
+
 
 class KioskApp(App):
     language = StringProperty(DEFAULT_LANGUAGE)
@@ -48,8 +52,10 @@ class KioskApp(App):
         on_start_hooks: Sequence[Callable[[KioskApp], None]] = (),
         *,
         timezone: str = "Asia/Shanghai",
+        self_ticking: bool = True,
         **kwargs: Any,
     ) -> None:
+        """``self_ticking=False``: the host calls :meth:`tick` (a replay, from its timeline)."""
         super().__init__(**kwargs)
         self.title = "Ticket kiosk"
         self._flow = flow
@@ -62,6 +68,9 @@ class KioskApp(App):
         self._active = False
         self.kiosk_root: KioskRoot | None = None
         self.language = self._translator.language
+        self._self_ticking = self_ticking
+        self.observer: AppObserver | None = None
+        self._shown: tuple[str, dict[str, Any]] | None = None
         flow.subscribe(self._on_state)
 
     # -- what screens read (ScreenHost) -----------------------------------------------------
@@ -103,13 +112,16 @@ class KioskApp(App):
 
     def on_start(self) -> None:
         self._active = True
-        self._tick_event = Clock.schedule_interval(self._tick, TICK_INTERVAL_S)
+        if self._self_ticking:
+            self._tick_event = Clock.schedule_interval(self._tick, TICK_INTERVAL_S)
+        Window.bind(on_touch_down=self._observe_touch, on_key_down=self._observe_key)
         self.refresh()
         for hook in self._on_start_hooks:
             hook(self)
 
     def on_stop(self) -> None:
         self._active = False
+        Window.unbind(on_touch_down=self._observe_touch, on_key_down=self._observe_key)
         if self._tick_event is not None:
             self._tick_event.cancel()
             self._tick_event = None
@@ -124,6 +136,7 @@ class KioskApp(App):
         """Show the flow's state on the current screen, in the current language."""
         if self.kiosk_root is not None and self._active:
             self.kiosk_root.show(self._flow.state, self._translator, self._availability)
+            self._observe_screen()
 
     def start_headless(self) -> None:
         """Build and show the app without entering Kivy's blocking loop (tests, scripted demos)."""
@@ -149,7 +162,12 @@ class KioskApp(App):
             return
         self.refresh()
 
+    def tick(self) -> None:
+        """One tick of the kiosk's one-second timer (the host's own, when not self-ticking)."""
+        self._tick(0.0)
+
     def _tick(self, _dt: float) -> None:
+        self._notify("timer", name="tick")
         availability = self._read_availability(self._availability)
         changed = availability != self._availability
         self._availability = availability
@@ -157,9 +175,65 @@ class KioskApp(App):
         if changed:
             self.refresh()
 
+    # -- observation (recording) ------------------------------------------------------------
+
+    @property
+    def shown(self) -> tuple[str, dict[str, Any]] | None:
+        """The screen on show and what matters on it (see :func:`screen_detail`)."""
+        return self._shown
+
+    def _observe_screen(self) -> None:
+        assert self.kiosk_root is not None
+        shown = (str(self.kiosk_root.ids.screens.current), screen_detail(self._flow.state, self._availability))
+        if shown != self._shown:
+            self._shown = shown
+            self._notify("screen", screen=shown[0], detail=shown[1])
+
+    def _observe_touch(self, window: Any, touch: Any) -> None:
+        if self.observer is None:
+            return
+        from kiosk.ui_driver import widget_name_at
+
+        width, height = window.size
+        self._notify("tap", widget=widget_name_at(touch.pos), pos=[round(touch.x / width, 4),
+                                                                  round(touch.y / height, 4)],
+                     screen=self._shown[0] if self._shown else None)
+
+    def _observe_key(self, _window: Any, key: int, _scancode: int, codepoint: str | None, _modifiers: Any) -> None:
+        self._notify("key", key=key, codepoint=codepoint, screen=self._shown[0] if self._shown else None)
+
+    def _notify(self, kind: str, **data: Any) -> None:
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            observer(kind, data)
+        except Exception:  # a recorder's fault must never take the screen down
+            log.exception("app observer failed")
+
     def _read_availability(self, previous: Availability) -> Availability:
         try:
             return self._availability_source()
         except Exception:  # a broken health probe must not take the screen down with it
             log.exception("availability check failed; showing the last known state")
             return previous
+
+
+def screen_detail(state: PickupState, availability: Availability) -> dict[str, Any]:
+    """What a technician compares on a screen besides its name: why, how many, which problem."""
+    step = state.step.value
+    detail: dict[str, Any] = {}
+    if step == "idle":
+        detail["in_service"] = availability.can_pick_up
+    elif step == "enter_code":
+        detail["locked"] = state.locked_seconds > 0
+    elif step == "review":
+        detail["printer_problem"] = state.printer_problem.key if state.printer_problem else None
+    elif step == "refused":
+        detail["refusal"] = state.refusal.key if state.refusal else None
+    elif step == "done":
+        detail.update(printed=state.printed, owed=state.owed, in_doubt=state.in_doubt,
+                      note=state.result_note.key if state.result_note else None)
+    if state.still_there:
+        detail["still_there"] = True
+    return detail

@@ -11,6 +11,7 @@ from devices.health import HEALTH_OK, Health
 class Availability:
     printer: Health = HEALTH_OK
     camera: Health = HEALTH_OK
+    card: Health = HEALTH_OK  # shown to staff; no journey needs the card yet, so never out of service
     central_reachable: bool = True
 
     @property

@@ -28,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
                       help="offscreen: play the demo journeys, save screenshots and tickets, exit")
     demo.add_argument("--out", type=Path, default=Path("var/demo"), metavar="DIR",
                       help="where screenshots, ticket images and summary.json go (default var/demo)")
+    devices = commands.add_parser("devices", help="what the config selects, a probe of each device, its health; "
+                                  "exit 1 when a selected device is critical")
+    devices.add_argument("--config", type=Path, default=None, metavar="FILE")
+    devices.add_argument("--json", action="store_true", help="a JSON report instead of the table")
+    devices.add_argument("--no-central", action="store_true", help="do not ask the central (never fails the check)")
+    devices.set_defaults(headless=True)  # no window: the check never starts Kivy
+    from kiosk.recording.commands import add_record_and_replay
+
+    add_record_and_replay(commands)
     return parser
 
 
@@ -63,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = load_config(args.config)
+        if args.command == "devices":
+            from kiosk.device_check import run_device_check
+
+            return run_device_check(config, as_json=args.json, central=not args.no_central, out=sys.stdout)
+        if args.command in ("record", "replay"):
+            from kiosk.recording.commands import run_record_or_replay
+
+            return run_record_or_replay(args, config)
         if args.command == "demo":
             from kiosk.demo import run_demo
 

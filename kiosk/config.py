@@ -53,6 +53,7 @@ class PrinterSection:
     serial_baudrate: int = 19200
     file_path: str = "var/kiosk/printer.bin"
     timeout_s: float = 2.0
+    print_timeout_s: float = 15.0  # a ticket may take this long to print before it is in doubt
     status_policy: str = "require"  # require | trust: see docs/printer.md
     simulate: bool = True  # start the virtual printer on host:port when the kiosk starts
     simulator_out_dir: str = "var/kiosk/printed"
@@ -67,6 +68,13 @@ class CameraSection:
 
 
 @dataclass(frozen=True)
+class CardSection:
+    reader: str = "sim"  # "" = none | sim (in-process simulator) | pcsc (pyscard through pcscd)
+    reader_name_pattern: str = ""  # pcsc: the first reader whose name contains this; "" = the first
+    poll_s: float = 0.5  # pcsc: how often the reader list and card state are looked at
+
+
+@dataclass(frozen=True)
 class PickupSection:
     idle_timeout_s: float = 60.0  # a screen left alone this long returns to idle
     still_there_s: float = 15.0  # the "still there?" prompt shows this long before the timeout
@@ -78,12 +86,27 @@ class PickupSection:
 
 
 @dataclass(frozen=True)
+class RecordingSection:
+    enabled: bool = False  # record from start-up (`kiosk run`); staff can also switch it on and off
+    dir: str = "var/kiosk/recordings"  # one folder per session
+    key_file: str = "var/kiosk/recording.key"  # AES-256 key, made (0600) on first use; never in the repo
+    max_minutes: float = 30.0  # a recording stops by itself after this long
+    keep_days: float = 7.0  # older sessions are deleted (at start and whenever they are listed)
+    part_max_mb: float = 8.0  # a session file past this size continues in a new part
+    camera_frames: bool = False  # keep reduced frames where a QR was seen but not read
+    frame_max_side: int = 320  # pixels, longest side of a kept frame
+    frames_max: int = 50  # kept frames per session at most
+
+
+@dataclass(frozen=True)
 class KioskConfig:
     kiosk: KioskSection = field(default_factory=KioskSection)
     central: CentralSection = field(default_factory=CentralSection)
     printer: PrinterSection = field(default_factory=PrinterSection)
     camera: CameraSection = field(default_factory=CameraSection)
+    card: CardSection = field(default_factory=CardSection)
     pickup: PickupSection = field(default_factory=PickupSection)
+    recording: RecordingSection = field(default_factory=RecordingSection)
 
     def data_path(self, *parts: str) -> Path:
         return Path(self.kiosk.data_dir, *parts)
@@ -93,6 +116,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "kiosk.language": ("zh_CN", "zh_TW", "en"),
     "printer.kind": ("network", "usb", "serial", "file"),
     "printer.status_policy": ("require", "trust"),
+    "card.reader": ("", "sim", "pcsc"),
 }
 
 
@@ -149,7 +173,8 @@ def _check_value(hint: Any, value: Any, source: str, key: str) -> Any:
         raise ConfigError(source, key, "must not be negative")
     choices = _CHOICES.get(key)
     if choices is not None and value not in choices:
-        raise ConfigError(source, key, f"must be one of {', '.join(choices)}, got {value!r}")
+        shown = ", ".join(choice or '""' for choice in choices)  # "" (none) must stay visible
+        raise ConfigError(source, key, f"must be one of {shown}, got {value!r}")
     return value
 
 

@@ -72,7 +72,7 @@ def _demo_config(base: KioskConfig, out_dir: Path, central_url: str, credential_
 
 def _flatten(config: KioskConfig) -> dict[str, Any]:
     flat: dict[str, Any] = {}
-    for section_name in ("kiosk", "central", "printer", "camera", "pickup"):
+    for section_name in ("kiosk", "central", "printer", "camera", "card", "pickup"):
         section = getattr(config, section_name)
         for key, value in vars(section).items():
             flat[f"{section_name}.{key}"] = value
@@ -99,7 +99,8 @@ def run_demo(base_config: KioskConfig, out_dir: Path, headless: bool) -> int:
         _print_codes(central.demo)
         from kiosk.runner import run_kiosk
 
-        return run_kiosk(config)
+        # In dev mode the panel's "Show a QR" holds up the demo orders' QR codes in turn.
+        return run_kiosk(config, dev_qr_payloads=[order["qr_token"] for order in central.demo["orders"].values()])
     finally:
         central.stop()
 

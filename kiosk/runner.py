@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from devices.camera_api import DecodedCode
+from devices.card_api import CardEvent
+from devices.sim.central_proxy import CentralProxy
 from devices.sim.printer import VirtualPrinter
 from kiosk.config import KioskConfig
+from kiosk.dev_mode import DevControls, attach_dev_panel, start_dev_network
 from kiosk.flows.pickup import PickupFlow
-from kiosk.flows.runtime import ThreadWorker
-from kiosk.services import KioskServices, StartupError
+from kiosk.flows.runtime import InlineWorker, ThreadWorker, Worker
+from kiosk.services import KioskServices, ServiceHooks, StartupError
 
 log = logging.getLogger(__name__)
 
@@ -31,36 +36,91 @@ def start_virtual_printer(config: KioskConfig) -> VirtualPrinter:
 class KioskRuntime:
     """Builds and owns everything; ``start`` resolves leftovers of a crash before people come."""
 
-    def __init__(self, config: KioskConfig, *, injected_camera: bool = False) -> None:
+    def __init__(self, config: KioskConfig, *, injected_camera: bool = False, hooks: ServiceHooks | None = None,
+                 worker: Callable[[Callable[[Callable[[], None]], None]], Worker] | None = None,
+                 self_ticking: bool = True,
+                 dev_qr_payloads: Sequence[str] = ()) -> None:
+        """``hooks``, ``worker`` (built from the delivery hook) and ``self_ticking``: see a replay.
+
+        ``dev_qr_payloads``: the QR codes dev mode's "Show a QR" cycles through (the demo's orders).
+        """
         # Kivy is imported here, not at module level, so that config errors need no window.
         from kiosk.app import KioskApp
+        from kiosk.recording.recorder import Recorder
 
         self.config = config
         self.virtual_printer = start_virtual_printer(config) if config.printer.simulate else None
+        # Dev mode reaches the central through a proxy its panel can cut (kiosk.dev_mode).
+        self.dev_network: CentralProxy | None = None
+        services_config = config
         try:
-            self.services = KioskServices(config, injected_camera=injected_camera)
+            if config.kiosk.dev_mode:
+                self.dev_network, services_config = start_dev_network(config)
+            self.services = KioskServices(services_config, injected_camera=injected_camera, hooks=hooks)
         except BaseException:
             self._stop_virtual_printer()
+            self._stop_dev_network()
             raise
-        self.worker = ThreadWorker(self._post_to_main, name="pickup-worker")
+        self.dev_controls = DevControls(
+            camera=self.services.camera_frames, card=self.services.card_reader, printer=self.virtual_printer,
+            network=self.dev_network, qr_payloads=dev_qr_payloads) if config.kiosk.dev_mode else None
+        self.worker: Worker = worker(self._deliver) if worker is not None else \
+            ThreadWorker(self._post_to_main, name="pickup-worker")
         self.flow: PickupFlow = self.services.build_flow(self.worker)
         self.app = KioskApp(self.flow, self.services.availability, language=config.kiosk.language,
-                            timezone=config.kiosk.cinema_timezone)
+                            timezone=config.kiosk.cinema_timezone, self_ticking=self_ticking,
+                            on_start_hooks=[attach_dev_panel(self.dev_controls)] if self.dev_controls else [])
+        # Off until staff, `kiosk record` or recording.enabled switch it on.
+        self.recorder = Recorder(self, config)
 
-    def _post_to_main(self, callback: object) -> None:
-        self.app.post_to_main(callback)  # type: ignore[arg-type]
+    @property
+    def worker_kind(self) -> str:
+        """How the flow's callbacks are ordered: "inline" (at once) or "recorded" (deliver events)."""
+        return "inline" if isinstance(self.worker, InlineWorker) else "recorded"
+
+    def _post_to_main(self, callback: Callable[[], None]) -> None:
+        self.app.post_to_main(lambda: self._deliver(callback))
+
+    def _deliver(self, callback: Callable[[], None]) -> None:
+        """A worker's callback on the main loop: recorded first, so a replay delivers it at the same point."""
+        self.recorder.delivered()
+        callback()
 
     def _on_code(self, code: DecodedCode) -> None:
         # Called on the scanner's thread: the flow only runs on the main loop.
-        self.app.post_to_main(lambda: self.flow.qr_scanned(code))
+        self.app.post_to_main(lambda: self.deliver_code(code))
+
+    def deliver_code(self, code: DecodedCode) -> None:
+        """A decoded QR reaching the flow (on the main loop)."""
+        self.recorder.code(code)
+        self.flow.qr_scanned(code)
+
+    def _on_card(self, event: CardEvent) -> None:
+        self.recorder.card(event)
+        log.info("card %s on %r", event.kind.value, event.reader)
 
     def start(self) -> None:
-        self.services.start(self._on_code)
+        if self.config.recording.enabled and not self.recorder.active:
+            self.recorder.start(from_start=True)
+        self.services.start(self._on_code, self._on_card)
 
     def stop(self) -> None:
-        self.worker.stop()
+        self.recorder.stop()
+        stop_worker = getattr(self.worker, "stop", None)
+        if stop_worker is not None:
+            stop_worker()
         self.services.stop()
         self._stop_virtual_printer()
+        self._stop_dev_network()
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a session begun in service needs to replay: see :meth:`KioskServices.snapshot`."""
+        return self.services.snapshot()
+
+    def _stop_dev_network(self) -> None:
+        if self.dev_network is not None:
+            self.dev_network.stop()
+            self.dev_network = None
 
     def _stop_virtual_printer(self) -> None:
         if self.virtual_printer is not None:
@@ -68,10 +128,13 @@ class KioskRuntime:
             self.virtual_printer = None
 
 
-def run_kiosk(config: KioskConfig, headless: bool = False) -> int:
-    """Run until the window closes (or, headless, until interrupted)."""
-    runtime = KioskRuntime(config)
+def run_kiosk(config: KioskConfig, headless: bool = False, record_to: Path | None = None,
+              dev_qr_payloads: Sequence[str] = ()) -> int:
+    """Run until the window closes (or, headless, until interrupted); ``record_to``: `kiosk record`."""
+    runtime = KioskRuntime(config, dev_qr_payloads=dev_qr_payloads)
     try:
+        if record_to is not None:
+            runtime.recorder.start(folder=record_to, from_start=True)
         runtime.start()
         runtime.app.run()
     finally:

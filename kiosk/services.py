@@ -8,25 +8,32 @@ monitor that keeps the kiosk's availability current.  The app only sees the flow
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import requests
+from escpos.escpos import Escpos
 
 from backend_client.client import CentralClient
 from backend_client.errors import CentralError
 from backend_client.trust import TrustStore
 from devices.camera import CameraConfig, CameraQrScanner, InjectedFrameSource
 from devices.camera_api import CodeListener
-from devices.health import Health, HealthLevel
+from devices.card_api import CardEvent, CardListener, CardReader
+from devices.health import HEALTH_OK, Health, HealthLevel
 from devices.printer import EscposTicketPrinter, PrinterConfig
 from kiosk.availability import Availability
 from kiosk.claims import ClaimPrinter, Outbox, RecoveryReport
+from kiosk.clock import SYSTEM_CLOCK, KioskClock
 from kiosk.config import ConfigError, KioskConfig
 from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import Worker
+from kiosk.hardware import build_card_reader
 from kiosk.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -66,32 +73,60 @@ def printer_config(config: KioskConfig) -> PrinterConfig:
         serial_baudrate=section.serial_baudrate,
         file_path=section.file_path,
         timeout_s=section.timeout_s,
+        print_timeout_s=section.print_timeout_s,
         status_policy=section.status_policy,
     )
 
 
+@dataclass(frozen=True)
+class ServiceHooks:
+    """What a replay (or a test) puts in place of the real world; the defaults are the real kiosk."""
+
+    clock: KioskClock = SYSTEM_CLOCK
+    credential: str | None = None  # None: read from central.credential_file
+    http_session: requests.Session | None = None  # the central's transport (a replay answers from a session)
+    printer_connect: Callable[[Any], Escpos] | None = None  # the printer's connection (a replay scripts it)
+    background_threads: bool = True  # False: the host calls monitor_round() itself (replay: the timeline)
+
+
 class KioskServices:
-    def __init__(self, config: KioskConfig, *, injected_camera: bool = False) -> None:
+    def __init__(self, config: KioskConfig, *, injected_camera: bool = False,
+                 hooks: ServiceHooks | None = None) -> None:
         self.config = config
-        credential = read_credential(config)
+        self.hooks = hooks = hooks or ServiceHooks()
+        self.clock = hooks.clock
+        credential = hooks.credential if hooks.credential is not None else read_credential(config)
         self.journal = Journal(config.data_path("journal.sqlite3"))
         try:
             self.client = CentralClient(config.central.url, credential, timeout_s=config.central.timeout_s,
-                                        retries=config.central.retries)
+                                        retries=config.central.retries, sleep=self.clock.sleep,
+                                        session=hooks.http_session)
         except ValueError as exc:
             raise StartupError(f"{config.central.credential_file}: {exc}") from None
-        self.trust = TrustStore(self.client, config.data_path("trust.json"), clock=lambda: datetime.now(UTC))
-        self.printer = EscposTicketPrinter(printer_config(config))
+        self.trust = TrustStore(self.client, config.data_path("trust.json"), clock=self.clock.wall)
+        if hooks.printer_connect is not None:
+            self.printer = EscposTicketPrinter(printer_config(config), connect=hooks.printer_connect)
+        else:
+            self.printer = EscposTicketPrinter(printer_config(config))
         self.outbox = Outbox(self.journal, self.client)
         self.claim_printer = ClaimPrinter(self.journal, self.printer, self.outbox)
         self.camera_frames: InjectedFrameSource | None = None
         self.scanner = self._build_scanner(config, injected_camera)
+        try:
+            self.card_reader: CardReader | None = build_card_reader(config.card)
+        except RuntimeError as exc:  # pyscard missing for card.reader = "pcsc"
+            raise StartupError(f"card.reader = \"pcsc\": {exc}") from None
         self._cinema_id: str | None = None
         self._central_reachable = False
         self._availability = Availability(central_reachable=False)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.recovery: RecoveryReport | None = None
+        # When the monitor last refreshed the trust data and flushed the outbox (clock.monotonic).
+        self.last_trust_refresh: float | None = None
+        self.last_outbox_flush: float | None = None
+        # Told of each timer that fires off the main loop (a recorder): "monitor".
+        self.on_timer: Callable[[str], None] | None = None
 
     def _build_scanner(self, config: KioskConfig, injected: bool) -> CameraQrScanner | None:
         camera = config.camera
@@ -99,43 +134,89 @@ class KioskServices:
             # No camera configured: frames come only from the demo or a technician's tools.
             self.camera_frames = InjectedFrameSource()
             return CameraQrScanner(CameraConfig(source="injected", fps=camera.fps, dedupe_seconds=camera.dedupe_s),
-                                   source=self.camera_frames)
+                                   source=self.camera_frames, clock=self.clock.monotonic)
         source: str | int = int(camera.source) if camera.source.isdigit() else camera.source
         try:
             scanner_config = CameraConfig(source=source, fps=camera.fps, loop=camera.loop,
                                           dedupe_seconds=camera.dedupe_s)
         except ValueError as exc:
             raise ConfigError("configuration", "camera.source", str(exc)) from None
-        return CameraQrScanner(scanner_config)
+        return CameraQrScanner(scanner_config, clock=self.clock.monotonic)
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self, on_code: CodeListener) -> None:
+    def start(self, on_code: CodeListener, on_card: CardListener | None = None) -> None:
         """Resolve what a crash left, fetch trust data, start the devices and the monitor."""
         self.recovery = self.claim_printer.recover()
         if self.recovery.claims:
             log.warning("recovered %d claim(s) after restart: %d printed, %d released, %d in doubt",
                         self.recovery.claims, self.recovery.printed, self.recovery.released, self.recovery.in_doubt)
         self.check_central()
-        self.trust.refresh()
-        self.trust.start_periodic(self.config.central.trust_refresh_s)
-        if self.scanner is not None:
+        self._refresh_trust()
+        threads = self.hooks.background_threads  # without: the host feeds codes and calls monitor_round()
+        if self.scanner is not None and threads:
             self.scanner.start(on_code)
+        if self.card_reader is not None and threads:
+            # No journey uses the card yet: events are logged unless the host listens.
+            self.card_reader.start(on_card or _log_card_event)
         self._refresh_availability()
-        self._spawn(self._monitor, "kiosk-monitor")
+        if threads:
+            self._spawn(self._monitor, "kiosk-monitor")
 
     def stop(self) -> None:
         self._stop.set()
-        self.trust.stop()
         if self.scanner is not None:
             self.scanner.stop()
         for thread in self._threads:
             thread.join(timeout=5.0)
+        if self.card_reader is not None:
+            self.card_reader.stop()
         self.printer.close()
         self.client.close()
         self.journal.close()
 
-    def build_flow(self, worker: Worker, now: Callable[[], float] = time.monotonic) -> PickupFlow:
+    # -- sessions begun in service (recording) ----------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state a replay needs when a recording begins while the kiosk is in service."""
+        now = self.clock.monotonic()
+        availability = self._availability
+        try:
+            trust = json.loads(self.config.data_path("trust.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            trust = None
+        return {
+            "cinema_id": self._cinema_id,
+            "central_reachable": self._central_reachable,
+            "printer_health": [availability.printer.level.value, availability.printer.reason],
+            "camera_health": [availability.camera.level.value, availability.camera.reason],
+            "trust_cache": trust,
+            "since_trust_refresh": None if self.last_trust_refresh is None else now - self.last_trust_refresh,
+            "since_outbox_flush": None if self.last_outbox_flush is None else now - self.last_outbox_flush,
+            "outbox": [{"kind": item.kind, "payload": item.payload, "key": item.idempotency_key}
+                       for item in self.journal.pending()],
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Start as the recorded kiosk was when its session began (instead of :meth:`start`)."""
+        now = self.clock.monotonic()
+        self._cinema_id = snapshot.get("cinema_id")
+        self._central_reachable = bool(snapshot.get("central_reachable"))
+        since_trust, since_flush = snapshot.get("since_trust_refresh"), snapshot.get("since_outbox_flush")
+        self.last_trust_refresh = None if since_trust is None else now - float(since_trust)
+        self.last_outbox_flush = None if since_flush is None else now - float(since_flush)
+        for item in snapshot.get("outbox", []):
+            self.journal.enqueue(item["kind"], item["payload"], item["key"])
+
+        def health(pair: Any) -> Health:
+            level, reason = pair if isinstance(pair, list) and len(pair) == 2 else ("ok", "")
+            return Health(HealthLevel(level), reason)
+
+        self._availability = Availability(printer=health(snapshot.get("printer_health")),
+                                          camera=health(snapshot.get("camera_health")),
+                                          central_reachable=self._central_reachable)
+
+    def build_flow(self, worker: Worker, now: Callable[[], float] | None = None) -> PickupFlow:
         return PickupFlow(
             client=self.client,
             verifier=self.trust,
@@ -145,8 +226,8 @@ class KioskServices:
             settings=self.config.pickup,
             cinema_id=lambda: self._cinema_id,
             timezone=self.config.kiosk.cinema_timezone,
-            now=now,
-            wall_now=lambda: datetime.now(UTC),
+            now=now or self.clock.monotonic,
+            wall_now=self.clock.wall,
         )
 
     # -- availability -----------------------------------------------------------------------
@@ -166,26 +247,57 @@ class KioskServices:
         self._central_reachable = True
         return True
 
+    def refresh_availability(self) -> Availability:
+        """Look at every device now (the monitor does it every few seconds) and return the result."""
+        self._refresh_availability()
+        return self._availability
+
     def _refresh_availability(self) -> None:
         printer_health = self.printer.status().health()
         camera_health = self.scanner.health() if self.scanner is not None else \
             Health(HealthLevel.CRITICAL, "camera_missing")
-        self._availability = Availability(printer=printer_health, camera=camera_health,
+        card_health = self.card_reader.health() if self.card_reader is not None else HEALTH_OK
+        self._availability = Availability(printer=printer_health, camera=camera_health, card=card_health,
                                           central_reachable=self._central_reachable)
 
+    def monitor_round(self) -> None:
+        """One round of the monitor: central, trust data and outbox when due, device health.
+
+        Every decision reads ``self.clock``, so a replay that calls this at the recorded
+        instants on a virtual clock makes the same calls in the same order.
+        """
+        if self.on_timer is not None:
+            self.on_timer("monitor")
+        try:
+            self.check_central()
+            now = self.clock.monotonic()
+            if self._due(self.last_trust_refresh, self.config.central.trust_refresh_s, now):
+                self._refresh_trust()
+            self._refresh_availability()
+            if self._central_reachable and self._due(self.last_outbox_flush, self.config.central.outbox_retry_s,
+                                                     now):
+                self.last_outbox_flush = now
+                self.outbox.flush()
+        except Exception:  # the monitor must outlive any one failure
+            log.exception("device monitor round failed")
+
+    @staticmethod
+    def _due(last: float | None, interval_s: float, now: float) -> bool:
+        return last is None or now - last >= interval_s
+
+    def _refresh_trust(self) -> None:
+        self.last_trust_refresh = self.clock.monotonic()
+        self.trust.refresh()
+
     def _monitor(self) -> None:
-        last_flush = 0.0
         while not self._stop.wait(MONITOR_INTERVAL_S):
-            try:
-                self.check_central()
-                self._refresh_availability()
-                if time.monotonic() - last_flush >= self.config.central.outbox_retry_s and self._central_reachable:
-                    last_flush = time.monotonic()
-                    self.outbox.flush()
-            except Exception:  # the monitor must outlive any one failure
-                log.exception("device monitor round failed")
+            self.monitor_round()
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+
+def _log_card_event(event: CardEvent) -> None:
+    log.info("card %s on %r", event.kind.value, event.reader)

@@ -24,6 +24,7 @@ prepare_kivy()  # before the first Kivy import, as kiosk.app does
 from kivy.base import EventLoop  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.tests.common import UnitTestTouch  # noqa: E402
+from kivy.uix.behaviors import ButtonBehavior  # noqa: E402
 from kivy.uix.widget import Widget  # noqa: E402
 
 from kiosk.app import KioskApp  # noqa: E402
@@ -135,6 +136,25 @@ class UiDriver:
         if not root.export_to_png(str(target)) and not target.is_file():
             raise UiDriverError(f"the screen could not be saved to {target}")
         return target
+
+
+def widget_name_at(pos: tuple[float, float]) -> str | None:
+    """The name (driver id, else kv id) of the topmost named button under a window position.
+
+    A recorder stores it with a touch so that a replay taps the same button even where the
+    layout moved a little.  None when the touch hit no named button.
+    """
+    names: dict[int, str] = {}
+    for widget in _visible_widgets(Window):
+        for name, child in (getattr(widget, "ids", None) or {}).items():
+            names.setdefault(id(getattr(child, "__self__", child)), name)  # ids hold weak proxies
+    for widget in _visible_widgets(Window):
+        name = getattr(widget, "driver_id", None) or names.get(id(widget))
+        if not name or not isinstance(widget, ButtonBehavior):
+            continue
+        if widget.collide_point(*widget.to_widget(*pos)):
+            return str(name)
+    return None
 
 
 def _is_shown(widget: Widget) -> bool:

@@ -1,0 +1,302 @@
+"""The recorder: hooks at every input and output of a running kiosk, writing one session.
+
+It is built with the runtime and stays attached, silent, until :meth:`Recorder.start`
+(staff's switch, ``kiosk record``, a replay).  Hooks run on whatever thread the event
+happens on (the main loop, the flow's worker, the monitor, the scanner); each event takes
+its time from the kiosk's one clock and is written under one lock, so the session is one
+ordered timeline.  A recorder's failure is logged and never reaches a pickup.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from backend_client.client import RequestInfo, ResponseInfo
+from devices.camera_api import DecodedCode
+from devices.card_api import CardEvent
+from kiosk.config import KioskConfig
+from kiosk.recording.session import (
+    Event,
+    SessionHeader,
+    SessionWriter,
+    app_version,
+    b64,
+    behaviour_config,
+    config_digest,
+    list_sessions,
+    load_or_create_key,
+)
+
+if TYPE_CHECKING:
+    from kiosk.runner import KioskRuntime
+
+log = logging.getLogger(__name__)
+
+_RECORDED_LOGGERS = ("kiosk", "devices", "backend_client")
+FRAME_MIN_GAP_S = 1.0  # at most one kept frame per second
+
+
+class Recorder:
+    def __init__(self, runtime: KioskRuntime, config: KioskConfig, key_path: Path | None = None) -> None:
+        self._runtime = runtime
+        self._config = config.recording
+        self._full_config = config
+        self._key_path = key_path or Path(config.recording.key_file)
+        self._clock = runtime.services.clock
+        self._lock = threading.Lock()
+        self._writer: SessionWriter | None = None
+        self._folder: Path | None = None
+        self._t0 = 0.0
+        self._timer: threading.Timer | None = None
+        self._log_handler: _EventLogHandler | None = None
+        self._pending: tuple[Path | None, float, bool] | None = None  # waiting for the flow to be idle
+        self._frames_kept = 0
+        self._last_frame_t = -math.inf
+        self._detector: Any = None
+        self.kept: list[Event] | None = None  # every event written, when keep_events (a replay compares)
+        self.on_stop: list[Callable[[Path], None]] = []
+        self._attach()
+
+    # -- the switch -----------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._writer is not None
+
+    @property
+    def folder(self) -> Path | None:
+        return self._folder
+
+    def start(self, duration_s: float | None = None, folder: Path | None = None, *, from_start: bool = False,
+              keep_events: bool = False) -> Path | None:
+        """Start a session (in ``folder``, else a new one under ``recording.dir``).
+
+        It stops by itself after ``duration_s`` (default ``recording.max_minutes``; ``math.inf``
+        for never).  Started in the middle of a journey, it begins when the kiosk is next idle
+        (returns None then).  ``from_start`` marks a session begun before the kiosk's start-up.
+        """
+        with self._lock:
+            if self._writer is not None:
+                return self._folder
+        duration = self._config.max_minutes * 60 if duration_s is None else duration_s
+        if not from_start and self._runtime.flow.state.step.value != "idle":
+            self._pending = (folder, duration, keep_events)
+            self._runtime.flow.subscribe(self._start_when_idle)
+            log.info("recording starts when the current journey ends")
+            return None
+        return self._begin(folder, duration, from_start, keep_events)
+
+    def stop(self) -> Path | None:
+        """Close the session; returns its folder (None when nothing was recording)."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+            timer, self._timer = self._timer, None
+            self._pending = None
+            folder = self._folder
+        if timer is not None:
+            timer.cancel()
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+            self._log_handler = None
+        if writer is None:
+            return None
+        writer.close()
+        log.info("recording stopped: %d events in %s", writer.events_written, folder)
+        assert folder is not None
+        for callback in self.on_stop:
+            callback(folder)
+        return folder
+
+    def list_sessions(self) -> list[Path]:
+        """Sessions kept under ``recording.dir`` (expired ones are deleted first)."""
+        return list_sessions(Path(self._config.dir), self._config.keep_days)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def event(self, kind: str, **data: Any) -> None:
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            with self._lock:
+                if self._writer is None:
+                    return
+                event = Event(max(0.0, self._clock.monotonic() - self._t0), kind, data)
+                self._writer.write(event)
+                if self.kept is not None:
+                    self.kept.append(event)
+        except Exception:  # a full disk must not stop the kiosk: recording ends, service goes on
+            log.exception("recording failed; stopping it")
+            threading.Thread(target=self.stop, daemon=True).start()
+
+    def code(self, code: DecodedCode) -> None:
+        self.event("qr", text=code.text, raw=code.raw.hex(), decoder=code.decoder)
+
+    def card(self, card_event: CardEvent) -> None:
+        self.event("card", event=card_event.kind.value, reader=card_event.reader, atr=card_event.atr.hex())
+
+    def apdu(self, command: bytes, response: bytes | None, error: str | None = None) -> None:
+        """For the card layer: every command APDU and its response (or the error)."""
+        self.event("apdu", command=command.hex(), response=response.hex() if response is not None else None,
+                   error=error)
+
+    def delivered(self) -> None:
+        """A background job's callback (progress or result) reached the main loop."""
+        self.event("deliver")
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _begin(self, folder: Path | None, duration_s: float, from_start: bool, keep_events: bool) -> Path:
+        folder = folder or Path(self._config.dir) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        self.list_sessions()  # old sessions go before a new one is written
+        key = load_or_create_key(self._key_path)
+        header = self._header(from_start)
+        writer = SessionWriter(folder, key, header, int(self._config.part_max_mb * (1 << 20)))
+        with self._lock:
+            self._t0 = self._clock.monotonic()
+            self._folder = folder
+            self._frames_kept = 0
+            self.kept = [] if keep_events else None
+            self._writer = writer
+            if math.isfinite(duration_s):
+                self._timer = threading.Timer(duration_s, self.stop)
+                self._timer.daemon = True
+                self._timer.start()
+        self._log_handler = _EventLogHandler(self)
+        logging.getLogger().addHandler(self._log_handler)
+        log.info("recording to %s", folder)
+        if not from_start:
+            app = self._runtime.app
+            if app.shown is not None:  # what the person sees as the session begins
+                self.event("screen", screen=app.shown[0], detail=app.shown[1])
+        return folder
+
+    def _start_when_idle(self, state: Any) -> None:
+        pending = self._pending
+        if pending is None or state.step.value != "idle" or self.active:
+            return
+        self._pending = None
+        folder, duration, keep_events = pending
+        self._begin(folder, duration, False, keep_events)
+
+    def _header(self, from_start: bool) -> SessionHeader:
+        runtime = self._runtime
+        printer = runtime.services.printer.config
+        connection = {
+            "network": f"{printer.host}:{printer.port}",
+            "usb": f"{printer.usb_vendor_id:04x}:{printer.usb_product_id:04x}",
+            "serial": f"{printer.serial_device}@{printer.serial_baudrate}", "file": printer.file_path,
+        }[printer.kind]
+        devices: dict[str, Any] = {
+            "printer": {"kind": printer.kind, "connection": connection, "profile": printer.profile or "default"},
+            "camera": {"source": self._full_config.camera.source or "injected"},
+            "card_reader": _card_identity(runtime),
+        }
+        return SessionHeader(
+            app_version=app_version(),
+            config_digest=config_digest(self._full_config),
+            started_at=self._clock.wall().isoformat(),
+            config=behaviour_config(self._full_config),
+            devices=devices,
+            worker=runtime.worker_kind,
+            printer="scripted",
+            from_start=from_start,
+            snapshot={} if from_start else runtime.snapshot(),
+        )
+
+    def _attach(self) -> None:
+        services = self._runtime.services
+        services.client.observer = self._on_central
+        services.printer.observer = self._on_printer
+        services.on_timer = lambda name: self.event("timer", name=name)
+        if services.scanner is not None and self._config.camera_frames:
+            services.scanner.frame_observer = self._on_frame
+        self._runtime.app.observer = lambda kind, data: self.event(kind, **data)
+
+    def _on_central(self, request: RequestInfo, response: ResponseInfo) -> None:
+        if self._writer is None:
+            return
+        data: dict[str, Any] = {"method": request.method, "path": request.path, "attempt": request.attempt,
+                                "headers": dict(request.headers)}
+        data.update(_body_fields("body", request.body))
+        data["status"] = response.status
+        data.update(_body_fields("response", response.body))
+        data["error"] = response.error
+        self.event("central", **data)
+
+    def _on_printer(self, what: str, details: dict[str, Any]) -> None:
+        if self._writer is None:
+            return
+        self.event("printer", op=what, **{k: v.hex() if isinstance(v, bytes) else v for k, v in details.items()})
+
+    def _on_frame(self, gray: np.ndarray, codes: list[DecodedCode]) -> None:
+        """Keep a reduced frame where a QR symbol is seen but none was read: what the technician asks for."""
+        if self._writer is None or codes or self._frames_kept >= self._config.frames_max:
+            return
+        now = self._clock.monotonic()
+        if now - self._last_frame_t < FRAME_MIN_GAP_S:
+            return
+        import cv2
+
+        if self._detector is None:
+            self._detector = cv2.QRCodeDetector()
+        found, _points = self._detector.detect(gray)
+        if not found:
+            return
+        self._last_frame_t = now
+        self._frames_kept += 1
+        image = Image.fromarray(gray)
+        image.thumbnail((self._config.frame_max_side, self._config.frame_max_side))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+        self.event("frame", png=b64(buffer.getvalue()), reason="qr_seen_not_read")
+
+
+def _body_fields(name: str, body: bytes | None) -> dict[str, Any]:
+    """A JSON body as JSON (readable, comparable); anything else as text or base64."""
+    if body is None:
+        return {name: None}
+    import json
+
+    try:
+        return {name: json.loads(body)}
+    except (ValueError, UnicodeDecodeError):
+        pass
+    try:
+        return {f"{name}_text": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {f"{name}_b64": b64(body)}
+
+
+def _card_identity(runtime: KioskRuntime) -> dict[str, Any] | None:
+    reader = getattr(runtime.services, "card_reader", None)
+    if reader is None:
+        return None
+    return {"kind": type(reader).__name__, "name": getattr(reader, "reader_name", None) or runtime.config.card.reader}
+
+
+class _EventLogHandler(logging.Handler):
+    """Warnings and errors of the kiosk's own code become "error" events."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(logging.WARNING)
+        self._recorder = recorder
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(_RECORDED_LOGGERS) or record.name.startswith("kiosk.recording"):
+            return
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        self._recorder.event("error", level=record.levelname.lower(), logger=record.name, message=message[:500])

@@ -1,0 +1,104 @@
+"""`kiosk devices` as a technician runs it: a subprocess on the real drivers and simulators."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from central.process import free_port
+from tests.conftest import fresh_database
+from tests.integration.kiosk_rig import write_credential
+from tests.shared_data import REPO_ROOT
+from tests.support.central_server import RunningCentral, start_central
+
+
+def kiosk_devices(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "KIVY_NO_ARGS": "1"}
+    return subprocess.run([sys.executable, "-m", "kiosk", "devices", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def table_rows(stdout: str) -> dict[str, str]:
+    """device name -> its line of the table."""
+    lines = stdout.splitlines()[1:]
+    return {line.split()[0]: line for line in lines if line and not line.startswith(("result", "the "))}
+
+
+@pytest.fixture(scope="module")
+def sqlite_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
+    workdir = tmp_path_factory.mktemp("central")
+    with fresh_database("sqlite", workdir) as url:
+        running = start_central(url, workdir)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def test_built_in_defaults_select_the_simulators_and_pass_on_a_bare_machine(tmp_path: Path) -> None:
+    done = kiosk_devices(cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = table_rows(done.stdout)
+    assert set(rows) == {"printer", "camera", "card", "central"}
+    assert "ok" in rows["printer"].split()[1] and "virtual printer" in rows["printer"]
+    assert "online, paper ok, cover closed" in rows["printer"]
+    assert rows["camera"].split()[1] == "ok" and "injected frames" in rows["camera"]
+    assert rows["card"].split()[1] == "ok" and "Simulated Card Reader" in rows["card"]
+    # No credential and no central on a bare machine: reported, but it does not fail the check.
+    assert "warning (no_credential)" in rows["central"]
+    assert "result: ok" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_network_printer_on_a_closed_port_fails_naming_the_printer_and_why(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    (tmp_path / "kiosk.toml").write_text(f"[printer]\nsimulate = false\nhost = '127.0.0.1'\nport = {port}\n")
+    done = kiosk_devices("--config", "kiosk.toml", "--no-central", cwd=tmp_path)
+    assert done.returncode == 1
+    rows = table_rows(done.stdout)
+    assert "central" not in rows
+    assert "critical (printer_unreachable)" in rows["printer"]
+    assert f"127.0.0.1:{port}" in rows["printer"] and "Connection refused" in rows["printer"]
+    assert "result: FAILED: printer critical (printer_unreachable)" in done.stdout
+    assert rows["camera"].split()[1] == "ok"  # the other devices are still probed
+    assert "Traceback" not in done.stderr
+
+
+def test_json_report_with_a_reachable_central(tmp_path: Path, sqlite_central: RunningCentral) -> None:
+    credential = write_credential(tmp_path / "kiosk.credential", sqlite_central.kiosk_credential)
+    (tmp_path / "kiosk.toml").write_text(
+        f"[central]\nurl = '{sqlite_central.base_url}'\ncredential_file = '{credential}'\n"
+        f"[printer]\nport = {free_port()}\n[card]\nreader = ''\n"
+    )
+    done = kiosk_devices("--config", "kiosk.toml", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    devices = {entry["device"]: entry for entry in report["devices"]}
+    assert report["ok"] is True
+    assert devices["central"]["level"] == "ok" and sqlite_central.demo["cinema_id"] in devices["central"]["probe"]
+    assert devices["card"] == {"device": "card", "selected": "none", "probe": "not selected", "level": "ok",
+                               "reason": "", "counts": False}
+    assert devices["printer"]["level"] == "ok"
+
+
+def test_a_missing_camera_source_is_critical(tmp_path: Path) -> None:
+    (tmp_path / "kiosk.toml").write_text(f"[camera]\nsource = 'no-such-video.mp4'\n[printer]\nport = {free_port()}\n")
+    done = kiosk_devices("--config", "kiosk.toml", "--no-central", "--json", cwd=tmp_path)
+    assert done.returncode == 1
+    camera = next(entry for entry in json.loads(done.stdout)["devices"] if entry["device"] == "camera")
+    assert (camera["level"], camera["reason"]) == ("critical", "camera_missing")
+    assert "no-such-video.mp4" in camera["probe"]
+
+
+def test_bad_config_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "kiosk.toml").write_text("[card]\nreader = 'nfc'\n")
+    done = kiosk_devices("--config", "kiosk.toml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == \
+        "kiosk: kiosk.toml: card.reader: must be one of \"\", sim, pcsc, got 'nfc'"
