@@ -151,29 +151,19 @@ class CentralClient:
         except ValidationError as exc:
             # Checked here so a typo never costs a guess at the central.
             raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a pickup code is 6 + 6 digits") from exc
-        answer = self._call(
-            "POST",
-            wire.Routes.LOOKUP_CODE,
-            wire.LookupResponse,
-            body=request,
-            policy=RetryPolicy.NOT_SENT_ONLY,
-            log_subject=f"serial={mask_code(serial)}",
-        )
-        return answer.order
+        return self._lookup(wire.Routes.LOOKUP_CODE, request, log_subject=f"serial={mask_code(serial)}")
 
     def lookup_token(self, token: str) -> wire.OrderView:
         try:
             request = wire.TokenLookupRequest(token=token)
         except ValidationError as exc:
             raise CentralRefused(wire.ErrorCode.INVALID_TOKEN, "this code is too long to be ours") from exc
+        return self._lookup(wire.Routes.LOOKUP_TOKEN, request, log_subject=f"token={mask_token(token)}")
+
+    def _lookup(self, route: str, request: BaseModel, log_subject: str) -> wire.OrderView:
         # A POST without an Idempotency-Key: not repeated once it may have arrived.
         answer = self._call(
-            "POST",
-            wire.Routes.LOOKUP_TOKEN,
-            wire.LookupResponse,
-            body=request,
-            policy=RetryPolicy.NOT_SENT_ONLY,
-            log_subject=f"token={mask_token(token)}",
+            "POST", route, wire.LookupResponse, body=request, policy=RetryPolicy.NOT_SENT_ONLY, log_subject=log_subject
         )
         return answer.order
 

@@ -18,6 +18,7 @@ from typing import Protocol
 from devices.health import Health
 
 SW_SUCCESS = 0x9000
+MAX_APDU_BYTES = 65544  # extended length: 4 header + 3 Lc + 65535 data + 2 Le
 
 
 class CardEventKind(str, enum.Enum):
@@ -84,6 +85,14 @@ class ReaderGone(CardError):
 
 class PcscUnavailable(ReaderGone):
     """The PC/SC service (pcscd) is not running or was restarted under the command."""
+
+
+def check_transmit_args(apdu: bytes, timeout_s: float) -> None:
+    """The argument checks every reader's ``transmit`` makes before it touches the card."""
+    if not isinstance(apdu, bytes | bytearray) or not 4 <= len(apdu) <= MAX_APDU_BYTES:
+        raise ValueError("a command APDU is 4 to 65544 bytes")
+    if timeout_s <= 0:
+        raise ValueError("timeout_s must be positive")
 
 
 # Called from the reader's monitoring thread: the kiosk moves it onto its main loop.

@@ -40,6 +40,7 @@ from devices.card_api import (
     NoCard,
     PcscUnavailable,
     ReaderGone,
+    check_transmit_args,
 )
 from devices.health import HEALTH_OK, Health, HealthLevel
 
@@ -98,7 +99,6 @@ MONITOR_HANG_GRACE_S = 3.0  # a monitor silent for poll_s * 2 + this is consider
 # pcscd looks at a reader's card about every 0.4 s: how long a failed command waits to learn
 # whether the card left (CardRemoved) or stayed (CardUnresponsive)
 REMOVAL_CHECK_S = 1.5
-MAX_APDU_BYTES = 65544  # extended length: 4 header + 3 Lc + 65535 data + 2 Le
 READERS_TIMEOUT_S = 2.0
 STOP_JOIN_S = 1.0
 
@@ -297,10 +297,7 @@ class PcscCardReader:
             return HEALTH_OK
 
     def transmit(self, apdu: bytes, timeout_s: float = 3.0) -> ApduResponse:
-        if not isinstance(apdu, bytes | bytearray) or not 4 <= len(apdu) <= MAX_APDU_BYTES:
-            raise ValueError("a command APDU is 4 to 65544 bytes")
-        if timeout_s <= 0:
-            raise ValueError("timeout_s must be positive")
+        check_transmit_args(apdu, timeout_s)
         deadline = time.monotonic() + timeout_s
         # one command at a time: APDUs of two threads must not interleave on one card dialogue
         if not self._command_lock.acquire(timeout=timeout_s):

@@ -39,8 +39,12 @@ class KioskRuntime:
     def __init__(self, config: KioskConfig, *, injected_camera: bool = False, hooks: ServiceHooks | None = None,
                  worker: Callable[[Callable[[Callable[[], None]], None]], Worker] | None = None,
                  self_ticking: bool = True,
-                 dev_qr_payloads: Sequence[str] = ()) -> None:
+                 dev_qr_payloads: Sequence[str] = (), resume_from: dict[str, Any] | None = None) -> None:
         """``hooks``, ``worker`` (built from the delivery hook) and ``self_ticking``: see a replay.
+
+        ``resume_from``: a snapshot of a kiosk in service (:meth:`snapshot`); the services take
+        that state before the app is built, so the first screen already shows it (a replay of a
+        session begun mid-service calls this instead of :meth:`start`).
 
         ``dev_qr_payloads``: the QR codes dev mode's "Show a QR" cycles through (the demo's orders).
         """
@@ -57,6 +61,8 @@ class KioskRuntime:
             if config.kiosk.dev_mode:
                 self.dev_network, services_config = start_dev_network(config)
             self.services = KioskServices(services_config, injected_camera=injected_camera, hooks=hooks)
+            if resume_from is not None:
+                self.services.restore(resume_from)
         except BaseException:
             self._stop_virtual_printer()
             self._stop_dev_network()
@@ -95,14 +101,14 @@ class KioskRuntime:
         self.recorder.code(code)
         self.flow.qr_scanned(code)
 
-    def _on_card(self, event: CardEvent) -> None:
-        self.recorder.card(event)
+    def on_card(self, event: CardEvent) -> None:
+        """A card inserted or removed (the recorder's card reader wrapper has recorded it already)."""
         log.info("card %s on %r", event.kind.value, event.reader)
 
     def start(self) -> None:
         if self.config.recording.enabled and not self.recorder.active:
             self.recorder.start(from_start=True)
-        self.services.start(self._on_code, self._on_card)
+        self.services.start(self._on_code, self.on_card)
 
     def stop(self) -> None:
         self.recorder.stop()

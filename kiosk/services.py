@@ -35,6 +35,7 @@ from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import Worker
 from kiosk.hardware import build_card_reader
 from kiosk.journal import Journal
+from kiosk.recording.card import CardTrafficObserver, RecordingCardReader
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class ServiceHooks:
     http_session: requests.Session | None = None  # the central's transport (a replay answers from a session)
     printer_connect: Callable[[Any], Escpos] | None = None  # the printer's connection (a replay scripts it)
     background_threads: bool = True  # False: the host calls monitor_round() itself (replay: the timeline)
+    card_reader: CardReader | None = None  # in place of the configured reader (a replay answers from a session)
+    # "camera" / "card" -> health, in place of probing them (a replay: the health changes it recorded)
+    device_health: Callable[[str], Health] | None = None
 
 
 class KioskServices:
@@ -113,7 +117,7 @@ class KioskServices:
         self.camera_frames: InjectedFrameSource | None = None
         self.scanner = self._build_scanner(config, injected_camera)
         try:
-            self.card_reader: CardReader | None = build_card_reader(config.card)
+            self.card_reader: CardReader | None = hooks.card_reader or build_card_reader(config.card)
         except RuntimeError as exc:  # pyscard missing for card.reader = "pcsc"
             raise StartupError(f"card.reader = \"pcsc\": {exc}") from None
         self._cinema_id: str | None = None
@@ -127,6 +131,9 @@ class KioskServices:
         self.last_outbox_flush: float | None = None
         # Told of each timer that fires off the main loop (a recorder): "monitor".
         self.on_timer: Callable[[str], None] | None = None
+        # Told when the camera's or the card reader's health changes (a recorder): device, health.
+        self.on_health: Callable[[str, Health], None] | None = None
+        self._seen_health: dict[str, Health] = {"camera": HEALTH_OK, "card": HEALTH_OK}
 
     def _build_scanner(self, config: KioskConfig, injected: bool) -> CameraQrScanner | None:
         camera = config.camera
@@ -142,6 +149,11 @@ class KioskServices:
         except ValueError as exc:
             raise ConfigError("configuration", "camera.source", str(exc)) from None
         return CameraQrScanner(scanner_config, clock=self.clock.monotonic)
+
+    def observe_card_traffic(self, observer: CardTrafficObserver) -> None:
+        """Record every card event and APDU at the reader (a recorder calls this before :meth:`start`)."""
+        if self.card_reader is not None and not isinstance(self.card_reader, RecordingCardReader):
+            self.card_reader = RecordingCardReader(self.card_reader, observer)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -190,6 +202,7 @@ class KioskServices:
             "central_reachable": self._central_reachable,
             "printer_health": [availability.printer.level.value, availability.printer.reason],
             "camera_health": [availability.camera.level.value, availability.camera.reason],
+            "card_health": [availability.card.level.value, availability.card.reason],
             "trust_cache": trust,
             "since_trust_refresh": None if self.last_trust_refresh is None else now - self.last_trust_refresh,
             "since_outbox_flush": None if self.last_outbox_flush is None else now - self.last_outbox_flush,
@@ -214,7 +227,9 @@ class KioskServices:
 
         self._availability = Availability(printer=health(snapshot.get("printer_health")),
                                           camera=health(snapshot.get("camera_health")),
+                                          card=health(snapshot.get("card_health")),
                                           central_reachable=self._central_reachable)
+        self._seen_health = {"camera": self._availability.camera, "card": self._availability.card}
 
     def build_flow(self, worker: Worker, now: Callable[[], float] | None = None) -> PickupFlow:
         return PickupFlow(
@@ -252,13 +267,31 @@ class KioskServices:
         self._refresh_availability()
         return self._availability
 
-    def _refresh_availability(self) -> None:
-        printer_health = self.printer.status().health()
-        camera_health = self.scanner.health() if self.scanner is not None else \
-            Health(HealthLevel.CRITICAL, "camera_missing")
-        card_health = self.card_reader.health() if self.card_reader is not None else HEALTH_OK
+    def apply_device_health(self) -> Availability:
+        """Take the camera's and reader's health again without asking the printer (a replay's recorded change)."""
+        self._refresh_availability(self._availability.printer)
+        return self._availability
+
+    def _refresh_availability(self, printer_health: Health | None = None) -> None:
+        if printer_health is None:
+            printer_health = self.printer.status().health()
+        camera_health, card_health = self._device_health("camera"), self._device_health("card")
         self._availability = Availability(printer=printer_health, camera=camera_health, card=card_health,
                                           central_reachable=self._central_reachable)
+
+    def _device_health(self, device: str) -> Health:
+        if self.hooks.device_health is not None:
+            health = self.hooks.device_health(device)
+        elif device == "camera":
+            health = self.scanner.health() if self.scanner is not None else \
+                Health(HealthLevel.CRITICAL, "camera_missing")
+        else:
+            health = self.card_reader.health() if self.card_reader is not None else HEALTH_OK
+        if health != self._seen_health.get(device):
+            self._seen_health[device] = health
+            if self.on_health is not None:  # a recorder: replayed as it was seen, not probed again
+                self.on_health(device, health)
+        return health
 
     def monitor_round(self) -> None:
         """One round of the monitor: central, trust data and outbox when due, device health.

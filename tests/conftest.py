@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.support.central_server import RunningCentral, start_central
+from tests.support.central_server import RunningCentral, running_central
 
 POSTGRES_ENV = "KIOSK_TEST_POSTGRES_URL"
 DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -61,18 +61,20 @@ def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 @pytest.fixture
 def central(db_url: str, tmp_path: Path) -> Iterator[RunningCentral]:
     """A central with demo data and test hooks, on a fresh database, for one test."""
-    running = start_central(db_url, tmp_path)
-    try:
+    with running_central(db_url, tmp_path) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def module_central(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
     """One central shared by a module's tests (they must not disturb each other)."""
-    running = start_central(module_db_url, tmp_path_factory.mktemp("central"))
-    try:
+    with running_central(module_db_url, tmp_path_factory.mktemp("central")) as running:
         yield running
-    finally:
-        running.stop()
+
+
+@pytest.fixture(scope="module")
+def sqlite_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
+    """One SQLite central shared by a module's tests, for journeys where the database does not matter."""
+    workdir = tmp_path_factory.mktemp("sqlite-central")
+    with fresh_database("sqlite", workdir) as url, running_central(url, workdir) as running:
+        yield running

@@ -34,9 +34,9 @@ from devices.card_api import (
     CardUnresponsive,
     NoCard,
     ReaderGone,
+    check_transmit_args,
 )
 from devices.card_reader import (
-    MAX_APDU_BYTES,
     REASON_CARD_ERROR,
     REASON_READER_GONE,
     REASON_STOPPED,
@@ -171,10 +171,7 @@ class SimCardReader:
             return HEALTH_OK
 
     def transmit(self, apdu: bytes, timeout_s: float = 3.0) -> ApduResponse:
-        if not isinstance(apdu, bytes | bytearray) or not 4 <= len(apdu) <= MAX_APDU_BYTES:
-            raise ValueError("a command APDU is 4 to 65544 bytes")
-        if timeout_s <= 0:
-            raise ValueError("timeout_s must be positive")
+        check_transmit_args(apdu, timeout_s)
         with self._lock:
             if not self._plugged:
                 raise ReaderGone("the reader is gone (simulated)")

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,11 @@ import numpy as np
 from PIL import Image
 
 from backend_client.client import RequestInfo, ResponseInfo
+from backend_client.tokens import looks_like_token
 from devices.camera_api import DecodedCode
 from devices.card_api import CardEvent
 from kiosk.config import KioskConfig
+from kiosk.recording.card import reader_identity
 from kiosk.recording.session import (
     Event,
     SessionHeader,
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _RECORDED_LOGGERS = ("kiosk", "devices", "backend_client")
 FRAME_MIN_GAP_S = 1.0  # at most one kept frame per second
+SLOW_ANSWER_S = 0.5  # a central answer that took this long keeps its delay in the session
 
 
 class Recorder:
@@ -57,7 +60,7 @@ class Recorder:
         self._writer: SessionWriter | None = None
         self._folder: Path | None = None
         self._t0 = 0.0
-        self._timer: threading.Timer | None = None
+        self._deadline = math.inf  # clock.monotonic() at which the session ends by itself
         self._log_handler: _EventLogHandler | None = None
         self._pending: tuple[Path | None, float, bool] | None = None  # waiting for the flow to be idle
         self._frames_kept = 0
@@ -82,8 +85,10 @@ class Recorder:
         """Start a session (in ``folder``, else a new one under ``recording.dir``).
 
         It stops by itself after ``duration_s`` (default ``recording.max_minutes``; ``math.inf``
-        for never).  Started in the middle of a journey, it begins when the kiosk is next idle
-        (returns None then).  ``from_start`` marks a session begun before the kiosk's start-up.
+        for never), measured on the kiosk's clock: the first event past that time (the one-second
+        tick at the latest) closes the session instead of being written.  Started in the middle of
+        a journey, it begins when the kiosk is next idle (returns None then).  ``from_start`` marks
+        a session begun before the kiosk's start-up.
         """
         with self._lock:
             if self._writer is not None:
@@ -91,7 +96,6 @@ class Recorder:
         duration = self._config.max_minutes * 60 if duration_s is None else duration_s
         if not from_start and self._runtime.flow.state.step.value != "idle":
             self._pending = (folder, duration, keep_events)
-            self._runtime.flow.subscribe(self._start_when_idle)
             log.info("recording starts when the current journey ends")
             return None
         return self._begin(folder, duration, from_start, keep_events)
@@ -100,11 +104,9 @@ class Recorder:
         """Close the session; returns its folder (None when nothing was recording)."""
         with self._lock:
             writer, self._writer = self._writer, None
-            timer, self._timer = self._timer, None
+            self._deadline = math.inf
             self._pending = None
             folder = self._folder
-        if timer is not None:
-            timer.cancel()
         if self._log_handler is not None:
             logging.getLogger().removeHandler(self._log_handler)
             self._log_handler = None
@@ -119,6 +121,7 @@ class Recorder:
 
     def list_sessions(self) -> list[Path]:
         """Sessions kept under ``recording.dir`` (expired ones are deleted first)."""
+        # Ages are those of the files on disk: the file system's time, not the kiosk's clock.
         return list_sessions(Path(self._config.dir), self._config.keep_days)
 
     # -- events ---------------------------------------------------------------------------
@@ -127,11 +130,15 @@ class Recorder:
         writer = self._writer
         if writer is None:
             return
+        now = self._clock.monotonic()
+        if now >= self._deadline:
+            self.stop()
+            return
         try:
             with self._lock:
                 if self._writer is None:
                     return
-                event = Event(max(0.0, self._clock.monotonic() - self._t0), kind, data)
+                event = Event(max(0.0, now - self._t0), kind, data)
                 self._writer.write(event)
                 if self.kept is not None:
                     self.kept.append(event)
@@ -157,7 +164,7 @@ class Recorder:
     # -- internals ------------------------------------------------------------------------
 
     def _begin(self, folder: Path | None, duration_s: float, from_start: bool, keep_events: bool) -> Path:
-        folder = folder or Path(self._config.dir) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        folder = folder or self._new_session_folder()
         self.list_sessions()  # old sessions go before a new one is written
         key = load_or_create_key(self._key_path)
         header = self._header(from_start)
@@ -165,13 +172,11 @@ class Recorder:
         with self._lock:
             self._t0 = self._clock.monotonic()
             self._folder = folder
+            self._deadline = self._t0 + duration_s
             self._frames_kept = 0
+            self._last_frame_t = -math.inf
             self.kept = [] if keep_events else None
             self._writer = writer
-            if math.isfinite(duration_s):
-                self._timer = threading.Timer(duration_s, self.stop)
-                self._timer.daemon = True
-                self._timer.start()
         self._log_handler = _EventLogHandler(self)
         logging.getLogger().addHandler(self._log_handler)
         log.info("recording to %s", folder)
@@ -179,6 +184,15 @@ class Recorder:
             app = self._runtime.app
             if app.shown is not None:  # what the person sees as the session begins
                 self.event("screen", screen=app.shown[0], detail=app.shown[1])
+        return folder
+
+    def _new_session_folder(self) -> Path:
+        """A new folder under ``recording.dir``, named by the kiosk's clock (UTC), never one in use."""
+        stem = Path(self._config.dir) / self._clock.wall().astimezone(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        folder, number = stem, 1
+        while folder.exists():
+            number += 1
+            folder = stem.with_name(f"{stem.name}-{number}")
         return folder
 
     def _start_when_idle(self, state: Any) -> None:
@@ -219,6 +233,10 @@ class Recorder:
         services.client.observer = self._on_central
         services.printer.observer = self._on_printer
         services.on_timer = lambda name: self.event("timer", name=name)
+        services.on_health = lambda device, health: self.event("health", device=device, level=health.level.value,
+                                                               reason=health.reason)
+        services.observe_card_traffic(self)
+        self._runtime.flow.subscribe(self._start_when_idle)  # a start asked for mid-journey
         if services.scanner is not None and self._config.camera_frames:
             services.scanner.frame_observer = self._on_frame
         self._runtime.app.observer = lambda kind, data: self.event(kind, **data)
@@ -232,6 +250,8 @@ class Recorder:
         data["status"] = response.status
         data.update(_body_fields("response", response.body))
         data["error"] = response.error
+        if response.elapsed_s >= SLOW_ANSWER_S:  # a replay moves its clock by it (and times out past the limit)
+            data["delay_s"] = round(response.elapsed_s, 3)
         self.event("central", **data)
 
     def _on_printer(self, what: str, details: dict[str, Any]) -> None:
@@ -240,18 +260,23 @@ class Recorder:
         self.event("printer", op=what, **{k: v.hex() if isinstance(v, bytes) else v for k, v in details.items()})
 
     def _on_frame(self, gray: np.ndarray, codes: list[DecodedCode]) -> None:
-        """Keep a reduced frame where a QR symbol is seen but none was read: what the technician asks for."""
-        if self._writer is None or codes or self._frames_kept >= self._config.frames_max:
+        """Keep a reduced frame around a failed decode: what a technician asks for (``camera_frames``).
+
+        Failed: a QR symbol is seen but nothing was read (blurred, glare, cut off), or what was
+        read is not one of ours (a foreign code).  Frames that read a kiosk token are never kept.
+        """
+        if self._writer is None or self._frames_kept >= self._config.frames_max:
+            return
+        if codes and any(looks_like_token(code.text.strip()) for code in codes):
             return
         now = self._clock.monotonic()
         if now - self._last_frame_t < FRAME_MIN_GAP_S:
             return
-        import cv2
-
-        if self._detector is None:
-            self._detector = cv2.QRCodeDetector()
-        found, _points = self._detector.detect(gray)
-        if not found:
+        if codes:
+            reason = "foreign_code"
+        elif self._symbol_seen(gray):
+            reason = "qr_seen_not_read"
+        else:
             return
         self._last_frame_t = now
         self._frames_kept += 1
@@ -259,7 +284,15 @@ class Recorder:
         image.thumbnail((self._config.frame_max_side, self._config.frame_max_side))
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", optimize=True)
-        self.event("frame", png=b64(buffer.getvalue()), reason="qr_seen_not_read")
+        self.event("frame", png=b64(buffer.getvalue()), reason=reason, size=[image.width, image.height])
+
+    def _symbol_seen(self, gray: np.ndarray) -> bool:
+        import cv2
+
+        if self._detector is None:
+            self._detector = cv2.QRCodeDetector()
+        found, _points = self._detector.detect(gray)
+        return bool(found)
 
 
 def _body_fields(name: str, body: bytes | None) -> dict[str, Any]:
@@ -279,10 +312,12 @@ def _body_fields(name: str, body: bytes | None) -> dict[str, Any]:
 
 
 def _card_identity(runtime: KioskRuntime) -> dict[str, Any] | None:
-    reader = getattr(runtime.services, "card_reader", None)
+    reader = runtime.services.card_reader
     if reader is None:
         return None
-    return {"kind": type(reader).__name__, "name": getattr(reader, "reader_name", None) or runtime.config.card.reader}
+    inner = getattr(reader, "inner", reader)  # the configured reader inside the recording wrapper
+    atr = reader.atr
+    return {"kind": type(inner).__name__, "name": reader_identity(inner), "atr": atr.hex() if atr else None}
 
 
 class _EventLogHandler(logging.Handler):

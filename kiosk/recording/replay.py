@@ -37,12 +37,16 @@ from requests.adapters import BaseAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from devices.camera_api import DecodedCode
+from devices.health import HEALTH_OK, Health, HealthLevel
 from devices.printer import DLE_EOT, GS_R_PAPER
+from devices.qr import decode_frame
 from devices.sim.escpos_parser import EscposParseError, parse_all
 from devices.sim.escpos_render import render_commands
+from devices.sim.faults import black_frame, glare_frame
 from devices.sim.printer import Fault, VirtualPrinter
 from kiosk.clock import VirtualClock
 from kiosk.config import KioskConfig
+from kiosk.recording.card import ReplayCardReader
 from kiosk.recording.session import (
     PLAIN_SUFFIX,
     Event,
@@ -72,7 +76,7 @@ class ReplayStuck(Exception):
 
 @dataclass
 class Difference:
-    stream: str  # screens | printer | central
+    stream: str  # screens | printer | central | card | health | inputs
     index: int
     t: float
     recorded: str
@@ -105,10 +109,15 @@ class ReplayResult:
 
 
 class RecordedCentral(BaseAdapter):
-    """A requests transport that answers each (method, path) with its recorded answers in order."""
+    """A requests transport that answers each (method, path) with its recorded answers in order.
 
-    def __init__(self, events: list[Event], notes: list[str]) -> None:
+    An answer with ``delay_s`` (a slow central) moves the virtual clock on by that much, or by the
+    client's read timeout when it is longer: then the client gives up as it did ("read timeout").
+    """
+
+    def __init__(self, events: list[Event], notes: list[str], clock: VirtualClock | None = None) -> None:
         super().__init__()
+        self._clock = clock
         self._answers: dict[tuple[str, str], collections.deque[Event]] = collections.defaultdict(collections.deque)
         for event in events:
             self._answers[(str(event.data.get("method", "")).upper(), str(event.data.get("path", "")))].append(event)
@@ -127,6 +136,8 @@ class RecordedCentral(BaseAdapter):
             self._notes.append(f"the app sent {method} {path}, which the session has no answer for")
             raise requests.ConnectionError(MaxRetryError(None, url, NewConnectionError(None, "not in the session")))  # type: ignore[arg-type]
         error = event.data.get("error")
+        if self._slow(event.data.get("delay_s"), timeout) and not error:
+            error = "read timeout"
         if error:
             raise _transport_error(str(error), url)
         response = requests.Response()
@@ -140,6 +151,16 @@ class RecordedCentral(BaseAdapter):
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def _slow(self, delay: Any, timeout: Any) -> bool:
+        """Let the recorded delay pass on the virtual clock; True when it is past the read timeout."""
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay <= 0:
+            return False
+        read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
+        limit = float(read_timeout) if isinstance(read_timeout, int | float) else math.inf
+        if self._clock is not None:
+            self._clock.set_elapsed(self._clock.elapsed + min(float(delay), limit))
+        return float(delay) > limit
 
     def unanswered(self) -> int:
         return sum(len(queue) for queue in self._answers.values())
@@ -243,6 +264,63 @@ class ScriptedConnection:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+# -- device health: what the kiosk's monitor saw, as recorded -----------------------------------------
+
+
+class RecordedHealth:
+    """The camera's and card reader's health for a replay: the session's "health" events, not probes.
+
+    The services ask it instead of the devices (``ServiceHooks.device_health``); each recorded
+    change is fed at its instant and taken at once (``KioskServices.apply_device_health``).
+    """
+
+    DEVICES = ("camera", "card")
+
+    def __init__(self, snapshot: dict[str, Any], notes: list[str]) -> None:
+        self._notes = notes
+        self._health = {device: _health_of(snapshot.get(f"{device}_health")) or HEALTH_OK
+                        for device in self.DEVICES}
+
+    def __call__(self, device: str) -> Health:
+        return self._health.get(device, HEALTH_OK)
+
+    def feed(self, event: Event) -> bool:
+        device = event.data.get("device")
+        health = _health_of([event.data.get("level"), event.data.get("reason", "")])
+        if device not in self.DEVICES or health is None:
+            self._notes.append(f"t={event.t:.3f}: a health event that cannot be replayed: {event.describe()}")
+            return False
+        self._health[str(device)] = health
+        return True
+
+
+def _health_of(pair: Any) -> Health | None:
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        return None
+    try:
+        return Health(HealthLevel(str(pair[0])), str(pair[1] or ""))
+    except ValueError:
+        return None
+
+
+# -- scenario-only inputs: frames through the kiosk's QR decoder ---------------------------------------
+
+_SCENARIO_FRAMES: dict[str, Callable[[], Any]] = {"black": black_frame, "glare": glare_frame}
+
+
+def _decode_frames(event: Event, runtime: Any, notes: list[str]) -> None:
+    """``{"kind": "camera", "frames": "black" | "glare", "count": N}``: N such frames are decoded as the
+    scanner decodes them; whatever is read reaches the flow (a false read shows as a screen that differs)."""
+    fill = _SCENARIO_FRAMES.get(str(event.data.get("frames")))
+    if fill is None:
+        notes.append(f"t={event.t:.3f}: unknown scenario frames {event.data.get('frames')!r} "
+                     f"(known: {', '.join(_SCENARIO_FRAMES)})")
+        return
+    for _ in range(int(event.data.get("count", 1))):
+        for code in decode_frame(fill()):
+            runtime.deliver_code(code)
 
 
 # -- the flow's worker, one step at a time -----------------------------------------------------------
@@ -391,6 +469,10 @@ def _view(event: Event) -> dict[str, Any]:
         return view
     if event.kind == "printer":
         return {"data": data["data"]} if "data" in data else {}
+    if event.kind == "apdu":
+        return {"command": data.get("command")}
+    if event.kind == "health":
+        return {name: data.get(name) for name in ("device", "level", "reason")}
     view = {"method": data.get("method"), "path": data.get("path")}
     for name in ("attempt", "body", "body_text"):
         if name in data:
@@ -409,6 +491,8 @@ def _streams(events: list[Event]) -> dict[str, list[Event]]:
         "screens": [e for e in events if e.kind == "screen"],
         "printer": [e for e in events if e.kind == "printer" and e.data.get("op") == "job"],
         "central": [e for e in events if e.kind == "central"],
+        "card": [e for e in events if e.kind == "apdu"],  # the commands the kiosk sent to the card
+        "health": [e for e in events if e.kind == "health"],  # camera and reader health as the kiosk took it
     }
 
 
@@ -449,6 +533,9 @@ class ReplayOptions:
     speed: float = math.inf  # recorded seconds per real second; inf: as fast as it goes
     force: bool = False
     screenshots: bool = True
+    # Called after each recorded event is played, with the runtime: a bench plays here what no
+    # journey of the kiosk does yet (the card layer's tests send their APDUs through the reader).
+    after_event: Callable[[Event, Any], None] | None = None
 
 
 def load_for_replay(location: Path, config: KioskConfig, key_path: Path | None, force: bool) -> Session:
@@ -489,8 +576,10 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
     if trust_cache:
         (out / "kiosk" / "trust.json").write_text(json.dumps(trust_cache), encoding="utf-8")
 
+    if header.config_digest == ANY and header.config:  # a hand-written scenario's own settings
+        config = with_settings(config, header.config, session.source)
     clock = VirtualClock(header.started)
-    central = RecordedCentral(session.of_kind("central"), notes)
+    central = RecordedCentral(session.of_kind("central"), notes, clock)
     http = requests.Session()
     http.mount("http://", central)
     printer_events = session.of_kind("printer")
@@ -512,11 +601,13 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
         stepped.append(SteppedWorker(deliver))
         return _SteppedWorkerFacade(stepped[0])
 
+    card_reader = ReplayCardReader(session.of_kind("card", "apdu"), notes)
+    health = RecordedHealth(header.snapshot if not header.from_start else {}, notes)
     hooks = ServiceHooks(clock=clock, credential=REPLAY_CREDENTIAL, http_session=http,
                          printer_connect=scripted.connect if scripted is not None else None,
-                         background_threads=False)
+                         background_threads=False, card_reader=card_reader, device_health=health)
     runtime = KioskRuntime(replay_config, injected_camera=True, hooks=hooks, worker=worker_factory,
-                           self_ticking=False)
+                           self_ticking=False, resume_from=None if header.from_start else header.snapshot)
     driver = UiDriver(runtime.app)
     screens: list[str] = []
     difference: Difference | None = None
@@ -525,8 +616,8 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
         recorder.start(math.inf, out / "session", from_start=header.from_start, keep_events=True)
         if header.from_start:
             runtime.start()
-        else:
-            runtime.services.restore(header.snapshot)
+        assert runtime.services.card_reader is not None  # the replayed reader, wrapped by the recorder
+        runtime.services.card_reader.start(runtime.on_card)  # no reader thread here: the timeline feeds it
         runtime.app.start_headless()
         shown = _snap(driver, out, screens, None, options.screenshots)
         previous_t = 0.0
@@ -535,8 +626,10 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
             previous_t = event.t
             clock.set_elapsed(event.t)
             try:
-                _play(event, runtime, driver, stepped[0] if stepped else None, virtual_printer, Window,
-                      UnitTestTouch)
+                bench = _Bench(stepped[0] if stepped else None, virtual_printer, card_reader, health, notes)
+                _play(event, runtime, driver, bench, Window, UnitTestTouch)
+                if options.after_event is not None:
+                    options.after_event(event, runtime)
             except (ReplayStuck, UiDriverError) as exc:
                 difference = Difference("inputs", 0, event.t, event.describe(), f"cannot replay it: {exc}")
                 break
@@ -556,6 +649,8 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
     counts = {name: len(events) for name, events in _streams(replayed).items()}
     if central.unanswered():
         notes.append(f"{central.unanswered()} recorded central answer(s) were never asked for")
+    if card_reader.unanswered():
+        notes.append(f"{card_reader.unanswered()} recorded card answer(s) were never asked for")
     shown = [str(e.data.get("screen")) for e in replayed if e.kind == "screen"]
     return ReplayResult(difference is None, difference, shown, tickets, errors, notes, out / "session", counts)
 
@@ -574,8 +669,32 @@ def _replay_config(config: KioskConfig, out: Path, key_path: Path | None, printe
     )
 
 
-def _play(event: Event, runtime: Any, driver: Any, worker: SteppedWorker | None,
-          virtual_printer: VirtualPrinter | None, window: Any, touch_class: Any) -> None:
+def with_settings(config: KioskConfig, settings: dict[str, Any], source: str) -> KioskConfig:
+    """``config`` with a scenario header's "section.key" settings applied (each one must exist)."""
+    sections: dict[str, dict[str, Any]] = {}
+    for dotted, value in settings.items():
+        section, _, key = str(dotted).partition(".")
+        current = getattr(config, section, None)
+        if current is None or not dataclasses.is_dataclass(current) or key not in \
+                {f.name for f in dataclasses.fields(current)}:
+            raise SessionError(f"{source}: the header sets {dotted!r}, which is not a kiosk setting")
+        sections.setdefault(section, {})[key] = value
+    changed = {name: dataclasses.replace(getattr(config, name), **values) for name, values in sections.items()}
+    return dataclasses.replace(config, **changed)
+
+
+@dataclass
+class _Bench:
+    """What stands in for the devices during a replay, as ``_play`` needs it."""
+
+    worker: SteppedWorker | None
+    virtual_printer: VirtualPrinter | None
+    card_reader: ReplayCardReader
+    health: RecordedHealth
+    notes: list[str]
+
+
+def _play(event: Event, runtime: Any, driver: Any, bench: _Bench, window: Any, touch_class: Any) -> None:
     data = event.data
     kind = event.kind
     if kind == "tap":
@@ -603,10 +722,17 @@ def _play(event: Event, runtime: Any, driver: Any, worker: SteppedWorker | None,
         elif name == "monitor":
             runtime.services.monitor_round()
     elif kind == "deliver":
-        if worker is not None:
-            worker.deliver_next()
-    elif kind == "printer" and data.get("op") == "fault" and virtual_printer is not None:
-        _apply_fault(virtual_printer, data)
+        if bench.worker is not None:
+            bench.worker.deliver_next()
+    elif kind == "card":
+        bench.card_reader.feed(event)
+    elif kind == "health":
+        if bench.health.feed(event):
+            runtime.services.apply_device_health()  # as the monitor round that saw it did
+    elif kind == "camera":
+        _decode_frames(event, runtime, bench.notes)
+    elif kind == "printer" and data.get("op") == "fault" and bench.virtual_printer is not None:
+        _apply_fault(bench.virtual_printer, data)
 
 
 def _apply_fault(printer: VirtualPrinter, data: dict[str, Any]) -> None:
@@ -619,6 +745,8 @@ def _apply_fault(printer: VirtualPrinter, data: dict[str, Any]) -> None:
     if "fail_after_cuts" in data:
         printer.fail_after_cuts(int(data["fail_after_cuts"]), Fault(str(data.get("fault", "paper_out"))),
                                 int(data.get("bytes_into_next_job", 0)))
+    if "delay_s" in data:  # a slow printer: each cut takes this long (real seconds, as on the wire)
+        printer.set_delay(float(data["delay_s"]))
     if data.get("clear"):
         printer.clear_faults()
 

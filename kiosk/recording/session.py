@@ -30,7 +30,10 @@ apdu       command (hex), response (hex), error
 printer    op = connect (error) | ask (request hex, answer hex or null, error) | job (data hex, error)
            | fault (paper, cover_open, offline, fail_after_cuts, fault: scenario printer state)
 central    method, path, attempt, headers, body (JSON) or body_text, status, response (JSON) or
-           response_text, error (no complete answer: "connection refused", "read timeout" ...)
+           response_text, error (no complete answer: "connection refused", "read timeout" ...),
+           delay_s (a slow answer: how long it took; a replay's clock moves by it, up to the timeout)
+health     device (camera | card), level (ok | warning | critical), reason: a change the monitor saw
+camera     frames (black | glare), count: scenario input only, frames run through the QR decoder
 timer      name (tick | monitor | trust_refresh | outbox): a timer that fired
 deliver    what (post | done), job: a background job's callback reaching the main loop
 screen     screen, detail: what the person saw (a new event when either changes)

@@ -14,14 +14,10 @@ from backend_client import tokens, wire
 from backend_client.client import CentralClient, RequestInfo, ResponseInfo
 from backend_client.errors import CentralBadAnswer, CentralRefused, CentralUnreachable, KioskUnauthorized
 from devices.sim.central_proxy import CentralProxy, FaultKind
+from tests.backend_client.conftest import client_for
 from tests.support.central_server import RunningCentral
 
 Code = wire.ErrorCode
-
-
-def client_for(url: str, credential: str, **options: Any) -> CentralClient:
-    settings: dict[str, Any] = {"timeout_s": 5.0, "backoff_s": 0.01, **options}
-    return CentralClient(url, credential, **settings)
 
 
 def order(central: RunningCentral, name: str) -> dict[str, Any]:
@@ -34,7 +30,7 @@ def new_key() -> str:
 
 
 # Tests that only read use one central per module (`shared`); tests that claim, report, revoke
-# or fail lookups get a fresh one (`central`).
+# or fail lookups get a fresh one (`central`, with `proxy` and `proxied` from conftest.py).
 
 
 @pytest.fixture
@@ -63,18 +59,6 @@ def shared_proxied(shared: RunningCentral, shared_proxy: CentralProxy) -> Iterat
 @pytest.fixture
 def client(central: RunningCentral) -> Iterator[CentralClient]:
     with client_for(central.base_url, central.kiosk_credential) as made:
-        yield made
-
-
-@pytest.fixture
-def proxy(central: RunningCentral) -> Iterator[CentralProxy]:
-    with CentralProxy(central.base_url) as running:
-        yield running
-
-
-@pytest.fixture
-def proxied(central: RunningCentral, proxy: CentralProxy) -> Iterator[CentralClient]:
-    with client_for(proxy.url, central.kiosk_credential) as made:
         yield made
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,26 +15,7 @@ from backend_client.client import CentralClient
 from backend_client.trust import TrustStore
 from devices.sim.central_proxy import CentralProxy
 from tests.support.central_server import RunningCentral
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def proxy(central: RunningCentral) -> Iterator[CentralProxy]:
-    with CentralProxy(central.base_url) as running:
-        yield running
-
-
-@pytest.fixture
-def proxied(central: RunningCentral, proxy: CentralProxy) -> Iterator[CentralClient]:
-    with CentralClient(proxy.url, central.kiosk_credential, timeout_s=2.0, backoff_s=0.01) as made:
-        yield made
+from tests.support.clocks import ManualWallClock
 
 
 def test_tokens_are_checked_offline_from_the_cache_after_the_central_goes_down(
@@ -43,7 +23,7 @@ def test_tokens_are_checked_offline_from_the_cache_after_the_central_goes_down(
 ) -> None:
     cache = tmp_path / "kiosk" / "trust.json"
     ready = central.demo["orders"]["ready"]
-    online = TrustStore(proxied, cache, Clock())
+    online = TrustStore(proxied, cache, ManualWallClock())
     assert online.refresh()
     assert online.verify(ready["qr_token"]).order_id == ready["order_id"]
 
@@ -52,7 +32,7 @@ def test_tokens_are_checked_offline_from_the_cache_after_the_central_goes_down(
     assert online.verify(ready["qr_token"]).order_id == ready["order_id"]
 
     # A kiosk restarted while the network is still down.
-    restarted = TrustStore(proxied, cache, Clock())
+    restarted = TrustStore(proxied, cache, ManualWallClock())
     assert not restarted.refresh()
     assert restarted.last_refresh == online.last_refresh
     claims = restarted.verify(ready["qr_token"])
@@ -63,7 +43,7 @@ def test_tokens_are_checked_offline_from_the_cache_after_the_central_goes_down(
 def test_forged_expired_and_revoked_tokens_are_rejected(
     central: RunningCentral, proxied: CentralClient, tmp_path: Path
 ) -> None:
-    clock = Clock()
+    clock = ManualWallClock()
     store = TrustStore(proxied, tmp_path / "trust.json", clock)
     assert store.refresh()
     single = central.demo["orders"]["single"]
@@ -91,7 +71,7 @@ def test_forged_expired_and_revoked_tokens_are_rejected(
 def test_rotated_keys_keep_verifying_older_tokens(
     central: RunningCentral, proxied: CentralClient, tmp_path: Path
 ) -> None:
-    store = TrustStore(proxied, tmp_path / "trust.json", Clock())
+    store = TrustStore(proxied, tmp_path / "trust.json", ManualWallClock())
     central.cli_json("keys", "rotate")
     assert store.refresh()
     assert store.verify(central.demo["orders"]["ready"]["qr_token"])
@@ -103,17 +83,17 @@ def test_corrupt_cache_then_refresh_from_the_central(
     cache = tmp_path / "trust.json"
     cache.write_text('{"format": 1, "key_set": {"keys": [', encoding="utf-8")
     caplog.set_level(logging.WARNING)
-    store = TrustStore(proxied, cache, Clock())
+    store = TrustStore(proxied, cache, ManualWallClock())
     assert "corrupt" in caplog.text
     assert store.refresh()
     assert store.verify(central.demo["orders"]["ready"]["qr_token"])
-    assert TrustStore(proxied, cache, Clock()).last_refresh is not None
+    assert TrustStore(proxied, cache, ManualWallClock()).last_refresh is not None
 
 
 def test_periodic_refresh_keeps_the_store_fresh_and_stops(
     central: RunningCentral, proxied: CentralClient, tmp_path: Path
 ) -> None:
-    store = TrustStore(proxied, tmp_path / "trust.json", Clock())
+    store = TrustStore(proxied, tmp_path / "trust.json", ManualWallClock())
     store.start_periodic(0.05)
     try:
         for _ in range(200):

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from backend_client import tokens, wire
 from backend_client.errors import CentralUnreachable
 from backend_client.trust import TrustStore
+from tests.support.clocks import ManualWallClock
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -53,14 +54,6 @@ class FakeCentral:
         return wire.RevocationList(version=self.version, revoked_token_ids=self.revoked)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def signing_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
@@ -70,7 +63,7 @@ def test_verifies_a_good_token_and_rejects_forged_expired_revoked(
     tmp_path: Path, signing_key: Ed25519PrivateKey
 ) -> None:
     central = FakeCentral([public_key_entry("k1", signing_key)], revoked=["tok-revoked"])
-    store = TrustStore(central, tmp_path / "trust.json", Clock())
+    store = TrustStore(central, tmp_path / "trust.json", ManualWallClock(NOW))
     assert store.refresh()
     assert store.verify(order_token(signing_key)).order_id == "o-1"
 
@@ -90,7 +83,7 @@ def test_verifies_a_good_token_and_rejects_forged_expired_revoked(
 
 
 def test_without_any_key_set_every_token_is_refused(tmp_path: Path, signing_key: Ed25519PrivateKey) -> None:
-    store = TrustStore(FakeCentral([]), tmp_path / "trust.json", Clock())
+    store = TrustStore(FakeCentral([]), tmp_path / "trust.json", ManualWallClock(NOW))
     with pytest.raises(tokens.TokenError) as caught:
         store.verify(order_token(signing_key))
     assert caught.value.reason == "unknown_key"
@@ -99,7 +92,7 @@ def test_without_any_key_set_every_token_is_refused(tmp_path: Path, signing_key:
 
 def test_failed_refresh_keeps_the_last_good_copy(tmp_path: Path, signing_key: Ed25519PrivateKey) -> None:
     central = FakeCentral([public_key_entry("k1", signing_key)])
-    clock = Clock()
+    clock = ManualWallClock(NOW)
     store = TrustStore(central, tmp_path / "trust.json", clock)
     assert store.refresh()
     central.down = True
@@ -114,10 +107,10 @@ def test_cache_survives_a_restart_while_offline(tmp_path: Path, signing_key: Ed2
     cache = tmp_path / "var" / "trust.json"
     central = FakeCentral([public_key_entry("k1", signing_key)], revoked=["tok-revoked"])
     central.version = 7
-    TrustStore(central, cache, Clock()).refresh()
+    TrustStore(central, cache, ManualWallClock(NOW)).refresh()
 
     central.down = True
-    restarted = TrustStore(central, cache, Clock())
+    restarted = TrustStore(central, cache, ManualWallClock(NOW))
     assert not restarted.refresh()
     assert restarted.revocation_version == 7
     assert restarted.last_refresh == NOW
@@ -139,14 +132,14 @@ def test_corrupt_cache_is_ignored_with_a_warning(
 ) -> None:
     cache = tmp_path / "trust.json"
     cache.write_bytes(content)
-    store = TrustStore(FakeCentral([]), cache, Clock())
+    store = TrustStore(FakeCentral([]), cache, ManualWallClock(NOW))
     assert store.last_refresh is None
     assert "ignored" in caplog.text
 
 
 def test_a_key_past_not_after_no_longer_vouches(tmp_path: Path, signing_key: Ed25519PrivateKey) -> None:
     central = FakeCentral([public_key_entry("k1", signing_key, not_after=NOW + timedelta(hours=1))])
-    clock = Clock()
+    clock = ManualWallClock(NOW)
     store = TrustStore(central, tmp_path / "trust.json", clock)
     store.refresh()
     token = order_token(signing_key)
@@ -161,7 +154,8 @@ def test_an_invalid_published_key_does_not_cost_the_others(
     tmp_path: Path, signing_key: Ed25519PrivateKey, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = wire.PublicKey(key_id="bad", public_key="not-a-key")
-    store = TrustStore(FakeCentral([broken, public_key_entry("k1", signing_key)]), tmp_path / "t.json", Clock())
+    central = FakeCentral([broken, public_key_entry("k1", signing_key)])
+    store = TrustStore(central, tmp_path / "t.json", ManualWallClock(NOW))
     caplog.set_level(logging.WARNING)
     assert store.refresh()
     assert store.verify(order_token(signing_key))
@@ -179,7 +173,7 @@ def test_periodic_refresh_runs_and_stops(tmp_path: Path, signing_key: Ed25519Pri
             return answer
 
     central = Counting([public_key_entry("k1", signing_key)])
-    store = TrustStore(central, tmp_path / "trust.json", Clock())
+    store = TrustStore(central, tmp_path / "trust.json", ManualWallClock(NOW))
     store.start_periodic(0.01)
     assert store.running
     assert refreshed.wait(10)

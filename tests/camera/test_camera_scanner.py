@@ -23,16 +23,9 @@ from devices.camera import (
 from devices.camera_api import DecodedCode, QrScanner
 from devices.health import HealthLevel
 from tests.camera.qr_images import frame_with_codes
+from tests.support.clocks import ManualClock
 
 WAIT_SECONDS = 10.0  # generous: only reached when something is broken
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Collector:
@@ -75,7 +68,7 @@ def start(
     running: list[CameraQrScanner],
     config: CameraConfig,
     source: InjectedFrameSource | None = None,
-    clock: FakeClock | None = None,
+    clock: ManualClock | None = None,
 ) -> tuple[CameraQrScanner, Collector]:
     scanner = CameraQrScanner(config, source=source, clock=clock or time.monotonic)
     collector = Collector()
@@ -94,7 +87,7 @@ def push_and_wait(scanner: CameraQrScanner, source: InjectedFrameSource, frame: 
 
 
 def test_deduper_lets_a_code_through_once_per_window() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     deduper = CodeDeduper(3.0, clock)
     order = DecodedCode("TK1.a", b"TK1.a", "zxing")
     other = DecodedCode("TK1.b", b"TK1.b", "zxing")
@@ -108,7 +101,7 @@ def test_deduper_lets_a_code_through_once_per_window() -> None:
 
 
 def test_the_same_code_is_reported_again_only_after_the_window(running: list[CameraQrScanner]) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     source = InjectedFrameSource()
     scanner, collector = start(running, CameraConfig(source="inject", dedupe_seconds=3), source, clock)
     frame = frame_with_codes("TK1.order-1")
@@ -123,7 +116,7 @@ def test_the_same_code_is_reported_again_only_after_the_window(running: list[Cam
 
 
 def test_several_codes_in_one_frame_are_each_reported_once(running: list[CameraQrScanner]) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     source = InjectedFrameSource()
     scanner, collector = start(running, CameraConfig(source="inject"), source, clock)
     frame = frame_with_codes("TK1.first", "TK1.second")
@@ -209,7 +202,7 @@ def test_a_lost_camera_is_critical_then_recovers_when_back(running: list[CameraQ
 
 
 def test_a_silent_camera_is_a_warning_but_an_idle_simulator_is_not(running: list[CameraQrScanner]) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     config = CameraConfig(source="inject", stale_seconds=2)
     camera_like, idle_sim = InjectedFrameSource(continuous=True), InjectedFrameSource()
     camera_scanner, _ = start(running, config, camera_like, clock)

@@ -11,6 +11,7 @@ from devices.card_api import CardEventKind, CardRemoved, CardUnresponsive, PcscU
 from devices.card_reader import PcscCardReader
 from devices.health import HealthLevel
 from devices.sim.card_emulator import DEFAULT_AID, DEFAULT_ATR, VIRTUAL_READER, CardEmulator
+from devices.sim.faults import FaultRunner, FaultScript, FaultTargets
 from tests.card.conftest import READY_TIMEOUT_S, EventLog, Pcsc, wait_until
 
 SELECT_APP = bytes.fromhex("00A40400") + bytes([len(DEFAULT_AID)]) + DEFAULT_AID
@@ -152,6 +153,33 @@ def test_pcscd_restart_turns_health_critical_then_recovers_by_itself(
     events.wait_for(CardEventKind.INSERTED, after=before_restart)
     assert reader.transmit(SELECT_APP).ok
     assert reader.transmit(SELECT_EF_1).ok
+
+
+def test_the_scripted_pcscd_restart_is_survived_by_the_real_reader(
+    pcsc: Pcsc, reader: PcscCardReader, card: CardEmulator, events: EventLog
+) -> None:
+    """``card.pcscd_restart`` as a fault script runs it: stop and start at once, nothing in between."""
+    pcsc.require_owned()
+    script = FaultScript.parse({"step": [
+        {"at": 0, "do": "card.insert"},
+        {"after": "card_read", "do": "card.pcscd_restart"},
+    ]})
+    runner = FaultRunner(script, FaultTargets(card=card, pcscd=pcsc.process))
+    runner.start()
+    events.wait_for(CardEventKind.INSERTED)
+    assert reader.transmit(SELECT_APP).ok
+    before_restart = len(events)
+
+    runner.event("card_read")
+    assert runner.log == ["t=0.0 card.insert", "t=0.0 card.pcscd_restart"]
+    assert pcsc.process.owned, "the step left pcscd stopped"
+    # the dialogue with the card did not survive the restart: the reader says so, then finds the card again
+    events.wait_for(CardEventKind.REMOVED, after=before_restart)
+    assert events.wait_for(CardEventKind.INSERTED, after=before_restart).atr == DEFAULT_ATR
+    assert wait_until(lambda: reader.health().ok, timeout_s=READY_TIMEOUT_S), reader.health()
+    assert reader.transmit(SELECT_APP).ok
+    assert reader.transmit(SELECT_EF_1).ok
+    assert reader.transmit(READ_16).data == b"KIOSK-TEST-CARD\x00"
 
 
 def test_reader_gone_when_pcscd_comes_back_without_it(

@@ -68,6 +68,11 @@ def new_order(central: RunningCentral, showing: str = "soon", seat_count: int = 
     return result
 
 
+def wrong_verification(order: dict[str, Any]) -> str:
+    """A verification code that is not the order's (one more, wrapping at 999999)."""
+    return f"{(int(order['verification']) + 1) % 1_000_000:06d}"
+
+
 def new_kiosk(central: RunningCentral, cinema: str | None = None) -> KioskApi:
     """Enrol another kiosk (its own failure counters) and return a caller for it."""
     name = f"Lobby-{uuid.uuid4().hex[:4]}-09"

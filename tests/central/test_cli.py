@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from backend_client.wire import ErrorCode, Routes
 from tests.central.kiosk_api import KioskApi, ok, refusal
-from tests.support.central_server import REPO_ROOT, RunningCentral, start_central
+from tests.support.central_server import REPO_ROOT, RunningCentral, running_central
 
 
 def _central_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -134,13 +134,10 @@ def test_secrets_folder_is_private(module_central: RunningCentral) -> None:
 
 
 def test_server_without_test_hooks_has_no_test_routes(tmp_path: Path) -> None:
-    central = start_central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, test_hooks=False)
-    try:
+    with running_central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, test_hooks=False) as central:
         answer = requests.post(central.base_url + "/test/clock/advance", json={"seconds": 1000}, timeout=10)
         refusal(answer, ErrorCode.BAD_REQUEST)
         ok(KioskApi(central).get(Routes.HELLO))
         assert "/test/clock/advance" not in json.dumps(
             requests.get(central.base_url + "/openapi.json", timeout=10).json()
         )
-    finally:
-        central.stop()

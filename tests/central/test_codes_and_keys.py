@@ -10,7 +10,7 @@ import pytest
 from backend_client import tokens
 from backend_client.wire import ErrorCode, KeySet, RevocationList, Routes
 from tests.central.kiosk_api import KioskApi, new_order, ok, refusal
-from tests.support.central_server import RunningCentral, start_central
+from tests.support.central_server import RunningCentral, running_central
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,7 @@ def test_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(api: Kio
 
 
 def test_retired_key_stops_verifying_after_its_overlap(db_url: str, tmp_path: Path) -> None:
-    central = start_central(db_url, tmp_path, env={"CENTRAL_KEY_OVERLAP_SECONDS": "600"})
-    try:
+    with running_central(db_url, tmp_path, env={"CENTRAL_KEY_OVERLAP_SECONDS": "600"}) as central:
         api = KioskApi(central)
         token = central.demo["orders"]["ready"]["qr_token"]
         central.cli_json("keys", "rotate")
@@ -81,5 +80,3 @@ def test_retired_key_stops_verifying_after_its_overlap(db_url: str, tmp_path: Pa
         assert len(KeySet.model_validate(ok(api.get(Routes.KEYS))).keys) == 1
         # The order itself is fine: its typed code still works.
         ok(api.lookup_order(central.demo["orders"]["ready"]))
-    finally:
-        central.stop()

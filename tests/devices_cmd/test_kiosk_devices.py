@@ -6,16 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from central.process import free_port
-from tests.conftest import fresh_database
 from tests.integration.kiosk_rig import write_credential
 from tests.shared_data import REPO_ROOT
-from tests.support.central_server import RunningCentral, start_central
+from tests.support.central_server import RunningCentral
 
 
 def kiosk_devices(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -30,23 +26,17 @@ def table_rows(stdout: str) -> dict[str, str]:
     return {line.split()[0]: line for line in lines if line and not line.startswith(("result", "the "))}
 
 
-@pytest.fixture(scope="module")
-def sqlite_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
-    workdir = tmp_path_factory.mktemp("central")
-    with fresh_database("sqlite", workdir) as url:
-        running = start_central(url, workdir)
-        try:
-            yield running
-        finally:
-            running.stop()
-
-
 def test_built_in_defaults_select_the_simulators_and_pass_on_a_bare_machine(tmp_path: Path) -> None:
-    done = kiosk_devices(cwd=tmp_path)
+    # Only the printer's port is overridden (the default 9100 may be taken on this machine);
+    # every other key, the choice of simulators among them, is the built-in default.
+    port = free_port()
+    (tmp_path / "kiosk.toml").write_text(f"[printer]\nport = {port}\n")
+    done = kiosk_devices("--config", "kiosk.toml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = table_rows(done.stdout)
     assert set(rows) == {"printer", "camera", "card", "central"}
     assert "ok" in rows["printer"].split()[1] and "virtual printer" in rows["printer"]
+    assert f"127.0.0.1:{port}" in rows["printer"]
     assert "online, paper ok, cover closed" in rows["printer"]
     assert rows["camera"].split()[1] == "ok" and "injected frames" in rows["camera"]
     assert rows["card"].split()[1] == "ok" and "Simulated Card Reader" in rows["card"]

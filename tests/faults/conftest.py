@@ -1,5 +1,8 @@
-"""Kiosk journeys through scripted faults: the journey fixtures of tests/integration, reused."""
+"""Kiosk journeys through scripted faults: the journey fixtures of tests/integration, reused.
 
-from tests.integration.conftest import sqlite_central, start_kiosk, start_printer
+``sqlite_central`` comes from tests/conftest.py.
+"""
 
-__all__ = ["sqlite_central", "start_kiosk", "start_printer"]
+from tests.integration.conftest import start_kiosk, start_printer
+
+__all__ = ["start_kiosk", "start_printer"]

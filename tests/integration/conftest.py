@@ -2,8 +2,8 @@
 
 ``module_central`` (from tests/conftest.py) runs a module's tests on SQLite and on PostgreSQL:
 only for journeys where the database matters (claims racing, crash recovery, reports).
-``sqlite_central`` is one SQLite central shared by a module's other journeys; every test
-collects its own order so that they do not disturb each other.
+``sqlite_central`` (also from tests/conftest.py) is one SQLite central shared by a module's
+other journeys; every test collects its own order so that they do not disturb each other.
 """
 
 from __future__ import annotations
@@ -17,22 +17,10 @@ from typing import Any
 import pytest
 
 from devices.sim.printer import VirtualPrinter
-from tests.conftest import fresh_database
 from tests.integration.kiosk_rig import KioskRig, kiosk_overrides, write_credential
-from tests.support.central_server import RunningCentral, start_central
+from tests.support.central_server import RunningCentral
 
 StartKiosk = Callable[..., KioskRig]
-
-
-@pytest.fixture(scope="module")
-def sqlite_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
-    workdir = tmp_path_factory.mktemp("sqlite-central")
-    with fresh_database("sqlite", workdir) as url:
-        running = start_central(url, workdir)
-        try:
-            yield running
-        finally:
-            running.stop()
 
 
 @pytest.fixture

@@ -13,11 +13,12 @@ import pytest
 
 from backend_client.wire import Routes
 from kiosk.flows.pickup import Step
-from tests.central.kiosk_api import new_order
+from tests.central.kiosk_api import new_order, wrong_verification
 from tests.conftest import fresh_database
 from tests.integration.conftest import StartKiosk
 from tests.integration.kiosk_rig import enrol_kiosk, message_key
-from tests.support.central_server import RunningCentral, start_central
+from tests.support.central_server import RunningCentral, running_central
+from tests.support.clocks import ManualClock
 
 SERIAL_MAX_FAILURES = 3
 LOCKOUT_S = 120
@@ -25,31 +26,12 @@ KIOSK_FREE_TRIES = 2  # the kiosk's default pickup.wrong_code_free_tries
 KIOSK_FIRST_DELAY_S = 3  # the kiosk's default pickup.wrong_code_delay_s
 
 
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture(scope="module")
 def strict_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
     workdir: Path = tmp_path_factory.mktemp("strict-central")
     limits = {"CENTRAL_SERIAL_MAX_FAILURES": str(SERIAL_MAX_FAILURES), "CENTRAL_LOCKOUT_SECONDS": str(LOCKOUT_S)}
-    with fresh_database("sqlite", workdir) as url:
-        running = start_central(url, workdir, env=limits)
-        try:
-            yield running
-        finally:
-            running.stop()
-
-
-def wrong(verification: str) -> str:
-    return f"{(int(verification) + 1) % 1_000_000:06d}"
+    with fresh_database("sqlite", workdir) as url, running_central(url, workdir, env=limits) as running:
+        yield running
 
 
 def test_wrong_codes_slow_the_kiosk_then_lock_the_serial_everywhere(
@@ -62,7 +44,7 @@ def test_wrong_codes_slow_the_kiosk_then_lock_the_serial_everywhere(
     flow = kiosk.flow
 
     for attempt in range(1, SERIAL_MAX_FAILURES + 1):
-        kiosk.enter_code(order["serial"], wrong(order["verification"]))
+        kiosk.enter_code(order["serial"], wrong_verification(order))
         assert (flow.state.step, message_key(flow.state.refusal)) == (Step.REFUSED, "refusal.unknown_code")
         assert message_key(flow.state.refusal_hint) == "hint.check_code"
         assert flow.state.locked_seconds == (KIOSK_FIRST_DELAY_S if attempt > KIOSK_FREE_TRIES else 0)

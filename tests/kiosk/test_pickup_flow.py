@@ -26,14 +26,7 @@ from tests.kiosk.fakes import (
     FakeVerifier,
     make_order,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
+from tests.support.clocks import ManualClock
 
 
 class Kit:
@@ -43,7 +36,7 @@ class Kit:
         self.printer = FakePrinter()
         self.journal = Journal(tmp_path / "journal.sqlite3")
         self.outbox = Outbox(self.journal, self.central)
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.flow = PickupFlow(
             client=self.central,
             verifier=self.verifier,
@@ -174,7 +167,7 @@ def test_wrong_codes_slow_the_kiosk_down_with_a_countdown(tmp_path: Path) -> Non
         kit.flow.press_digit(digit)
     kit.flow.submit_code()
     assert kit.flow.state.step is Step.ENTER_CODE  # refused locally while counting down
-    kit.clock.t += 4.5
+    kit.clock.now += 4.5
     kit.flow.tick()
     assert kit.flow.state.locked_seconds == 0
 
@@ -222,12 +215,12 @@ def test_order_with_everything_collected_is_refused(kit: Kit) -> None:
 def test_still_there_prompt_then_timeout_back_to_idle(tmp_path: Path) -> None:
     kit = Kit(tmp_path, idle_timeout_s=60.0, still_there_s=15.0)
     kit.flow.start_code_entry()
-    kit.clock.t += 46
+    kit.clock.now += 46
     kit.flow.tick()
     assert kit.flow.state.still_there
     kit.flow.keep_going()
     assert not kit.flow.state.still_there
-    kit.clock.t += 61
+    kit.clock.now += 61
     kit.flow.tick()
     assert kit.flow.state.step is Step.IDLE
 

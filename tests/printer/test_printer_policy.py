@@ -12,23 +12,21 @@ from devices.ticket_layout import build_ticket_job
 from tests.printer.conftest import make_ticket
 
 
-def test_file_printer_under_trust_writes_the_ticket(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("policy", "outcome", "detail", "written"), [
+    ("trust", PrintOutcome.PRINTED, "trusted_without_status", build_ticket_job(make_ticket())),
+    ("require", PrintOutcome.NOT_SENT, "status_unknown", b""),
+], ids=["trust_writes_the_ticket", "require_refuses"])
+def test_file_printer_follows_the_status_policy(
+    tmp_path: Path, policy: str, outcome: PrintOutcome, detail: str, written: bytes
+) -> None:
+    """A file cannot report status: only the policy decides whether the ticket goes out."""
     out = tmp_path / "printer.bin"
-    printer = EscposTicketPrinter(PrinterConfig(kind="file", file_path=str(out), status_policy="trust"))
+    printer = EscposTicketPrinter(PrinterConfig(kind="file", file_path=str(out), status_policy=policy))
     result = printer.print_ticket(make_ticket())
     printer.close()
-    assert result.outcome is PrintOutcome.PRINTED and result.detail == "trusted_without_status"
+    assert (result.outcome, result.detail) == (outcome, detail)
     assert result.status == UNKNOWN_STATUS
-    assert out.read_bytes() == build_ticket_job(make_ticket())
-
-
-def test_file_printer_under_require_refuses(tmp_path: Path) -> None:
-    out = tmp_path / "printer.bin"
-    printer = EscposTicketPrinter(PrinterConfig(kind="file", file_path=str(out), status_policy="require"))
-    result = printer.print_ticket(make_ticket())
-    printer.close()
-    assert result.outcome is PrintOutcome.NOT_SENT and result.detail == "status_unknown"
-    assert not out.exists() or out.read_bytes() == b""
+    assert (out.read_bytes() if out.exists() else b"") == written
 
 
 def test_unopenable_file_is_not_sent(tmp_path: Path) -> None:

@@ -92,3 +92,32 @@ def test_old_sessions_expire_when_listed(tmp_path: Path) -> None:
         os.utime(part, (ten_days_ago, ten_days_ago))
     assert list_sessions(tmp_path / "sessions", keep_days=7) == [tmp_path / "sessions" / "new"]
     assert not (tmp_path / "sessions" / "old").exists()
+
+
+def test_power_loss_in_a_rotated_session_drops_only_the_last_record(tmp_path: Path) -> None:
+    key = load_or_create_key(tmp_path / "k")
+    write(tmp_path / "s", key, 400, part_bytes=4096)
+    parts = sorted((tmp_path / "s").glob("part-*.krec"))
+    assert len(parts) > 2
+    parts[-1].write_bytes(parts[-1].read_bytes()[:-3])  # the record being written when power went
+    session = read_session(tmp_path / "s", key)
+    assert [e.data["text"] for e in session.events] == [f"TK1.code-{i}" for i in range(399)]
+    assert len(session.warnings) == 1 and parts[-1].name in session.warnings[0]
+
+
+def test_a_cut_part_in_the_middle_loses_its_last_record_and_the_rest_reads(tmp_path: Path) -> None:
+    key = load_or_create_key(tmp_path / "k")
+    write(tmp_path / "s", key, 400, part_bytes=4096)
+    whole = read_session(tmp_path / "s", key).events
+    first = sorted((tmp_path / "s").glob("part-*.krec"))[0]
+    in_first = len(read_session_without_later_parts(tmp_path, first, key))
+    first.write_bytes(first.read_bytes()[:-10])
+    events = read_session(tmp_path / "s", key).events
+    assert [e.data for e in events] == [e.data for e in whole[:in_first - 1] + whole[in_first:]]
+
+
+def read_session_without_later_parts(tmp_path: Path, part: Path, key: bytes) -> list[Event]:
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / part.name).write_bytes(part.read_bytes())
+    return read_session(alone, key).events

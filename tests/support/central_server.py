@@ -1,6 +1,6 @@
 """Start the real central in a subprocess for integration tests (over real HTTP, on a real DB).
 
-    central = start_central(db_url, tmp_path)
+    central = start_central(db_url, tmp_path)          # or: with running_central(db_url, tmp_path) as central:
     central.base_url, central.kiosk_credential, central.demo["orders"]["ready"]["serial"]
     central.cli("create-order", "--showing", "show-demo-soon", "--seats", "A1")
     central.advance_clock(121)          # needs test_hooks=True (the default)
@@ -11,13 +11,15 @@ Built on central.process (which the demo launcher uses too), plus the test hooks
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
 from central.process import REPO_ROOT, CentralProcess, CentralStartError, free_port
 
-__all__ = ["REPO_ROOT", "CentralStartError", "RunningCentral", "free_port", "start_central"]
+__all__ = ["REPO_ROOT", "CentralStartError", "RunningCentral", "free_port", "running_central", "start_central"]
 HOOK_TIMEOUT_S = 10
 
 
@@ -48,3 +50,15 @@ def start_central(
     central.load_demo_data()
     central.start()
     return central
+
+
+@contextmanager
+def running_central(
+    db_url: str, tmp_path: Path, test_hooks: bool = True, env: dict[str, str] | None = None
+) -> Iterator[RunningCentral]:
+    """:func:`start_central`, stopped when the block ends, however it ends."""
+    central = start_central(db_url, tmp_path, test_hooks=test_hooks, env=env)
+    try:
+        yield central
+    finally:
+        central.stop()

@@ -29,6 +29,7 @@ from kiosk.config import PickupSection
 from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import InlineWorker, Worker
 from kiosk.journal import Journal
+from tests.support.clocks import ManualClock
 
 SERIAL = "123456"
 VERIFICATION = "654321"
@@ -121,20 +122,12 @@ class FakePrinter:
         pass
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Rig:
     flow: PickupFlow
     central: FakeCentral
     printer: FakePrinter
-    clock: FakeClock
+    clock: ManualClock
     availability: Availability
     journal: Journal
 
@@ -143,7 +136,7 @@ def build_rig(data_dir: Path, worker: Worker | None = None, order: OrderView | N
               availability: Availability | None = None) -> Rig:
     central = FakeCentral(order or sample_order())
     printer = FakePrinter()
-    clock = FakeClock()
+    clock = ManualClock()
     journal = Journal(data_dir / "journal.sqlite3")
     claim_printer = ClaimPrinter(journal, printer, Outbox(journal, central))
     flow = PickupFlow(client=central, verifier=FakeVerifier(), printer=printer, claim_printer=claim_printer,
