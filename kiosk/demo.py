@@ -99,7 +99,9 @@ def run_demo(base_config: KioskConfig, out_dir: Path, headless: bool) -> int:
         _print_codes(central.demo)
         from kiosk.runner import run_kiosk
 
-        # In dev mode the panel's "Show a QR" holds up the demo orders' QR codes in turn.
+        # With a window there is no scripted camera: the dev panel's "Show a QR" holds up the demo
+        # orders' QR codes in turn, and its printer and network switches show the refusals.
+        config = load_config(None, {**_flatten(config), "kiosk.dev_mode": True})
         return run_kiosk(config, dev_qr_payloads=[order["qr_token"] for order in central.demo["orders"].values()])
     finally:
         central.stop()
