@@ -167,11 +167,16 @@ class CentralClient:
         )
         return answer.order
 
-    def claim(self, order_id: str, ticket_ids: list[str], idempotency_key: str) -> wire.ClaimResponse:
+    def claim(
+        self, order_id: str, ticket_ids: list[str], idempotency_key: str, claim_grant: str
+    ) -> wire.ClaimResponse:
+        """Claim tickets of an order this kiosk looked up; ``claim_grant`` is that lookup's OrderView.claim_grant."""
         try:
-            request = wire.ClaimRequest(order_id=order_id, ticket_ids=ticket_ids)
+            request = wire.ClaimRequest(order_id=order_id, ticket_ids=ticket_ids, claim_grant=claim_grant)
         except ValidationError as exc:
-            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a claim names 1 to 64 tickets") from exc
+            raise CentralRefused(
+                wire.ErrorCode.BAD_REQUEST, "a claim names 1 to 64 tickets and the grant from its lookup"
+            ) from exc
         return self._call(
             "POST",
             wire.Routes.CLAIMS,

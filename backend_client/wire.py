@@ -22,6 +22,8 @@ SERIAL_PATTERN = r"^[0-9]{6}$"
 VERIFICATION_PATTERN = r"^[0-9]{6}$"
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# A claim grant is opaque to the kiosk: it hands back what its lookup answer gave it.
+CLAIM_GRANT_MAX_LENGTH = 1024
 AUTH_SCHEME = "Bearer"
 
 
@@ -46,6 +48,7 @@ class ErrorCode(str, enum.Enum):
     TICKET_TOKEN = "ticket_token"  # an entrance ticket's QR, not an order's
     CLAIM_EXPIRED = "claim_expired"
     CLAIM_NOT_FOUND = "claim_not_found"
+    CLAIM_NOT_ALLOWED = "claim_not_allowed"  # no valid grant from this kiosk's own lookup of the order
     TICKET_NOT_AVAILABLE = "ticket_not_available"
     UNAUTHORIZED = "unauthorized"  # kiosk credential missing, wrong or revoked
     BAD_REQUEST = "bad_request"
@@ -88,6 +91,8 @@ class OrderView(WireModel):
     show_end: datetime
     pickup_opens_at: datetime
     tickets: list[TicketView]
+    # Short-lived proof that this kiosk looked the order up with its code or QR: a claim needs it.
+    claim_grant: str = Field(min_length=1, max_length=CLAIM_GRANT_MAX_LENGTH)
 
 
 class CodeLookupRequest(WireModel):
@@ -106,6 +111,7 @@ class LookupResponse(WireModel):
 class ClaimRequest(WireModel):
     order_id: str
     ticket_ids: list[str] = Field(min_length=1, max_length=64)
+    claim_grant: str = Field(min_length=1, max_length=CLAIM_GRANT_MAX_LENGTH)  # OrderView.claim_grant
 
 
 class ClaimedTicket(WireModel):
@@ -189,6 +195,7 @@ ERROR_HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TICKET_TOKEN: 400,
     ErrorCode.CLAIM_EXPIRED: 410,
     ErrorCode.CLAIM_NOT_FOUND: 404,
+    ErrorCode.CLAIM_NOT_ALLOWED: 403,
     ErrorCode.TICKET_NOT_AVAILABLE: 409,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.BAD_REQUEST: 422,

@@ -30,7 +30,10 @@ ORDER = {"order": {"order_id": "ord-1", "cinema_id": "c", "cinema_name": "星光
                    "hall_name": "3号厅", "show_start": "2026-11-20T12:00:00+00:00",
                    "show_end": "2026-11-20T14:00:00+00:00", "pickup_opens_at": "2026-11-19T12:00:00+00:00",
                    "tickets": [{"ticket_id": f"tkt-{i}", "row": "7", "seat": str(i), "price_fen": 4500,
-                                "status": "available"} for i in range(4)]}}
+                                "status": "available"} for i in range(4)],
+                   # A grant as long as a real one (base64url payload and HMAC-SHA256).
+                   "claim_grant": "eyJrIjoia2lvc2stMSIsIm8iOiJvcmQtMSIsIngiOjE3OTUwMDAwMDB9."
+                                  "c2lnbmF0dXJlLW9mLXRoZS1ncmFudC1ieS1obWFjLXNoYTI1Ng"}}
 SAMPLES: dict[str, dict[str, Any]] = {
     "tap": {"widget": "key_7", "pos": [0.6, 0.77], "screen": "enter_code"},
     "timer": {"name": "tick"},

@@ -30,7 +30,7 @@ from backend_client.wire import (
     TokenLookupRequest,
 )
 from central.models import Kiosk
-from central.service import Central, Refusal
+from central.service import CLAIM_NOT_ALLOWED_MESSAGE, Central, Refusal
 
 log = logging.getLogger("central.api")
 MAX_BODY_BYTES = 64 * 1024
@@ -91,8 +91,13 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
         return error_response(exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(ErrorCode.BAD_REQUEST, "request is not valid", {"errors": _simple_errors(exc)})
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _simple_errors(exc)
+        if request.url.path == Routes.CLAIMS and errors and all(e["loc"] == "body.claim_grant" for e in errors):
+            # A claim with no usable grant is a claim without a lookup, whatever its shape.
+            reason = "missing" if all(e.get("type") == "missing" for e in exc.errors()) else "malformed"
+            return error_response(ErrorCode.CLAIM_NOT_ALLOWED, CLAIM_NOT_ALLOWED_MESSAGE, {"reason": reason})
+        return error_response(ErrorCode.BAD_REQUEST, "request is not valid", {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

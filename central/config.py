@@ -37,6 +37,8 @@ class Settings:
     # Pickup opens this many hours before the show starts.
     pickup_opens_hours: int = 24
     claim_lease_seconds: int = 120
+    # A lookup's claim grant stays valid this long: enough for a person to review the order.
+    claim_grant_seconds: int = 900
     # Per-serial lockout: this many wrong codes within the window lock the serial.
     serial_max_failures: int = 5
     serial_window_seconds: int = 900
@@ -59,6 +61,7 @@ class Settings:
             secrets_dir=Path(os.environ.get("CENTRAL_SECRETS_DIR") or DEFAULT_VAR_DIR / "central-secrets"),
             pickup_opens_hours=_env_int("CENTRAL_PICKUP_OPENS_HOURS", 24),
             claim_lease_seconds=_env_int("CENTRAL_CLAIM_LEASE_SECONDS", 120, minimum=1),
+            claim_grant_seconds=_env_int("CENTRAL_CLAIM_GRANT_SECONDS", 900, minimum=1),
             serial_max_failures=_env_int("CENTRAL_SERIAL_MAX_FAILURES", 5, minimum=1),
             serial_window_seconds=_env_int("CENTRAL_SERIAL_WINDOW_SECONDS", 900, minimum=1),
             lockout_seconds=_env_int("CENTRAL_LOCKOUT_SECONDS", 900, minimum=1),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
+import math
 import os
 import secrets
 from dataclasses import dataclass
@@ -59,6 +61,61 @@ class CodeHasher:
 
     def matches(self, serial: str, verification: str, stored: str) -> bool:
         return hmac.compare_digest(self.hash(serial, verification), stored)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A separate key for another use of the same server secret (no second secret to keep)."""
+        return hmac.new(self._key, f"derived-key:{purpose}".encode(), hashlib.sha256).digest()
+
+
+class ClaimGrantRefused(Exception):
+    """A claim grant that does not allow this claim; ``reason`` says why (for the refusal's details)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ClaimGrants:
+    """Short-lived grants binding a claim to one kiosk's successful lookup of one order.
+
+    A grant is ``base64url(payload).base64url(HMAC-SHA256(payload))``; the payload names the kiosk,
+    the order and the expiry, so a kiosk cannot claim an order it never looked up with its code.
+    """
+
+    def __init__(self, hasher: CodeHasher, settings: Settings) -> None:
+        self._key = hasher.derived_key("claim-grant-v1")
+        self._validity = timedelta(seconds=settings.claim_grant_seconds)
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+    def issue(self, kiosk_id: str, order_id: str, now: datetime) -> str:
+        expires_at = math.ceil((now + self._validity).timestamp())
+        payload = json.dumps({"k": kiosk_id, "o": order_id, "x": expires_at}, separators=(",", ":")).encode()
+        return f"{b64url_encode(payload)}.{b64url_encode(self._mac(payload))}"
+
+    def check(self, grant: str, kiosk_id: str, order_id: str, now: datetime) -> None:
+        """Raise ClaimGrantRefused unless the grant was issued here for this kiosk and order and is live."""
+        payload_text, sep, mac_text = grant.partition(".")
+        try:
+            payload, mac = b64url_decode(payload_text), b64url_decode(mac_text)
+        except ValueError:
+            raise ClaimGrantRefused("malformed") from None
+        if not sep or not payload:
+            raise ClaimGrantRefused("malformed")
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            raise ClaimGrantRefused("forged")
+        try:
+            fields = json.loads(payload)
+            granted_kiosk, granted_order, expires_at = fields["k"], fields["o"], fields["x"]
+        except (ValueError, TypeError, KeyError):
+            raise ClaimGrantRefused("malformed") from None
+        if not isinstance(expires_at, int) or now.timestamp() >= expires_at:
+            raise ClaimGrantRefused("expired")
+        if granted_kiosk != kiosk_id:
+            raise ClaimGrantRefused("other_kiosk")
+        if granted_order != order_id:
+            raise ClaimGrantRefused("other_order")
 
 
 def hash_kiosk_secret(secret: str) -> str:

@@ -57,9 +57,17 @@ from central.models import (
     Showing,
     Ticket,
 )
-from central.secret_store import CodeHasher, KeyRing, hash_kiosk_secret, split_credential
+from central.secret_store import (
+    ClaimGrantRefused,
+    ClaimGrants,
+    CodeHasher,
+    KeyRing,
+    hash_kiosk_secret,
+    split_credential,
+)
 
 MAX_IDEMPOTENCY_KEY = 128
+CLAIM_NOT_ALLOWED_MESSAGE = "look this order up with its code at this kiosk before claiming it"
 
 
 class Refusal(Exception):
@@ -110,17 +118,20 @@ class Central:
     sessions: sessionmaker[Session]
     hasher: CodeHasher
     keyring: KeyRing
+    grants: ClaimGrants
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Central:
         engine = make_engine(settings.db_url)
+        hasher = CodeHasher(settings)
         return cls(
             settings=settings,
             clock=clock or Clock(),
             engine=engine,
             sessions=session_factory(engine),
-            hasher=CodeHasher(settings),
+            hasher=hasher,
             keyring=KeyRing(settings),
+            grants=ClaimGrants(hasher, settings),
         )
 
     # ---- authentication -------------------------------------------------------------
@@ -297,10 +308,10 @@ class Central:
         tickets = self._order_tickets(session, order.id)
         if not any(effective_status(t, now) == TicketStatus.AVAILABLE for t in tickets):
             raise self._unavailable_refusal(session, tickets, now)
-        return self._order_view(session, order, showing, tickets, now)
+        return self._order_view(session, order, showing, tickets, kiosk, now)
 
     def _order_view(
-        self, session: Session, order: Order, showing: Showing, tickets: list[Ticket], now: datetime
+        self, session: Session, order: Order, showing: Showing, tickets: list[Ticket], kiosk: Kiosk, now: datetime
     ) -> OrderView:
         cinema = session.get_one(Cinema, order.cinema_id)
         film = session.get_one(Film, showing.film_id)
@@ -330,6 +341,7 @@ class Central:
                 )
                 for t in tickets
             ],
+            claim_grant=self.grants.issue(kiosk.id, order.id, now),
         )
 
     # ---- claims ----------------------------------------------------------------------
@@ -342,7 +354,8 @@ class Central:
             raise Refusal(ErrorCode.BAD_REQUEST, "a ticket is named twice")
         replay = self._replay_claim(kiosk, request, idempotency_key)
         if replay is not None:
-            return replay
+            return replay  # the original claim had its grant checked; a retry may come after it expired
+        self._check_claim_grant(kiosk, request)
         session = self.sessions()
         try:
             with session.begin():
@@ -357,6 +370,15 @@ class Central:
                 raise self._unavailable_refusal(session, tickets, self.clock.now()) from None
         finally:
             session.close()
+
+    def _check_claim_grant(self, kiosk: Kiosk, request: ClaimRequest) -> None:
+        # Without this a kiosk could claim any order of its cinema by id, bypassing the code and its lockouts.
+        try:
+            self.grants.check(request.claim_grant, kiosk.id, request.order_id, self.clock.now())
+        except ClaimGrantRefused as exc:
+            raise Refusal(
+                ErrorCode.CLAIM_NOT_ALLOWED, CLAIM_NOT_ALLOWED_MESSAGE, {"reason": exc.reason}
+            ) from None
 
     def _take_tickets(
         self, session: Session, kiosk: Kiosk, request: ClaimRequest, idempotency_key: str | None

@@ -47,7 +47,9 @@ class PickupClient(Protocol):
 
     def lookup_token(self, token: str) -> OrderView: ...
 
-    def claim(self, order_id: str, ticket_ids: list[str], idempotency_key: str) -> ClaimResponse: ...
+    def claim(
+        self, order_id: str, ticket_ids: list[str], idempotency_key: str, claim_grant: str
+    ) -> ClaimResponse: ...
 
 
 class TokenVerifier(Protocol):
@@ -119,6 +121,7 @@ _REFUSAL_HINTS = {
     ErrorCode.INVALID_TOKEN: "hint.type_code",
     ErrorCode.TICKET_TOKEN: "hint.ticket_is_valid",
     ErrorCode.TICKET_NOT_AVAILABLE: "hint.see_staff",
+    ErrorCode.CLAIM_NOT_ALLOWED: "hint.look_up_again",
 }
 
 
@@ -336,7 +339,7 @@ class PickupFlow:
             problem = _printer_problem(status)
             if problem is not None:
                 raise _PrinterNotReady(problem)
-            claim = self._client.claim(order.order_id, ticket_ids, idempotency_key)
+            claim = self._client.claim(order.order_id, ticket_ids, idempotency_key, order.claim_grant)
             self._claims.record(claim, ticket_contents(order, claim, self._timezone))
             return self._claims.print_claim(claim.claim_id, self._stop_printing.is_set, progress)
 

@@ -11,7 +11,7 @@ on TCP, scripted by "fault" events).
 
 The replay records itself (``OUT/session``, the same format) and compares that with the
 session: the screens shown, the bytes sent to the printer, the requests sent to the
-central (idempotency keys, nonces and times normalised).  A recorded fault that comes
+central (idempotency keys, claim grants, nonces and times normalised).  A recorded fault that comes
 out the same is a match.
 """
 
@@ -442,7 +442,8 @@ class _SteppedWorkerFacade:
 # -- comparing ----------------------------------------------------------------------------------------
 
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
-_VOLATILE_KEYS = ("nonce", "timestamp", "time", "idempotency")
+# A claim grant is an HMAC over an expiry time: fresh on every lookup, like a nonce.
+_VOLATILE_KEYS = ("nonce", "timestamp", "time", "idempotency", "grant")
 
 
 def normalise(value: Any, key: str = "") -> Any:

@@ -137,7 +137,8 @@ def test_token_refusals(central: RunningCentral, client: CentralClient) -> None:
             client.lookup_token(token)
         assert caught.value.code is Code.INVALID_TOKEN
 
-    claim = client.claim(ready["order_id"], ready["ticket_ids"], new_key())
+    grant = client.lookup_code(ready["serial"], ready["verification"]).claim_grant
+    claim = client.claim(ready["order_id"], ready["ticket_ids"], new_key(), grant)
     with pytest.raises(CentralRefused) as entrance:
         client.lookup_token(claim.tickets[0].entrance_token)
     assert entrance.value.code is Code.TICKET_TOKEN
@@ -157,22 +158,23 @@ def test_revoked_codes_are_refused(central: RunningCentral, client: CentralClien
 def test_claim_report_and_their_refusals(central: RunningCentral, client: CentralClient) -> None:
     group = order(central, "group")
     tickets = group["ticket_ids"]
-    claim = client.claim(group["order_id"], tickets[:2], new_key())
+    grant = client.lookup_code(group["serial"], group["verification"]).claim_grant
+    claim = client.claim(group["order_id"], tickets[:2], new_key(), grant)
     assert [t.ticket_id for t in claim.tickets] == tickets[:2]
 
     with pytest.raises(CentralRefused) as held:
-        client.claim(group["order_id"], tickets[:2], new_key())
+        client.claim(group["order_id"], tickets[:2], new_key(), grant)
     assert held.value.code is Code.BEING_COLLECTED
     with pytest.raises(CentralRefused) as stranger:
-        client.claim(group["order_id"], [order(central, "ready")["ticket_ids"][0]], new_key())
+        client.claim(group["order_id"], [order(central, "ready")["ticket_ids"][0]], new_key(), grant)
     assert stranger.value.code is Code.TICKET_NOT_AVAILABLE
     with pytest.raises(CentralRefused) as reused_key:
         key = new_key()
-        client.claim(group["order_id"], [tickets[2]], key)
-        client.claim(group["order_id"], [tickets[3]], key)
+        client.claim(group["order_id"], [tickets[2]], key, grant)
+        client.claim(group["order_id"], [tickets[3]], key, grant)
     assert reused_key.value.code is Code.BAD_REQUEST
     with pytest.raises(CentralRefused) as no_order:
-        client.claim("ord-nothing", ["tkt-nothing"], new_key())
+        client.claim("ord-nothing", ["tkt-nothing"], new_key(), central.claim_grant("ord-nothing"))
     assert no_order.value.code is Code.UNKNOWN_CODE
 
     status = client.report(claim.claim_id, {tickets[0]: wire.TicketOutcome.PRINTED}, new_key())
@@ -201,7 +203,8 @@ def test_unknown_and_revoked_kiosks_are_unauthorized(central: RunningCentral) ->
 
 def test_a_live_claim_at_another_kiosk_is_being_collected(central: RunningCentral, client: CentralClient) -> None:
     ready = order(central, "ready")
-    client.claim(ready["order_id"], ready["ticket_ids"], new_key())
+    grant = client.lookup_code(ready["serial"], ready["verification"]).claim_grant
+    client.claim(ready["order_id"], ready["ticket_ids"], new_key(), grant)
     enrolled = central.cli_json("kiosk", "enrol", "Lobby-02", "--cinema", central.demo["cinema_id"])
     with client_for(central.base_url, enrolled["credential"]) as second, pytest.raises(CentralRefused) as caught:
         second.lookup_code(ready["serial"], ready["verification"])
@@ -218,12 +221,13 @@ def test_claim_repeated_after_a_dropped_connection_claims_once(
     ready = order(central, "ready")
     proxy.fail_next(drop, path=r"/claims$")
     key = new_key()
-    claim = proxied.claim(ready["order_id"], ready["ticket_ids"], key)
+    grant = client.lookup_code(ready["serial"], ready["verification"]).claim_grant
+    claim = proxied.claim(ready["order_id"], ready["ticket_ids"], key, grant)
     assert proxy.upstream_hits(r"/claims$") == (2 if drop is FaultKind.DROP_AFTER_UPSTREAM else 1)
     # The same key gives back the same claim; a new key finds the tickets held by that one claim.
-    assert client.claim(ready["order_id"], ready["ticket_ids"], key) == claim
+    assert client.claim(ready["order_id"], ready["ticket_ids"], key, grant) == claim
     with pytest.raises(CentralRefused) as second:
-        client.claim(ready["order_id"], ready["ticket_ids"], new_key())
+        client.claim(ready["order_id"], ready["ticket_ids"], new_key(), grant)
     assert second.value.code is Code.BEING_COLLECTED
 
 
@@ -231,7 +235,8 @@ def test_report_repeated_after_a_dropped_connection(
     central: RunningCentral, proxy: CentralProxy, proxied: CentralClient
 ) -> None:
     ready = order(central, "ready")
-    claim = proxied.claim(ready["order_id"], ready["ticket_ids"], new_key())
+    grant = proxied.lookup_code(ready["serial"], ready["verification"]).claim_grant
+    claim = proxied.claim(ready["order_id"], ready["ticket_ids"], new_key(), grant)
     outcomes = {t: wire.TicketOutcome.PRINTED for t in ready["ticket_ids"]}
     proxy.fail_next(FaultKind.DROP_AFTER_UPSTREAM, path=r"/report$")
     status = proxied.report(claim.claim_id, outcomes, new_key())

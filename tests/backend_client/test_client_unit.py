@@ -137,10 +137,10 @@ def test_code_lookup_is_repeated_when_the_connection_was_refused() -> None:
 
 def test_claim_is_repeated_with_the_same_idempotency_key(stub: StubServer) -> None:
     stub.script(Step(drop=True), Step(504, b""), json_step(201, CLAIM))
-    claim = make_client(stub.url).claim("o-1", ["t-1"], "key-abc")
+    claim = make_client(stub.url).claim("o-1", ["t-1"], "key-abc", "grant-1")
     assert claim.claim_id == "cl-1"
     assert [s.headers[wire.IDEMPOTENCY_HEADER] for s in stub.seen] == ["key-abc"] * 3
-    assert {s.body for s in stub.seen} == {b'{"order_id":"o-1","ticket_ids":["t-1"]}'}
+    assert {s.body for s in stub.seen} == {b'{"order_id":"o-1","ticket_ids":["t-1"],"claim_grant":"grant-1"}'}
 
 
 def test_report_quotes_the_claim_id_in_the_path(stub: StubServer) -> None:
@@ -168,7 +168,9 @@ def test_malformed_code_is_refused_without_a_request(stub: StubServer, serial: s
 
 def test_claim_without_tickets_is_refused_without_a_request(stub: StubServer) -> None:
     with pytest.raises(CentralRefused):
-        make_client(stub.url).claim("o-1", [], "key")
+        make_client(stub.url).claim("o-1", [], "key", "grant-1")
+    with pytest.raises(CentralRefused):
+        make_client(stub.url).claim("o-1", ["t-1"], "key", "")  # no grant: no lookup came first
     assert stub.seen == []
 
 

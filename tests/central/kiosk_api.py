@@ -20,6 +20,7 @@ class KioskApi:
 
     def __init__(self, central: RunningCentral, credential: str | None = None) -> None:
         self.central = central
+        self.credential = credential or central.kiosk_credential
         self.http = requests.Session()
         self.http.headers.update(central.auth(credential))
 
@@ -38,9 +39,14 @@ class KioskApi:
     def lookup_token(self, token: str) -> requests.Response:
         return self.post(Routes.LOOKUP_TOKEN, {"token": token})
 
-    def claim(self, order_id: str, ticket_ids: list[str], key: str | None = None) -> requests.Response:
+    def claim(
+        self, order_id: str, ticket_ids: list[str], key: str | None = None, grant: str | None = None
+    ) -> requests.Response:
+        """Claim with ``grant``; by default with the grant a lookup by this kiosk would give now."""
         headers = {IDEMPOTENCY_HEADER: key} if key else None
-        return self.post(Routes.CLAIMS, {"order_id": order_id, "ticket_ids": ticket_ids}, headers)
+        if grant is None:
+            grant = self.central.claim_grant(order_id, self.credential)
+        return self.post(Routes.CLAIMS, {"order_id": order_id, "ticket_ids": ticket_ids, "claim_grant": grant}, headers)
 
     def report(self, claim_id: str, outcomes: dict[str, str]) -> requests.Response:
         return self.post(Routes.CLAIM_REPORT.format(claim_id=claim_id), {"outcomes": outcomes})

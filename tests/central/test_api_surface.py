@@ -75,9 +75,9 @@ def test_malformed_lookup_bodies_are_bad_requests(api: KioskApi, body: bytes) ->
 
 
 def test_malformed_claim_and_report_bodies_are_bad_requests(api: KioskApi) -> None:
-    refusal(api.post(Routes.CLAIMS, {"order_id": "x", "ticket_ids": []}), ErrorCode.BAD_REQUEST)
-    refusal(api.post(Routes.CLAIMS, {"order_id": "x", "ticket_ids": ["a"] * 65}), ErrorCode.BAD_REQUEST)
-    refusal(api.post(Routes.CLAIMS, {"order_id": "x", "ticket_ids": ["a", "a"]}), ErrorCode.BAD_REQUEST)
+    refusal(api.claim("x", []), ErrorCode.BAD_REQUEST)
+    refusal(api.claim("x", ["a"] * 65), ErrorCode.BAD_REQUEST)
+    refusal(api.claim("x", ["a", "a"]), ErrorCode.BAD_REQUEST)
     report = Routes.CLAIM_REPORT.format(claim_id="clm-x")
     refusal(api.post(report, {"outcomes": {"t": "lost"}}), ErrorCode.BAD_REQUEST)
     refusal(api.post(Routes.LOOKUP_TOKEN, {"token": "x" * 5000}), ErrorCode.BAD_REQUEST)

@@ -50,6 +50,7 @@ def make_order(tickets: int = 4, printed: int = 0) -> OrderView:
                        status=TicketStatus.PRINTED if i < printed else TicketStatus.AVAILABLE)
             for i in range(tickets)
         ],
+        claim_grant="grant-order-1",
     )
 
 
@@ -78,8 +79,10 @@ class FakeCentral:
         self._check()
         return self.order
 
-    def claim(self, order_id: str, ticket_ids: list[str], idempotency_key: str) -> ClaimResponse:
+    def claim(self, order_id: str, ticket_ids: list[str], idempotency_key: str, claim_grant: str) -> ClaimResponse:
         self._check()
+        if claim_grant != self.order.claim_grant:  # as the central: only the lookup's own grant claims
+            raise CentralRefused(ErrorCode.CLAIM_NOT_ALLOWED, "claim grant not from this lookup")
         self.claims.append((order_id, ticket_ids, idempotency_key))
         by_id = {t.ticket_id: t for t in self.order.tickets}
         return ClaimResponse(

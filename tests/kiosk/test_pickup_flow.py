@@ -252,7 +252,7 @@ def test_reports_wait_in_the_outbox_while_the_central_is_down(kit: Kit) -> None:
 
 def test_recovery_after_a_crash_never_prints_twice(tmp_path: Path) -> None:
     kit = Kit(tmp_path)
-    claim = kit.central.claim("order-1", ["t0", "t1", "t2"], "k")
+    claim = kit.central.claim("order-1", ["t0", "t1", "t2"], "k", kit.central.order.claim_grant)
     printer = ClaimPrinter(kit.journal, kit.printer, kit.outbox)
     printer.record(claim, ticket_contents(kit.central.order, claim, "Asia/Shanghai"))
     # Crash image: t0 printed and confirmed, t1 sent but never confirmed, t2 never sent.

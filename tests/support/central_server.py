@@ -4,6 +4,7 @@
     central.base_url, central.kiosk_credential, central.demo["orders"]["ready"]["serial"]
     central.cli("create-order", "--showing", "show-demo-soon", "--seats", "A1")
     central.advance_clock(121)          # needs test_hooks=True (the default)
+    central.claim_grant(order_id)       # what a lookup would grant the demo kiosk, for direct claims
     central.restart(); central.stop()
 
 Built on central.process (which the demo launcher uses too), plus the test hooks.
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
+from central.config import Settings
 from central.process import REPO_ROOT, CentralProcess, CentralStartError, free_port
+from central.secret_store import ClaimGrants, CodeHasher
 
 __all__ = ["REPO_ROOT", "CentralStartError", "RunningCentral", "free_port", "running_central", "start_central"]
 HOOK_TIMEOUT_S = 10
@@ -30,6 +34,28 @@ class RunningCentral(CentralProcess):
         """Move the server's clock forward (lease expiry, lockouts) without waiting."""
         answer = requests.post(f"{self.base_url}/test/clock/advance", json={"seconds": seconds}, timeout=HOOK_TIMEOUT_S)
         answer.raise_for_status()
+
+    def server_now(self) -> datetime:
+        """The server's clock (moved by advance_clock); the wall clock without the test hooks."""
+        if not self.test_hooks:
+            return datetime.now(UTC)
+        answer = requests.get(f"{self.base_url}/test/clock", timeout=HOOK_TIMEOUT_S)
+        answer.raise_for_status()
+        return datetime.fromisoformat(answer.json()["now"])
+
+    def claim_grant(self, order_id: str, credential: str | None = None) -> str:
+        """The claim grant this central's lookup would give the kiosk (default: the demo kiosk) now.
+
+        For tests that claim an order the kiosk could not look up at that moment (another kiosk
+        holds it, it is refunded, ...): they test the claim's own rules, not the grant's.
+        """
+        kiosk_id = (credential or self.kiosk_credential).partition(".")[0]
+        settings = Settings(
+            secrets_dir=Path(self.env["CENTRAL_SECRETS_DIR"]),
+            code_secret=self.env.get("CENTRAL_CODE_SECRET") or None,
+            claim_grant_seconds=int(self.env.get("CENTRAL_CLAIM_GRANT_SECONDS") or Settings.claim_grant_seconds),
+        )
+        return ClaimGrants(CodeHasher(settings), settings).issue(kiosk_id, order_id, self.server_now())
 
     def inject_faults(
         self, count: int = 1, status: int | None = 503, delay_s: float = 0, malformed: bool = False

@@ -52,6 +52,7 @@ def sample_order(printed_first: bool = True) -> OrderView:
         tickets=[first,
                  TicketView(ticket_id="t2", row="5", seat="12", price_fen=4500, status=TicketStatus.AVAILABLE),
                  TicketView(ticket_id="t3", row="5", seat="13", price_fen=4500, status=TicketStatus.AVAILABLE)],
+        claim_grant="grant-order-000123",
     )
 
 
@@ -74,7 +75,8 @@ class FakeCentral:
     def lookup_token(self, token: str) -> OrderView:
         return self.lookup_code("qr", token)
 
-    def claim(self, order_id: str, ticket_ids: list[str], idempotency_key: str) -> ClaimResponse:
+    def claim(self, order_id: str, ticket_ids: list[str], idempotency_key: str, claim_grant: str) -> ClaimResponse:
+        assert claim_grant == self.order.claim_grant, "the flow claims with its lookup's grant"
         self.claims.append(list(ticket_ids))
         seats = {t.ticket_id: t for t in self.order.tickets}
         return ClaimResponse(
