@@ -13,20 +13,9 @@ from backend_client.tokens import b64url_decode, b64url_encode
 from backend_client.wire import ClaimResponse, ErrorCode, Routes
 from central.config import Settings
 from central.secret_store import ClaimGrantRefused, ClaimGrants, CodeHasher
-from tests.central.kiosk_api import KioskApi, new_kiosk, new_order, ok, refusal
-from tests.support.central_server import RunningCentral
+from tests.central.kiosk_api import KioskApi, new_order, ok, refusal
 
 GRANT_S = 900  # the default CENTRAL_CLAIM_GRANT_SECONDS
-
-
-@pytest.fixture(scope="module")
-def kiosk_a(module_central: RunningCentral) -> KioskApi:
-    return KioskApi(module_central)
-
-
-@pytest.fixture(scope="module")
-def kiosk_b(module_central: RunningCentral) -> KioskApi:
-    return new_kiosk(module_central)
 
 
 def _grant(api: KioskApi, order: dict[str, Any]) -> str:

@@ -6,25 +6,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 import requests
 
 from backend_client import tokens
 from backend_client.wire import ClaimResponse, ClaimStatus, ErrorCode, Routes, TicketStatus
-from tests.central.kiosk_api import KioskApi, new_kiosk, new_order, ok, refusal
-from tests.support.central_server import RunningCentral
+from tests.central.kiosk_api import KioskApi, new_order, ok, refusal
 
 LEASE_S = 120
-
-
-@pytest.fixture(scope="module")
-def kiosk_a(module_central: RunningCentral) -> KioskApi:
-    return KioskApi(module_central)
-
-
-@pytest.fixture(scope="module")
-def kiosk_b(module_central: RunningCentral) -> KioskApi:
-    return new_kiosk(module_central)
 
 
 def _statuses(api: KioskApi, order: dict[str, Any]) -> dict[str, str]:
