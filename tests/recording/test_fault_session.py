@@ -8,7 +8,6 @@ session as a health change the monitor saw, and the replay feeds it back instead
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,14 @@ import pytest
 from devices.sim.faults import FaultRunner, FaultScript, FaultTargets
 from tests.central.kiosk_api import new_order
 from tests.recording.live import STEP_TIMEOUT_S, live_kiosk, replay_folder
-from tests.support.central_server import RunningCentral, start_central
+from tests.support.central_server import RunningCentral
 
 pytestmark = [pytest.mark.ui]
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
-    folder = tmp_path_factory.mktemp("central")
-    running = start_central(f"sqlite:///{folder / 'central.db'}", folder)
-    try:
-        yield running
-    finally:
-        running.stop()
+def central(sqlite_central: RunningCentral) -> RunningCentral:
+    return sqlite_central  # the shared one from tests/conftest.py
 
 
 def test_recorded_paper_out_with_the_camera_unplugged_replays_and_matches(central: RunningCentral,

@@ -11,7 +11,6 @@ import io
 import math
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from devices.card_api import CardError, NoCard
 from kiosk import demo
 from kiosk.recording.session import Event
 from tests.recording.live import STEP_TIMEOUT_S, LiveKiosk, live_kiosk, replay_folder
-from tests.support.central_server import RunningCentral, start_central
+from tests.support.central_server import RunningCentral
 
 pytestmark = [pytest.mark.ui]
 
@@ -34,13 +33,8 @@ READ_ANSWER = bytes(range(16)) + b"\x90\x00"
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
-    folder = tmp_path_factory.mktemp("central")
-    running = start_central(f"sqlite:///{folder / 'central.db'}", folder)
-    try:
-        yield running
-    finally:
-        running.stop()
+def central(sqlite_central: RunningCentral) -> RunningCentral:
+    return sqlite_central  # the shared one from tests/conftest.py
 
 
 def screens_of(events: list[Event]) -> list[str]:
