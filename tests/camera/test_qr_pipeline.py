@@ -9,7 +9,7 @@ import pytest
 from bench.qr import load_folder, normalize_payload
 from devices.qr import decode_frame
 from tests.camera.qr_images import frame_with_codes, qr_gray
-from tests.shared_data import QR_DIR
+from tests.shared_data import QR_DIR, require_shared
 
 CODE_FOLDERS = ("qrcode-1", "qrcode-2", "qrcode-3", "qrcode-5")
 EMPTY_FOLDER = "falsepositives-1"
@@ -18,7 +18,7 @@ EMPTY_FOLDER = "falsepositives-1"
 def test_reads_at_least_114_of_the_116_shared_photos() -> None:
     decoded = with_code = 0
     for folder in CODE_FOLDERS:
-        for sample in load_folder(QR_DIR / folder):
+        for sample in load_folder(require_shared(QR_DIR / folder)):
             assert sample.expected is not None and sample.image is not None, sample.name
             with_code += 1
             texts = {normalize_payload(code.text) for code in decode_frame(sample.image)}
@@ -28,7 +28,7 @@ def test_reads_at_least_114_of_the_116_shared_photos() -> None:
 
 
 def test_reports_nothing_on_photos_without_a_code() -> None:
-    samples = load_folder(QR_DIR / EMPTY_FOLDER)
+    samples = load_folder(require_shared(QR_DIR / EMPTY_FOLDER))
     assert len(samples) == 21
     for sample in samples:
         assert sample.image is not None, sample.name  # the 1-pixel files are read through Pillow
@@ -37,7 +37,7 @@ def test_reports_nothing_on_photos_without_a_code() -> None:
 
 def test_text_is_plain_and_raw_keeps_the_symbol_bytes() -> None:
     # Control characters stay as they are; the Kanji is decoded from its non-UTF-8 bytes.
-    image = cv2.imread(str(QR_DIR / "qrcode-2" / "33.png"))
+    image = cv2.imread(str(require_shared(QR_DIR / "qrcode-2" / "33.png")))
     expected = (QR_DIR / "qrcode-2" / "33.txt").read_text(encoding="utf-8")
     assert image is not None
     (code,) = decode_frame(image)

@@ -14,17 +14,25 @@ from PIL import Image
 from devices.sim.escpos_parser import EscposParser, UnknownCommandError, parse_all
 from devices.sim.escpos_render import render_commands
 from devices.sim.printer import main as printer_cli
-from tests.shared_data import ESCPOS_DIR, REPO_ROOT
+from tests.shared_data import ESCPOS_DIR, REPO_ROOT, require_shared
 
-SAMPLES = sorted(ESCPOS_DIR.glob("*.bin"))
+# With the data absent one placeholder parameter remains, so each test skips (or fails under
+# CI) with a reason naming the folder instead of pytest's bare "empty parameter set".
+SAMPLE_NAMES = sorted(path.stem for path in ESCPOS_DIR.glob("*.bin")) or ["shared-data-absent"]
+
+
+def sample_file(name: str) -> Path:
+    return require_shared(ESCPOS_DIR) / f"{name}.bin"
 
 
 def test_the_sample_jobs_are_there() -> None:
-    assert len(SAMPLES) >= 9, f"expected the escpos-php sample jobs in {ESCPOS_DIR}"
+    samples = list(require_shared(ESCPOS_DIR).glob("*.bin"))
+    assert len(samples) >= 9, f"expected the escpos-php sample jobs in {ESCPOS_DIR}"
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
-def test_sample_parses_and_renders_a_printed_page(sample: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_sample_parses_and_renders_a_printed_page(name: str, tmp_path: Path) -> None:
+    sample = sample_file(name)
     out = tmp_path / f"{sample.stem}.png"
     assert printer_cli(["render", str(sample), "--out", str(out)]) == 0
     pixels = np.asarray(Image.open(out).convert("L"))
@@ -32,9 +40,9 @@ def test_sample_parses_and_renders_a_printed_page(sample: Path, tmp_path: Path) 
     assert (pixels < 128).mean() > 0.002, "the page is blank"
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
-def test_sample_parses_the_same_in_small_chunks(sample: Path) -> None:
-    data = sample.read_bytes()
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_sample_parses_the_same_in_small_chunks(name: str) -> None:
+    data = sample_file(name).read_bytes()
     parser = EscposParser()
     chunked = [cmd for i in range(0, len(data), 5) for cmd in parser.feed(data[i : i + 5])] + parser.finish()
     whole = parse_all(data)
@@ -44,10 +52,10 @@ def test_sample_parses_the_same_in_small_chunks(sample: Path) -> None:
 
 
 def test_native_qr_and_pdf417_samples_draw_scannable_symbols() -> None:
-    qr_page = render_commands(parse_all((ESCPOS_DIR / "qr-code.bin").read_bytes()))
+    qr_page = render_commands(parse_all(sample_file("qr-code").read_bytes()))
     top = qr_page.image.crop((0, 0, 576, 200))
     assert [r.text for r in zxingcpp.read_barcodes(top)] == ["Testing 123"]
-    pdf_page = render_commands(parse_all((ESCPOS_DIR / "pdf417-code.bin").read_bytes()))
+    pdf_page = render_commands(parse_all(sample_file("pdf417-code").read_bytes()))
     decoded = zxingcpp.read_barcodes(
         pdf_page.image.crop((0, 0, 576, 240)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.PDF417)
     )
@@ -55,7 +63,7 @@ def test_native_qr_and_pdf417_samples_draw_scannable_symbols() -> None:
 
 
 def test_barcode_sample_draws_readable_code39() -> None:
-    page = render_commands(parse_all((ESCPOS_DIR / "barcode.bin").read_bytes()))
+    page = render_commands(parse_all(sample_file("barcode").read_bytes()))
     assert ("CODE39", "ABC") in page.barcodes
     found = zxingcpp.read_barcodes(
         page.image.crop((0, 0, 576, 400)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.Code39)
