@@ -137,7 +137,8 @@ def scenes_without_a_code() -> dict[str, np.ndarray]:
                 cv2.rectangle(text_like, (col, row), (col + 9, row + 14), 30, thickness=2)
     gradient = (xs * 255 / width).astype(np.uint8)
     speckle = rng.integers(0, 256, FRAME_SIZE, dtype=np.uint8)
-    blocks = cv2.resize(rng.integers(0, 2, (40, 53), dtype=np.uint8) * 255, (width, height), interpolation=cv2.INTER_NEAREST)
+    cells = rng.integers(0, 2, (40, 53), dtype=np.uint8) * 255
+    blocks = cv2.resize(cells, (width, height), interpolation=cv2.INTER_NEAREST)
     return {
         "checkerboard": checker,
         "stripes": stripes,
