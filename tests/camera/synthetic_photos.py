@@ -36,8 +36,8 @@ def perspective(code: np.ndarray) -> np.ndarray:
     """A phone held at an angle: the code's far edge shorter than its near edge."""
     frame = _place(code, 300)
     height, width = FRAME_SIZE
-    src = np.float32([[170, 90], [470, 90], [470, 390], [170, 390]])
-    dst = np.float32([[200, 110], [440, 80], [470, 400], [170, 370]])
+    src = np.array([[170, 90], [470, 90], [470, 390], [170, 390]], dtype=np.float32)
+    dst = np.array([[200, 110], [440, 80], [470, 400], [170, 370]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(frame, matrix, (width, height), borderValue=170)
 
@@ -89,8 +89,8 @@ def everything(code: np.ndarray) -> np.ndarray:
     """Angle, defocus, light noise and a dim screen together."""
     frame = low_contrast(code)
     height, width = FRAME_SIZE
-    src = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    dst = np.float32([[20, 15], [width - 30, 0], [width, height], [0, height - 20]])
+    src = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    dst = np.array([[20, 15], [width - 30, 0], [width, height], [0, height - 20]], dtype=np.float32)
     frame = cv2.warpPerspective(frame, cv2.getPerspectiveTransform(src, dst), (width, height), borderValue=120)
     frame = cv2.GaussianBlur(frame, (0, 0), sigmaX=1.0)
     noise = np.random.default_rng(5).normal(0, 6, FRAME_SIZE)
