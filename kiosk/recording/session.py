@@ -328,6 +328,8 @@ def _read_plain(path: Path) -> Session:
             document = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SessionError(f"{where}: not JSON: {exc.msg}") from None
+        except RecursionError:
+            raise SessionError(f"{where}: not JSON: nested too deeply") from None
         if not isinstance(document, dict):
             raise SessionError(f"{where}: each line is one JSON object")
         documents.append((where, document))
