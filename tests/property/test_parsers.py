@@ -10,6 +10,8 @@ import contextlib
 import io
 import itertools
 import json
+import math
+import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
@@ -34,7 +37,7 @@ from backend_client.tokens import (
     verify_token,
 )
 from devices.sim.escpos_parser import EscposParseError, EscposParser, parse_all
-from kiosk.recording.session import SessionError, read_session
+from kiosk.recording.session import MAGIC, SessionError, read_session
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -180,3 +183,65 @@ def test_any_session_file_reads_or_gives_a_session_error(tmp_path_factory: pytes
         read_session(path, None)
     except SessionError as exc:
         assert str(path) in str(exc)
+
+
+_HEADER_VALUES = st.one_of(_LEAVES, st.lists(_LEAVES, max_size=2), st.dictionaries(st.text(max_size=5), _LEAVES,
+                                                                                  max_size=2),
+                           st.sampled_from(["2026-11-20T10:00:00+00:00", "inline", "virtual", 1]))
+_HEADERS = st.fixed_dictionaries(
+    {"kind": st.just("header"), "format": st.sampled_from([1, 1, 2, "1", None])},
+    optional={name: _HEADER_VALUES for name in ("app_version", "config_digest", "started_at", "config", "devices",
+                                                 "worker", "printer", "from_start", "snapshot", "note")},
+)
+_EVENTS = st.fixed_dictionaries(
+    {"t": st.one_of(st.floats(), st.integers(), st.none(), st.text(max_size=3)), "kind": st.one_of(
+        st.sampled_from(["code", "printer", "central", "touch"]), _LEAVES)},
+    optional={"data": _LEAVES},
+)
+
+
+@FAST
+@given(header=_HEADERS, events=st.lists(_EVENTS, max_size=4))
+@example(header={"kind": "header", "format": 1, "app_version": "a", "config_digest": "any",
+                 "started_at": "2026-11-20T10:00:00+00:00"}, events=[{"t": float("nan"), "kind": "touch"}])
+@example(header={"kind": "header", "format": 1, "app_version": 5, "config_digest": [], "config": "x",
+                 "started_at": "2026-11-20T10:00:00+00:00"}, events=[])
+def test_any_header_and_events_read_as_a_session_or_a_session_error(
+    tmp_path_factory: pytest.TempPathFactory, header: dict[str, Any], events: list[dict[str, Any]]
+) -> None:
+    path: Path = tmp_path_factory.getbasetemp() / "shaped.jsonl"
+    path.write_text("\n".join(json.dumps(doc) for doc in [header, *events]), encoding="utf-8")
+    try:
+        session = read_session(path, None)
+    except SessionError as exc:
+        assert str(path) in str(exc)
+        return
+    # What a replay relies on: text where text is expected, finite times in order.
+    assert all(isinstance(getattr(session.header, name), str) for name in ("app_version", "config_digest", "worker"))
+    assert isinstance(session.header.config, dict) and isinstance(session.header.snapshot, dict)
+    assert all(math.isfinite(event.t) for event in session.events)
+
+
+@FAST
+@given(records=st.lists(st.one_of(JSON.map(lambda d: json.dumps(d).encode()), st.binary(max_size=40)),
+                        min_size=1, max_size=4),
+       tail=st.binary(max_size=30))
+@example(records=[b"[1, 2]"], tail=b"")
+def test_encrypted_parts_with_any_content_read_or_give_a_session_error(
+    tmp_path_factory: pytest.TempPathFactory, records: list[bytes], tail: bytes
+) -> None:
+    # Records sealed with the right key (a kiosk of another version, a writer's bug), then any bytes.
+    folder: Path = tmp_path_factory.mktemp("krec")
+    key = bytes(range(32))
+    session_id = b"s" * 16
+    aead = AESGCM(key)
+    data = MAGIC + struct.pack(">16sI", session_id, 1)
+    for index, plaintext in enumerate(records):
+        nonce = bytes([index]) * 12
+        sealed = nonce + aead.encrypt(nonce, plaintext, MAGIC + session_id + struct.pack(">II", 1, index))
+        data += struct.pack(">I", len(sealed)) + sealed
+    (folder / "part-0001.krec").write_bytes(data + tail)
+    try:
+        read_session(folder, key)
+    except SessionError as exc:
+        assert str(folder) in str(exc)
