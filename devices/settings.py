@@ -21,6 +21,7 @@ import math
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path, PurePath
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 RULE = "setting_rule"  # field metadata key
@@ -57,11 +58,15 @@ def setting(
     above: float | None = None,
     choices: tuple[Any, ...] | None = None,
     check: Check | None = None,
+    factory: Callable[[], Any] | None = None,
 ) -> Any:
-    """A dataclass field with a default and the rule its values must keep."""
+    """A dataclass field with a default (or a ``factory`` for a mutable one) and the rule its values must keep."""
     if low is None and above is None and choices is None:
         low = DEFAULT_RULE.low  # numbers are never negative unless the rule says so
-    return field(default=default, metadata={RULE: Rule(low, high, above, choices, check)})
+    metadata = {RULE: Rule(low, high, above, choices, check)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def rule_of(spec: dataclasses.Field[Any]) -> Rule:
@@ -83,14 +88,27 @@ def check_value(hint: Any, rule: Rule, value: Any) -> Any:
             value = float(value)
         except OverflowError:
             raise ValueError("must be a finite number") from None
-    if not isinstance(value, tuple(t for t in allowed if isinstance(t, type))):
+    if isinstance(value, str) and str not in allowed and PurePath in _classes(allowed):
+        value = next(t for t in allowed if isinstance(t, type) and issubclass(t, PurePath))(value)
+    if not isinstance(value, _classes(allowed)):
         raise ValueError(f"expected {_type_names(allowed)}, got {_kind(value)}")
+    if isinstance(value, PurePath):
+        _check_text(str(value))
+    if isinstance(value, list | tuple):
+        item_hint = next((get_args(t)[0] for t in allowed if get_origin(t) in (list, tuple) and get_args(t)), Any)
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(item if item_hint is Any else check_value(item_hint, DEFAULT_RULE, item))
+            except ValueError as exc:
+                raise ValueError(f"item {index + 1}: {exc}") from None
+        value = type(value)(items)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"must be a finite number, got {value}")
     if isinstance(value, int | float) and not isinstance(value, bool):
         _check_range(rule, value)
-    if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
+    if isinstance(value, str):
+        _check_text(value)
     if rule.choices is not None and value not in rule.choices:
         shown = ", ".join(str(choice) if choice != "" else '""' for choice in rule.choices)
         raise ValueError(f"must be one of {shown}, got {_shown(value)}")
@@ -99,6 +117,23 @@ def check_value(hint: Any, rule: Rule, value: Any) -> Any:
         if problem:
             raise ValueError(problem)
     return value
+
+
+def _classes(allowed: tuple[Any, ...]) -> tuple[type, ...]:
+    """The classes a value may be an instance of (list for list[str], Path and its parents for Path)."""
+    classes: list[type] = []
+    for hint in allowed:
+        origin = get_origin(hint) or hint
+        if isinstance(origin, type):
+            classes.append(origin)
+            if issubclass(origin, PurePath):
+                classes.append(PurePath)
+    return tuple(classes)
+
+
+def _check_text(value: str) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
 
 
 def check_settings(instance: Any) -> None:
@@ -146,8 +181,11 @@ def _kind(value: Any) -> str:
 
 
 def _type_names(types_: tuple[Any, ...]) -> str:
-    names: dict[Any, str] = {int: "an integer", float: "a number", str: "a string", bool: "true/false"}
-    return " or ".join(names.get(t, str(t)) for t in types_ if t is not type(None))
+    names: dict[Any, str] = {
+        int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "an array", tuple: "an array",
+    }
+    return " or ".join(names.get(get_origin(t) or t, "a path" if t in (Path, PurePath) else str(t))
+                       for t in types_ if t is not type(None))
 
 
 def replace_default(cls: type, name: str, default: Any) -> Any:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from devices.camera import CameraConfig
 from devices.printer import PrinterConfig
-from devices.settings import RULE
+from devices.settings import RULE, SettingError, check_settings, setting
 from kiosk.config import ConfigError, KioskConfig, load_config
 from tests.kiosk.test_cli import run_kiosk
 
@@ -200,3 +200,44 @@ def _load_or_refuse(path: Path) -> None:
     if config.camera.source:
         config.camera.device_config()
     config.camera.device_config("injected")
+
+
+# -- the rules are generic: a new setting slots in with its type and (optionally) its range ------
+
+
+@dataclasses.dataclass(frozen=True)
+class _NewSection:
+    """Fields as a new section would declare them: plain defaults, and setting() with rules."""
+
+    enabled: bool = False
+    ca_file: str = ""
+    secrets_dir: Path = Path("var/secrets")
+    pins: list[str] = setting(None, factory=list)  # noqa: RUF009 (a field(), like field(default_factory=list))
+    window_s: float = 5.0
+    level: int | None = setting(None, low=1, high=3)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@pytest.mark.parametrize(
+    "values, name",
+    [
+        ({"window_s": -1.0}, "window_s"),  # numbers without a rule are zero or more
+        ({"window_s": math.inf}, "window_s"),
+        ({"ca_file": "a\x00b"}, "ca_file"),
+        ({"pins": ["ok", 3]}, "pins"),
+        ({"level": 4}, "level"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"secrets_dir": 5}, "secrets_dir"),
+    ],
+)
+def test_a_new_setting_gets_the_generic_rules(values: dict[str, object], name: str) -> None:
+    with pytest.raises(SettingError) as caught:
+        _NewSection(**values)  # type: ignore[arg-type]
+    assert caught.value.name == name
+
+
+def test_a_new_setting_converts_what_toml_gives() -> None:
+    section = _NewSection(secrets_dir="/etc/kiosk", window_s=3, pins=["a"], level=2)  # type: ignore[arg-type]
+    assert section.secrets_dir == Path("/etc/kiosk") and section.window_s == 3.0 and isinstance(section.window_s, float)
