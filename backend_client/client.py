@@ -351,7 +351,7 @@ def _parse_answer(answer: _Answer, answer_model: type[ModelT]) -> ModelT:
     """Turn a non-5xx answer into the wire model, or into the refusal it carries."""
     try:
         document = json.loads(answer.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deeper than json can go
         raise CentralBadAnswer(f"the central's answer is not JSON (HTTP {answer.status})") from None
     if 200 <= answer.status < 300:
         try:

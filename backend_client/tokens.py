@@ -94,7 +94,7 @@ def parse_unverified(token: str) -> tuple[TokenClaims, bytes, bytes]:
     try:
         body = json.loads(b64url_decode(payload_text))
         signature = b64url_decode(signature_text)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise TokenError("malformed", "token payload is not valid") from exc
     if not isinstance(body, dict):
         raise TokenError("malformed", "token payload is not an object")

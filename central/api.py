@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend_client.wire import (
+    API_PREFIX,
     AUTH_SCHEME,
     ERROR_HTTP_STATUS,
     IDEMPOTENCY_HEADER,
@@ -34,27 +38,129 @@ from central.service import CLAIM_NOT_ALLOWED_MESSAGE, Central, Refusal
 
 log = logging.getLogger("central.api")
 MAX_BODY_BYTES = 64 * 1024
+_KIOSK_STATE = "kiosk"  # request.state attribute: the kiosk RequestGuard authenticated
 
 
-def error_response(code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+def error_response(
+    code: ErrorCode, message: str, details: dict[str, Any] | None = None, status_code: int | None = None
+) -> JSONResponse:
+    """An ErrorBody; the status is the code's own unless the HTTP layer needs a more precise one (413)."""
     body = ErrorBody(code=code, message=message, details=details or {})
     headers = {"WWW-Authenticate": AUTH_SCHEME} if code == ErrorCode.UNAUTHORIZED else None
-    return JSONResponse(body.model_dump(mode="json"), status_code=ERROR_HTTP_STATUS[code], headers=headers)
+    status = status_code or ERROR_HTTP_STATUS[code]
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
-class BodyLimit:
-    """Refuses oversized bodies before anything parses them."""
+class RequestGuard:
+    """Hardening in front of every route, before anything parses a body.
+
+    - A kiosk API request is authenticated before its body is read: without a credential
+      nobody can make the central read, let alone buffer, anything.  The kiosk found here
+      reaches the routes' credential dependency through the request state.
+    - The body is capped while it streams: a declared Content-Length over the cap, or a chunked
+      body that passes it, gets 413 and the rest is never read (the connection is closed
+      instead of drained).
+    - A JSON body of the kiosk API may not hold text a database cannot store (NUL, which
+      PostgreSQL text refuses, or half a surrogate pair): refused as a bad request, whatever
+      the field.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-                await error_response(ErrorCode.BAD_REQUEST, "request body too large")(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            await _closing(_too_large())(scope, receive, send)
+            return
+        api = scope["path"].startswith(API_PREFIX)
+        if api:
+            central: Central = scope["app"].state.central
+            try:
+                kiosk = await run_in_threadpool(_authenticate, central, headers.get("authorization"))
+            except Refusal as refusal:
+                # The body, if any, stays unread: the connection closes after the answer.
+                await _closing(error_response(refusal.code, refusal.message, refusal.details))(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            scope.setdefault("state", {})[_KIOSK_STATE] = kiosk
+        body = bytearray()
+        more_body = True
+        while more_body:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            more_body = message.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:
+                await _closing(_too_large())(scope, receive, send)
+                return
+        problem = _body_problem(bytes(body)) if api else None
+        if problem is not None:
+            details = {"errors": [{"loc": "body", "msg": problem}]}
+            await error_response(ErrorCode.BAD_REQUEST, "request is not valid", details)(scope, receive, send)
+            return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, then the client's own messages (a disconnect)."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _body_problem(body: bytes) -> str | None:
+    """What makes a JSON body unusable before any model sees it, or None."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None  # not JSON: the route's own validation refuses it
+    except RecursionError:
+        return "JSON nested too deeply"
+    return None if _storable(data) else "text must not contain NUL or unpaired surrogate characters"
+
+
+def _storable(data: Any) -> bool:
+    """False when a string (or key) holds NUL or an unpaired surrogate."""
+    stack: list[Any] = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return False
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
+def _too_large() -> JSONResponse:
+    return error_response(
+        ErrorCode.BAD_REQUEST, "request body too large", {"max_bytes": MAX_BODY_BYTES}, status_code=413
+    )
+
+
+def _closing(response: JSONResponse) -> JSONResponse:
+    # An answer given before the body was read: uvicorn closes the connection rather than drain it.
+    response.headers["Connection"] = "close"
+    return response
 
 
 def _simple_errors(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -62,17 +168,28 @@ def _simple_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return [{"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
 
 
-def _current_kiosk(request: Request, authorization: Annotated[str | None, Header()] = None) -> Kiosk:
+def _authenticate(central: Central, authorization: str | None) -> Kiosk:
     scheme, _, credential = (authorization or "").partition(" ")
     if scheme != AUTH_SCHEME:
         raise Refusal(ErrorCode.UNAUTHORIZED, f"send Authorization: {AUTH_SCHEME} <kiosk credential>")
-    central: Central = request.app.state.central
     return central.authenticate(credential.strip())
+
+
+def _current_kiosk(request: Request, authorization: Annotated[str | None, Header()] = None) -> Kiosk:
+    # RequestGuard authenticated the request before its body was read; this is the fallback.
+    kiosk = getattr(request.state, _KIOSK_STATE, None)
+    if isinstance(kiosk, Kiosk):
+        return kiosk
+    return _authenticate(request.app.state.central, authorization)
 
 
 # Module level: FastAPI resolves these annotations through the module's globals.
 CurrentKiosk = Annotated[Kiosk, Depends(_current_kiosk)]
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)]
+# Ids the central makes are short ASCII ("claim-<hex>"): anything else (a NUL, which PostgreSQL
+# text cannot hold, a path segment of any length) is refused as a bad request before the database.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+ClaimIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
@@ -126,7 +243,7 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
 
     @app.post(Routes.CLAIM_REPORT, response_model=ClaimStatus, responses=refusals)
     def report(
-        claim_id: str, body: ClaimReport, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
+        claim_id: ClaimIdPath, body: ClaimReport, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
     ) -> ClaimStatus:
         # Reports are idempotent by content; the header is accepted for symmetry with claims.
         return central.report(k, claim_id, body)
@@ -143,5 +260,5 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
         from central.test_hooks import install_test_hooks
 
         install_test_hooks(app, central)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(RequestGuard)
     return app

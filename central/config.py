@@ -1,29 +1,33 @@
-"""The central's settings: environment variables with defaults (documented in central/README.md)."""
+"""The central's settings: environment variables with defaults (documented in central/README.md).
+
+Every setting read from the environment is declared once, with its variable and its valid
+range (:func:`ranged`); ``Settings`` checks them all, however it is built, so a value the
+central cannot use stops it at start with one line naming the variable, never a crash later.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 DEFAULT_VAR_DIR = Path("var")
+
+HOUR = 3600
+DAY = 24 * HOUR
+# Field metadata keys of a ranged setting.
+ENV_VAR = "env"
+VALID_RANGE = "range"
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the central cannot use."""
 
 
-def _env_int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
+def ranged(default: int, env: str, low: int, high: int) -> Any:
+    """A whole-number setting read from ``env``, valid from ``low`` to ``high`` (both included)."""
+    return field(default=default, metadata={ENV_VAR: env, VALID_RANGE: (low, high)})
 
 
 def default_db_url() -> str:
@@ -35,41 +39,66 @@ class Settings:
     db_url: str = field(default_factory=default_db_url)
     secrets_dir: Path = DEFAULT_VAR_DIR / "central-secrets"
     # Pickup opens this many hours before the show starts.
-    pickup_opens_hours: int = 24
-    claim_lease_seconds: int = 120
+    pickup_opens_hours: int = ranged(24, "CENTRAL_PICKUP_OPENS_HOURS", 0, 365 * 24)
+    claim_lease_seconds: int = ranged(120, "CENTRAL_CLAIM_LEASE_SECONDS", 1, HOUR)
     # A lookup's claim grant stays valid this long: enough for a person to review the order.
-    claim_grant_seconds: int = 900
+    claim_grant_seconds: int = ranged(900, "CENTRAL_CLAIM_GRANT_SECONDS", 1, DAY)
     # Per-serial lockout: this many wrong codes within the window lock the serial.
-    serial_max_failures: int = 5
-    serial_window_seconds: int = 900
-    lockout_seconds: int = 900
+    serial_max_failures: int = ranged(5, "CENTRAL_SERIAL_MAX_FAILURES", 1, 1000)
+    serial_window_seconds: int = ranged(900, "CENTRAL_SERIAL_WINDOW_SECONDS", 1, 7 * DAY)
+    lockout_seconds: int = ranged(900, "CENTRAL_LOCKOUT_SECONDS", 1, 7 * DAY)
     # Per-kiosk delay: after this many failures within the window each attempt waits longer.
-    kiosk_free_failures: int = 5
-    kiosk_window_seconds: int = 600
-    kiosk_delay_base_seconds: int = 2
-    kiosk_delay_max_seconds: int = 300
+    kiosk_free_failures: int = ranged(5, "CENTRAL_KIOSK_FREE_FAILURES", 1, 1000)
+    kiosk_window_seconds: int = ranged(600, "CENTRAL_KIOSK_WINDOW_SECONDS", 1, 7 * DAY)
+    kiosk_delay_base_seconds: int = ranged(2, "CENTRAL_KIOSK_DELAY_BASE_SECONDS", 1, HOUR)
+    kiosk_delay_max_seconds: int = ranged(300, "CENTRAL_KIOSK_DELAY_MAX_SECONDS", 1, DAY)
     # A rotated-out signing key keeps verifying this long (tokens printed with it stay valid).
-    key_overlap_seconds: int = 7 * 24 * 3600
+    key_overlap_seconds: int = ranged(7 * DAY, "CENTRAL_KEY_OVERLAP_SECONDS", 0, 366 * DAY)
     # Optional fixed secrets from the environment instead of files in secrets_dir.
     code_secret: str | None = None
     signing_key: str | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
     @classmethod
     def from_env(cls, db_url: str | None = None) -> Settings:
         return cls(
             db_url=db_url or default_db_url(),
             secrets_dir=Path(os.environ.get("CENTRAL_SECRETS_DIR") or DEFAULT_VAR_DIR / "central-secrets"),
-            pickup_opens_hours=_env_int("CENTRAL_PICKUP_OPENS_HOURS", 24),
-            claim_lease_seconds=_env_int("CENTRAL_CLAIM_LEASE_SECONDS", 120, minimum=1),
-            claim_grant_seconds=_env_int("CENTRAL_CLAIM_GRANT_SECONDS", 900, minimum=1),
-            serial_max_failures=_env_int("CENTRAL_SERIAL_MAX_FAILURES", 5, minimum=1),
-            serial_window_seconds=_env_int("CENTRAL_SERIAL_WINDOW_SECONDS", 900, minimum=1),
-            lockout_seconds=_env_int("CENTRAL_LOCKOUT_SECONDS", 900, minimum=1),
-            kiosk_free_failures=_env_int("CENTRAL_KIOSK_FREE_FAILURES", 5, minimum=1),
-            kiosk_window_seconds=_env_int("CENTRAL_KIOSK_WINDOW_SECONDS", 600, minimum=1),
-            kiosk_delay_base_seconds=_env_int("CENTRAL_KIOSK_DELAY_BASE_SECONDS", 2, minimum=1),
-            kiosk_delay_max_seconds=_env_int("CENTRAL_KIOSK_DELAY_MAX_SECONDS", 300, minimum=1),
-            key_overlap_seconds=_env_int("CENTRAL_KEY_OVERLAP_SECONDS", 7 * 24 * 3600, minimum=0),
             code_secret=os.environ.get("CENTRAL_CODE_SECRET") or None,
             signing_key=os.environ.get("CENTRAL_SIGNING_KEY") or None,
+            **ranged_from_env(cls),
         )
+
+
+# -- ranged settings: generic, for every field declared with ranged() --------------------------
+
+
+def ranged_from_env(cls: type) -> dict[str, int]:
+    """The ranged settings of ``cls`` that the environment sets (blank means the default)."""
+    values: dict[str, int] = {}
+    for spec in fields(cls):
+        name = spec.metadata.get(ENV_VAR)
+        raw = os.environ.get(name) if name else None
+        if name is None or raw is None or raw.strip() == "":
+            continue
+        try:
+            values[spec.name] = int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw[:40]!r}") from None
+    return values
+
+
+def check_ranges(settings: object) -> None:
+    """Raise SettingsError for the first ranged setting outside its range (named by its variable)."""
+    for spec in fields(settings):  # type: ignore[arg-type]  # a dataclass instance
+        if VALID_RANGE not in spec.metadata:
+            continue
+        low, high = spec.metadata[VALID_RANGE]
+        value = getattr(settings, spec.name)
+        name = spec.metadata.get(ENV_VAR, spec.name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{name} must be a whole number, got {value!r}")
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be from {low} to {high}, got {value}")

@@ -27,6 +27,7 @@ from PIL import Image
 from devices.camera_api import CodeListener, DecodedCode
 from devices.health import HEALTH_OK, Health, HealthLevel
 from devices.qr import decode_frame, frame_stats, to_gray
+from devices.settings import SettingError, check_settings, setting
 
 log = logging.getLogger(__name__)
 
@@ -51,37 +52,34 @@ class EndOfFrames(Exception):
     """A finite source (video file, image folder without loop) has no more frames."""
 
 
+def _camera_source(value: object) -> str | None:
+    if isinstance(value, int) and value < 0:
+        return "a camera index is 0 or more"
+    if isinstance(value, str) and not value.strip():
+        return "must not be empty"
+    return None
+
+
 @dataclass(frozen=True)
 class CameraConfig:
-    source: str | int = 0  # device index, video file, image folder, or "frames/%04d.png"
-    fps: float = 15.0  # frames decoded per second (a camera's extra frames are dropped)
+    """The camera's settings: one definition, also the kiosk config file's [camera] table (docs/config.md)."""
+
+    source: str | int = setting(0, check=_camera_source)  # device index, video file, image folder, "frames/%04d.png"
+    fps: float = setting(15.0, above=0, high=120)  # frames decoded per second (a camera's extra frames are dropped)
     loop: bool = False  # video file / image folder: start again at the end
-    dedupe_seconds: float = 3.0  # the same code is reported at most once per this window
-    width: int | None = None  # capture size asked of a camera (None: the camera's default)
-    height: int | None = None
-    stale_seconds: float = 3.0  # no frame for this long: health WARNING no_frames
-    black_frames: int = 15  # this many dark frames in a row: health WARNING black_frames
-    retry_initial_seconds: float = 0.5  # first wait before reopening a missing/lost camera
-    retry_max_seconds: float = 10.0  # the wait doubles up to this
+    dedupe_s: float = setting(3.0, low=0, high=3600)  # the same code is reported at most once per this window
+    width: int | None = setting(None, low=1, high=16384)  # capture size asked of a camera (None: its default)
+    height: int | None = setting(None, low=1, high=16384)
+    stale_s: float = setting(3.0, above=0, high=3600)  # no frame for this long: health WARNING no_frames
+    black_frames: int = setting(15, low=1, high=100_000)  # this many dark frames in a row: WARNING black_frames
+    retry_initial_s: float = setting(0.5, above=0, high=3600)  # first wait before reopening a missing/lost camera
+    retry_max_s: float = setting(10.0, above=0, high=3600)  # the wait doubles up to this
 
     def __post_init__(self) -> None:
-        if isinstance(self.source, bool) or not isinstance(self.source, str | int):
-            raise ValueError(f"camera source must be a device index or a path, not {self.source!r}")
-        if isinstance(self.source, str) and not self.source.strip():
-            raise ValueError("camera source must not be empty")
-        for name in ("fps", "stale_seconds", "retry_initial_seconds", "retry_max_seconds"):
-            if not _is_number(getattr(self, name)) or getattr(self, name) <= 0:
-                raise ValueError(f"camera {name} must be a positive number, not {getattr(self, name)!r}")
-        if not _is_number(self.dedupe_seconds) or self.dedupe_seconds < 0:
-            raise ValueError(f"camera dedupe_seconds must be zero or more, not {self.dedupe_seconds!r}")
-        if not isinstance(self.loop, bool):
-            raise ValueError(f"camera loop must be true or false, not {self.loop!r}")
-        if not isinstance(self.black_frames, int) or self.black_frames < 1:
-            raise ValueError(f"camera black_frames must be a positive integer, not {self.black_frames!r}")
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-                raise ValueError(f"camera {name} must be a positive integer, not {value!r}")
+        try:
+            check_settings(self)
+        except SettingError as exc:
+            raise SettingError(f"camera {exc.name}", exc.problem) from None
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> CameraConfig:
@@ -91,10 +89,6 @@ class CameraConfig:
         if unknown:
             raise ValueError(f"unknown camera setting(s): {', '.join(unknown)}")
         return cls(**values)  # type: ignore[arg-type]  # values are checked in __post_init__
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def read_image_file(path: str | Path) -> np.ndarray | None:
@@ -361,7 +355,7 @@ class CameraQrScanner:
         self._source = source if source is not None else open_source(config)
         self._clock = clock
         self._decode = decoder
-        self._deduper = CodeDeduper(config.dedupe_seconds, clock)
+        self._deduper = CodeDeduper(config.dedupe_s, clock)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -415,7 +409,7 @@ class CameraQrScanner:
         if state == "ended":
             return Health(HealthLevel.WARNING, "source_ended")
         since = last_frame_at if last_frame_at is not None else opened_at
-        if self._source.continuous and self._clock() - since >= self._config.stale_seconds:
+        if self._source.continuous and self._clock() - since >= self._config.stale_s:
             return Health(HealthLevel.WARNING, "no_frames")
         if dark_run >= self._config.black_frames:
             return Health(HealthLevel.WARNING, "black_frames")
@@ -439,7 +433,7 @@ class CameraQrScanner:
     # --- the scanner thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        retry_wait = self._config.retry_initial_seconds
+        retry_wait = self._config.retry_initial_s
         is_open = False
         try:
             while not self._stop.is_set():
@@ -447,9 +441,9 @@ class CameraQrScanner:
                     is_open = self._try_open()
                     if not is_open:
                         self._stop.wait(retry_wait)
-                        retry_wait = min(retry_wait * 2, self._config.retry_max_seconds)
+                        retry_wait = min(retry_wait * 2, self._config.retry_max_s)
                         continue
-                    retry_wait = self._config.retry_initial_seconds
+                    retry_wait = self._config.retry_initial_s
                 try:
                     frame = self._source.read(READ_TIMEOUT_SECONDS)
                 except EndOfFrames:

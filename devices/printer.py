@@ -25,6 +25,19 @@ from typing import Any
 
 from escpos.escpos import Escpos
 
+from devices.escpos_status import (
+    DLE_EOT,
+    EOT1_OFFLINE,
+    EOT2_COVER_OPEN,
+    EOT2_ERROR,
+    EOT2_PAPER_END_STOP,
+    EOT4_NEAR_END,
+    EOT4_PAPER_END,
+    EOT_FIXED_MASK,
+    EOT_FIXED_VALUE,
+    GS_R_PAPER,
+    GSR_FIXED_MASK,
+)
 from devices.printer_api import (
     UNKNOWN_STATUS,
     PaperLevel,
@@ -33,6 +46,7 @@ from devices.printer_api import (
     PrintResult,
     TicketContent,
 )
+from devices.settings import SettingError, check_settings, setting
 from devices.ticket_layout import build_ticket_job
 
 log = logging.getLogger(__name__)
@@ -40,14 +54,6 @@ log = logging.getLogger(__name__)
 KINDS = ("network", "usb", "serial", "file")
 POLICIES = ("require", "trust")
 
-DLE_EOT = b"\x10\x04"
-GS_R_PAPER = b"\x1dr\x01"
-# DLE EOT answers always have bits 1 and 4 set and bits 0 and 7 clear; GS r answers bits 4 and 7 clear
-EOT_FIXED_MASK, EOT_FIXED_VALUE = 0x93, 0x12
-GSR_FIXED_MASK = 0x90
-EOT1_OFFLINE = 0x08
-EOT2_COVER_OPEN, EOT2_PAPER_END_STOP, EOT2_ERROR = 0x04, 0x20, 0x40
-EOT4_NEAR_END, EOT4_PAPER_END = 0x0C, 0x60
 
 
 # Told of every exchange at the connection (a recorder): ("connect", {"error"}), ("ask", {"request",
@@ -59,29 +65,33 @@ class StatusReadError(Exception):
     """The printer did not answer a status request in time, or answered nonsense."""
 
 
+def _printer_profile(value: object) -> str | None:
+    return "must not be empty (leave it out for python-escpos's default)" if value == "" else None
+
+
 @dataclass(frozen=True)
 class PrinterConfig:
-    kind: str = "network"  # network | usb | serial | file
+    """The printer's settings: one definition, also the kiosk config file's [printer] table (docs/config.md)."""
+
+    kind: str = setting("network", choices=KINDS)
     host: str = "127.0.0.1"
-    port: int = 9100
-    usb_vendor_id: int = 0
-    usb_product_id: int = 0
+    port: int = setting(9100, low=1, high=65535)
+    usb_vendor_id: int = setting(0, low=0, high=0xFFFF)
+    usb_product_id: int = setting(0, low=0, high=0xFFFF)
     serial_device: str = "/dev/ttyUSB0"
-    serial_baudrate: int = 19200
+    serial_baudrate: int = setting(19200, low=300, high=4_000_000)
     file_path: str = "var/kiosk/printer.bin"
-    timeout_s: float = 2.0  # connect, write and status answers
-    status_policy: str = "require"  # require | trust
-    print_timeout_s: float = 15.0  # time a ticket may take to print before GS r is answered
+    timeout_s: float = setting(2.0, above=0, high=60)  # connect, write and status answers
+    print_timeout_s: float = setting(15.0, above=0, high=600)  # a ticket may take this long before GS r answers
+    status_policy: str = setting("require", choices=POLICIES)  # see docs/printer.md
     sequence_check: bool = True  # False only for printers without GS r
-    profile: str | None = None  # python-escpos printer profile name
+    profile: str | None = setting(None, check=_printer_profile)  # python-escpos printer profile name
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"printer kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
-        if self.status_policy not in POLICIES:
-            raise ValueError(f"printer status_policy must be one of {', '.join(POLICIES)}, not {self.status_policy!r}")
-        if self.timeout_s <= 0 or self.print_timeout_s <= 0:
-            raise ValueError("printer timeouts must be positive")
+        try:
+            check_settings(self)
+        except SettingError as exc:
+            raise SettingError(f"printer {exc.name}", exc.problem) from None
 
 
 def open_connection(config: PrinterConfig) -> Escpos:

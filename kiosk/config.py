@@ -2,16 +2,26 @@
 
 Every key is documented in docs/config.md and config/default.toml.  A named file that is
 missing or invalid stops the kiosk with one line naming the file and the key.
+
+Every setting has a type and a range, declared once where it is defined (devices/settings.py):
+the printer's and the camera's sections are the devices' own configs, extended with what only
+the kiosk needs.  A new setting is a field with a default (numbers: zero or more, text: no
+control characters) or ``setting(default, low=..., high=..., choices=..., check=...)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
-import types
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
+from urllib.parse import urlsplit
+
+from devices.camera import CameraConfig
+from devices.printer import PrinterConfig
+from devices.settings import SettingError, check_settings, check_value, replace_default, rule_of, setting
 
 
 class ConfigError(Exception):
@@ -23,79 +33,114 @@ class ConfigError(Exception):
         self.problem = problem
 
 
+# -- checks of single settings (devices/settings.py applies them with the types and ranges) --------
+
+
+def _timezone(value: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return f"not a known time zone: {value[:60]!r} (an IANA name such as Asia/Shanghai)"
+    return None
+
+
+def _http_url(value: str) -> str | None:
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        port, parts = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) URL: {value[:60]!r} (e.g. http://central.example:8700)"
+    if port == 0:
+        return f"not an http(s) URL: {value[:60]!r} (port 0)"
+    return None
+
+
+def _not_empty(value: str) -> str | None:
+    return "must not be empty" if not value.strip() else None
+
+
+class Section:
+    """A config section checks its settings however it is built (file, overrides, code)."""
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
 @dataclass(frozen=True)
-class KioskSection:
-    name: str = "Lobby-Demo-01"  # shown to staff; masked when shown to moviegoers
-    language: str = "zh_CN"  # zh_CN | zh_TW | en
-    cinema_timezone: str = "Asia/Shanghai"
-    data_dir: str = "var/kiosk"  # journal, caches, screenshots
+class KioskSection(Section):
+    name: str = setting("Lobby-Demo-01", check=_not_empty)  # shown to staff; masked when shown to moviegoers
+    language: str = setting("zh_CN", choices=("zh_CN", "zh_TW", "en"))
+    cinema_timezone: str = setting("Asia/Shanghai", check=_timezone)
+    data_dir: str = setting("var/kiosk", check=_not_empty)  # journal, caches, screenshots
     dev_mode: bool = False
 
 
 @dataclass(frozen=True)
-class CentralSection:
-    url: str = "http://127.0.0.1:8700"
+class CentralSection(Section):
+    url: str = setting("http://127.0.0.1:8700", check=_http_url)
     credential_file: str = "var/central-demo/kiosk.credential"  # "<kiosk_id>.<secret>"; never in the repo
-    timeout_s: float = 4.0
-    retries: int = 2
-    trust_refresh_s: float = 300.0  # key set and revocation list
-    outbox_retry_s: float = 15.0
+    timeout_s: float = setting(4.0, above=0, high=300)
+    retries: int = setting(2, low=0, high=10)
+    trust_refresh_s: float = setting(300.0, above=0, high=7 * 86400)  # key set and revocation list
+    outbox_retry_s: float = setting(15.0, above=0, high=86400)
 
 
 @dataclass(frozen=True)
-class PrinterSection:
-    kind: str = "network"  # network | usb | serial | file
-    host: str = "127.0.0.1"
-    port: int = 9100
-    usb_vendor_id: int = 0
-    usb_product_id: int = 0
-    serial_device: str = "/dev/ttyUSB0"
-    serial_baudrate: int = 19200
-    file_path: str = "var/kiosk/printer.bin"
-    timeout_s: float = 2.0
-    print_timeout_s: float = 15.0  # a ticket may take this long to print before it is in doubt
-    status_policy: str = "require"  # require | trust: see docs/printer.md
+class PrinterSection(PrinterConfig, Section):
+    """The printer's own settings (devices.printer.PrinterConfig) plus the kiosk's virtual printer."""
+
     simulate: bool = True  # start the virtual printer on host:port when the kiosk starts
     simulator_out_dir: str = "var/kiosk/printed"
 
 
 @dataclass(frozen=True)
-class CameraSection:
-    source: str = ""  # device index ("0"), a video file or an image folder; "" = no camera, injected frames only
-    fps: float = 10.0
+class CameraSection(CameraConfig, Section):
+    """The camera's own settings (devices.camera.CameraConfig), where source "" means no camera."""
+
+    # device index ("0"), a video file or an image folder; "" = none, injected frames only
+    source: str = setting("", check=lambda value: "must not be blank" if value and not value.strip() else None)
+    fps: float = replace_default(CameraConfig, "fps", 10.0)
     loop: bool = True
-    dedupe_s: float = 3.0
+
+    def device_config(self, source: str | None = None) -> CameraConfig:
+        """The scanner's config: this section with its source (a digit string is a device index) or ``source``."""
+        target = self.source if source is None else source
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in dataclasses.fields(CameraConfig)}
+        values["source"] = int(target) if target.isdigit() else target
+        return CameraConfig(**values)
 
 
 @dataclass(frozen=True)
-class CardSection:
-    reader: str = "sim"  # "" = none | sim (in-process simulator) | pcsc (pyscard through pcscd)
+class CardSection(Section):
+    reader: str = setting("sim", choices=("", "sim", "pcsc"))  # "" = none | sim (in-process) | pcsc (pcscd)
     reader_name_pattern: str = ""  # pcsc: the first reader whose name contains this; "" = the first
-    poll_s: float = 0.5  # pcsc: how often the reader list and card state are looked at
+    poll_s: float = setting(0.5, above=0, high=60)  # pcsc: how often the reader list and card state are looked at
 
 
 @dataclass(frozen=True)
-class PickupSection:
-    idle_timeout_s: float = 60.0  # a screen left alone this long returns to idle
-    still_there_s: float = 15.0  # the "still there?" prompt shows this long before the timeout
-    done_screen_s: float = 12.0
-    wrong_code_free_tries: int = 2  # wrong codes before the kiosk starts to slow down
-    wrong_code_delay_s: float = 3.0  # first delay; doubles for each further wrong code
-    wrong_code_delay_max_s: float = 120.0
-    wrong_code_forget_s: float = 600.0  # a quiet kiosk forgets earlier wrong codes
+class PickupSection(Section):
+    idle_timeout_s: float = setting(60.0, above=0, high=3600)  # a screen left alone this long returns to idle
+    still_there_s: float = setting(15.0, low=0, high=3600)  # the "still there?" prompt shows this long before
+    done_screen_s: float = setting(12.0, above=0, high=3600)
+    wrong_code_free_tries: int = setting(2, low=0, high=100)  # wrong codes before the kiosk starts to slow down
+    wrong_code_delay_s: float = setting(3.0, low=0, high=3600)  # first delay; doubles for each further wrong code
+    wrong_code_delay_max_s: float = setting(120.0, low=0, high=3600)
+    wrong_code_forget_s: float = setting(600.0, low=0, high=86400)  # a quiet kiosk forgets earlier wrong codes
 
 
 @dataclass(frozen=True)
-class RecordingSection:
+class RecordingSection(Section):
     enabled: bool = False  # record from start-up (`kiosk run`); staff can also switch it on and off
-    dir: str = "var/kiosk/recordings"  # one folder per session
-    key_file: str = "var/kiosk/recording.key"  # AES-256 key, made (0600) on first use; never in the repo
-    max_minutes: float = 30.0  # a recording stops by itself after this long
-    keep_days: float = 7.0  # older sessions are deleted (at start and whenever they are listed)
-    part_max_mb: float = 8.0  # a session file past this size continues in a new part
+    dir: str = setting("var/kiosk/recordings", check=_not_empty)  # one folder per session
+    key_file: str = setting("var/kiosk/recording.key", check=_not_empty)  # AES-256 key, made (0600) on first use
+    max_minutes: float = setting(30.0, above=0, high=24 * 60)  # a recording stops by itself after this long
+    keep_days: float = setting(7.0, above=0, high=366)  # older sessions are deleted
+    part_max_mb: float = setting(8.0, above=0, high=1024)  # a session file past this size continues in a new part
     camera_frames: bool = False  # keep reduced frames where a QR was seen but not read
-    frame_max_side: int = 320  # pixels, longest side of a kept frame
-    frames_max: int = 50  # kept frames per session at most
+    frame_max_side: int = setting(320, low=16, high=4096)  # pixels, longest side of a kept frame
+    frames_max: int = setting(50, low=0, high=10_000)  # kept frames per session at most
 
 
 @dataclass(frozen=True)
@@ -112,14 +157,6 @@ class KioskConfig:
         return Path(self.kiosk.data_dir, *parts)
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "kiosk.language": ("zh_CN", "zh_TW", "en"),
-    "printer.kind": ("network", "usb", "serial", "file"),
-    "printer.status_policy": ("require", "trust"),
-    "card.reader": ("", "sim", "pcsc"),
-}
-
-
 def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> KioskConfig:
     """Defaults, then the file (if named), then overrides such as {"printer.port": 9101}."""
     data: dict[str, Any] = {}
@@ -132,9 +169,11 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         except FileNotFoundError:
             raise ConfigError(source, "", "file not found") from None
         except OSError as exc:
-            raise ConfigError(source, "", f"cannot read: {exc.strerror}") from None
+            raise ConfigError(source, "", f"cannot read: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(source, "", "not UTF-8 text (save the file as UTF-8 TOML)") from None
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         data.setdefault(section, {})[key] = value
@@ -145,39 +184,24 @@ def _build(cls: Any, data: Any, source: str, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(source, prefix.rstrip("."), "must be a table")
     hints = get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
+    specs = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
-        if key not in known:
-            raise ConfigError(source, prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
+        if key not in specs:
+            shown = key if len(key) <= 40 and key.isprintable() else repr(key[:40])
+            raise ConfigError(source, prefix + shown, f"unknown key (known: {', '.join(sorted(specs))})")
     values: dict[str, Any] = {}
-    for name in known:
+    for name, spec in specs.items():
         if name not in data:
             continue
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             values[name] = _build(hint, data[name], source, f"{prefix}{name}.")
-        else:
-            values[name] = _check_value(hint, data[name], source, prefix + name)
-    return cls(**values)
-
-
-def _check_value(hint: Any, value: Any, source: str, key: str) -> Any:
-    allowed = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
-    if isinstance(value, bool) and bool not in allowed:
-        raise ConfigError(source, key, f"expected {_type_names(allowed)}, got a boolean")
-    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, tuple(allowed)):
-        raise ConfigError(source, key, f"expected {_type_names(allowed)}, got {type(value).__name__}")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-        raise ConfigError(source, key, "must not be negative")
-    choices = _CHOICES.get(key)
-    if choices is not None and value not in choices:
-        shown = ", ".join(choice or '""' for choice in choices)  # "" (none) must stay visible
-        raise ConfigError(source, key, f"must be one of {shown}, got {value!r}")
-    return value
-
-
-def _type_names(types_: tuple[Any, ...]) -> str:
-    return " or ".join({int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(t, str(t))
-                       for t in types_)
+            continue
+        try:
+            values[name] = check_value(hint, rule_of(spec), data[name])
+        except ValueError as exc:
+            raise ConfigError(source, prefix + name, str(exc)) from None
+    try:
+        return cls(**values)
+    except SettingError as exc:  # a rule across settings, or one the loop above could not see
+        raise ConfigError(source, prefix + exc.name.rpartition(" ")[2], exc.problem) from None

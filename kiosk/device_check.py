@@ -26,7 +26,6 @@ from backend_client.client import CentralClient
 from backend_client.errors import CentralError, KioskUnauthorized
 from devices.camera import (
     BLACK_FRAME_MEAN,
-    CameraConfig,
     CameraUnavailable,
     EndOfFrames,
     InjectedFrameSource,
@@ -150,7 +149,7 @@ def check_camera(config: KioskConfig) -> DeviceCheck:
     target: str | int = int(section.source) if section.source.isdigit() else section.source
     selected = f"camera {target}" if isinstance(target, int) else f"frames from {target}"
     try:
-        camera_config = CameraConfig(source=target, fps=section.fps, loop=section.loop)
+        camera_config = section.device_config()
     except ValueError as exc:
         raise ConfigError("configuration", "camera.source", str(exc)) from None
     source_ = open_source(camera_config)

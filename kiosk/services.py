@@ -22,7 +22,7 @@ from escpos.escpos import Escpos
 from backend_client.client import CentralClient
 from backend_client.errors import CentralError
 from backend_client.trust import TrustStore
-from devices.camera import CameraConfig, CameraQrScanner, InjectedFrameSource
+from devices.camera import CameraQrScanner, InjectedFrameSource
 from devices.camera_api import CodeListener
 from devices.card_api import CardEvent, CardListener, CardReader
 from devices.health import HEALTH_OK, Health, HealthLevel
@@ -63,20 +63,7 @@ def read_credential(config: KioskConfig) -> str:
 
 
 def printer_config(config: KioskConfig) -> PrinterConfig:
-    section = config.printer
-    return PrinterConfig(
-        kind=section.kind,
-        host=section.host,
-        port=section.port,
-        usb_vendor_id=section.usb_vendor_id,
-        usb_product_id=section.usb_product_id,
-        serial_device=section.serial_device,
-        serial_baudrate=section.serial_baudrate,
-        file_path=section.file_path,
-        timeout_s=section.timeout_s,
-        print_timeout_s=section.print_timeout_s,
-        status_policy=section.status_policy,
-    )
+    return config.printer  # the [printer] section is the driver's own config (plus the simulator's keys)
 
 
 @dataclass(frozen=True)
@@ -140,12 +127,10 @@ class KioskServices:
         if injected or not camera.source:
             # No camera configured: frames come only from the demo or a technician's tools.
             self.camera_frames = InjectedFrameSource()
-            return CameraQrScanner(CameraConfig(source="injected", fps=camera.fps, dedupe_seconds=camera.dedupe_s),
-                                   source=self.camera_frames, clock=self.clock.monotonic)
-        source: str | int = int(camera.source) if camera.source.isdigit() else camera.source
+            return CameraQrScanner(camera.device_config("injected"), source=self.camera_frames,
+                                   clock=self.clock.monotonic)
         try:
-            scanner_config = CameraConfig(source=source, fps=camera.fps, loop=camera.loop,
-                                          dedupe_seconds=camera.dedupe_s)
+            scanner_config = camera.device_config()
         except ValueError as exc:
             raise ConfigError("configuration", "camera.source", str(exc)) from None
         return CameraQrScanner(scanner_config, clock=self.clock.monotonic)

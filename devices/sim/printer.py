@@ -34,23 +34,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devices.escpos_status import (
+    EOT1_OFFLINE,
+    EOT2_COVER_OPEN,
+    EOT2_ERROR,
+    EOT2_PAPER_END_STOP,
+    EOT3_AUTO_RECOVERABLE_ERROR,
+    EOT4_NEAR_END,
+    EOT4_PAPER_END,
+    EOT_FIXED_VALUE,
+    GSR_NEAR_END,
+    GSR_PAPER_END,
+)
 from devices.printer_api import PaperLevel
 from devices.sim.escpos_parser import Command, EscposParseError, EscposParser, parse_all
 from devices.sim.escpos_render import EscposRenderer, FontMissingError, RenderedPage, render_commands
 
 log = logging.getLogger(__name__)
-
-# status byte bits (Epson ESC/POS): bits 1 and 4 are always set in DLE EOT answers
-STATUS_FIXED = 0x12
-EOT1_OFFLINE = 0x08
-EOT2_COVER_OPEN = 0x04
-EOT2_PAPER_END_STOP = 0x20
-EOT2_ERROR = 0x40
-EOT3_AUTO_RECOVERABLE_ERROR = 0x40
-EOT4_NEAR_END = 0x0C
-EOT4_PAPER_END = 0x60
-GSR_NEAR_END = 0x03
-GSR_PAPER_END = 0x0C
 
 RECV_CHUNK = 4096
 POLL_S = 0.1  # how often blocking loops look at the stop flag
@@ -322,7 +322,7 @@ class VirtualPrinter:
             paper_out = self._paper is PaperLevel.OUT
             near_end = self._paper is PaperLevel.NEAR_END
             cover, offline = self._cover_open, self._offline
-        value = STATUS_FIXED
+        value = EOT_FIXED_VALUE
         if n == 1 and (paper_out or cover or offline):
             value |= EOT1_OFFLINE
         elif n == 2:

@@ -48,6 +48,7 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import secrets
 import shutil
@@ -142,7 +143,11 @@ class SessionHeader:
         except TypeError as exc:
             raise SessionError(f"{source}: the header lacks {exc}") from None
         if header.format != FORMAT_VERSION:
-            raise SessionError(f"{source}: session format {header.format}, this kiosk reads {FORMAT_VERSION}")
+            raise SessionError(f"{source}: session format {header.format!r}, this kiosk reads {FORMAT_VERSION}")
+        for name, kind in _HEADER_TYPES.items():
+            value = getattr(header, name)
+            if not isinstance(value, kind):
+                raise SessionError(f"{source}: header {name} must be {kind.__name__}, got {value!r:.60}")
         try:
             datetime.fromisoformat(header.started_at)
         except (TypeError, ValueError):
@@ -152,6 +157,13 @@ class SessionHeader:
     @property
     def started(self) -> datetime:
         return datetime.fromisoformat(self.started_at)
+
+
+# What a header's fields must hold: a replay uses them as such.
+_HEADER_TYPES: dict[str, type] = {
+    "app_version": str, "config_digest": str, "started_at": str, "config": dict, "devices": dict, "worker": str,
+    "printer": str, "from_start": bool, "snapshot": dict, "note": str,
+}
 
 
 @dataclass(frozen=True)
@@ -169,7 +181,7 @@ class Event:
         t, kind = values.pop("t", None), values.pop("kind", None)
         if not isinstance(kind, str) or not kind:
             raise SessionError(f"{where}: an event without a kind")
-        if isinstance(t, bool) or not isinstance(t, int | float) or t < 0:
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < math.inf:  # no nan, no inf
             raise SessionError(f"{where}: event {kind!r} needs a time t >= 0 (seconds), got {t!r}")
         return cls(float(t), kind, values)
 
@@ -328,6 +340,8 @@ def _read_plain(path: Path) -> Session:
             document = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SessionError(f"{where}: not JSON: {exc.msg}") from None
+        except RecursionError:
+            raise SessionError(f"{where}: not JSON: nested too deeply") from None
         if not isinstance(document, dict):
             raise SessionError(f"{where}: each line is one JSON object")
         documents.append((where, document))
@@ -359,7 +373,13 @@ def _read_encrypted(folder: Path, parts: list[Path], key: bytes) -> Session:
             except InvalidTag:
                 raise SessionError(f"{path}: record {index} cannot be decrypted: wrong key file, "
                                    "or the file was changed") from None
-            documents.append((f"{path.name} record {index}", json.loads(plaintext)))
+            try:
+                document = json.loads(plaintext)
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                raise SessionError(f"{path}: record {index} is not JSON") from None
+            if not isinstance(document, dict):
+                raise SessionError(f"{path}: record {index} is not a JSON object")
+            documents.append((f"{path.name} record {index}", document))
     return _assemble(documents, str(folder), warnings)
 
 

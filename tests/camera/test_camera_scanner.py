@@ -103,7 +103,7 @@ def test_deduper_lets_a_code_through_once_per_window() -> None:
 def test_the_same_code_is_reported_again_only_after_the_window(running: list[CameraQrScanner]) -> None:
     clock = ManualClock()
     source = InjectedFrameSource()
-    scanner, collector = start(running, CameraConfig(source="inject", dedupe_seconds=3), source, clock)
+    scanner, collector = start(running, CameraConfig(source="inject", dedupe_s=3), source, clock)
     frame = frame_with_codes("TK1.order-1")
     push_and_wait(scanner, source, frame)
     clock.now += 1
@@ -146,7 +146,7 @@ def test_image_folder_is_read_in_name_order_then_ends(tmp_path: Path, running: l
 
 def test_looping_image_folder_reports_again_after_the_window(tmp_path: Path, running: list[CameraQrScanner]) -> None:
     write_frames(tmp_path, [frame_with_codes("TK1.loop")])
-    config = CameraConfig(source=str(tmp_path), fps=50, loop=True, dedupe_seconds=0.05)
+    config = CameraConfig(source=str(tmp_path), fps=50, loop=True, dedupe_s=0.05)
     scanner, collector = start(running, config)
     wait_for(lambda: len(collector.texts) >= 3, "the looped code to be reported three times")
     assert scanner.health().ok
@@ -178,7 +178,7 @@ def test_image_sequence_pattern_is_read_through_videocapture(tmp_path: Path, run
 
 @pytest.mark.parametrize("source", [99, "99", "/nonexistent/camera.avi", "/nonexistent/folder/%03d.png"])
 def test_a_missing_camera_is_critical_and_stop_still_returns(source: str | int, running: list[CameraQrScanner]) -> None:
-    scanner, _ = start(running, CameraConfig(source=source, retry_initial_seconds=0.05))
+    scanner, _ = start(running, CameraConfig(source=source, retry_initial_s=0.05))
     wait_for(lambda: scanner.health().critical, "critical health")
     assert scanner.health().reason == "camera_missing"
     scanner.stop()
@@ -188,7 +188,7 @@ def test_a_missing_camera_is_critical_and_stop_still_returns(source: str | int, 
 
 def test_a_lost_camera_is_critical_then_recovers_when_back(running: list[CameraQrScanner]) -> None:
     source = InjectedFrameSource(continuous=True)
-    config = CameraConfig(source="inject", retry_initial_seconds=0.02, retry_max_seconds=0.05)
+    config = CameraConfig(source="inject", retry_initial_s=0.02, retry_max_s=0.05)
     scanner, collector = start(running, config, source)
     push_and_wait(scanner, source, frame_with_codes("TK1.before"))
     assert scanner.health().ok
@@ -203,7 +203,7 @@ def test_a_lost_camera_is_critical_then_recovers_when_back(running: list[CameraQ
 
 def test_a_silent_camera_is_a_warning_but_an_idle_simulator_is_not(running: list[CameraQrScanner]) -> None:
     clock = ManualClock()
-    config = CameraConfig(source="inject", stale_seconds=2)
+    config = CameraConfig(source="inject", stale_s=2)
     camera_like, idle_sim = InjectedFrameSource(continuous=True), InjectedFrameSource()
     camera_scanner, _ = start(running, config, camera_like, clock)
     sim_scanner, _ = start(running, config, idle_sim, clock)
@@ -310,7 +310,7 @@ def test_the_simulator_takes_image_files_and_refuses_what_is_not_a_frame(tmp_pat
         ({"fps": 0}, "fps"),
         ({"source": True}, "source"),
         ({"source": ""}, "source"),
-        ({"dedupe_seconds": -1}, "dedupe_seconds"),
+        ({"dedupe_s": -1}, "dedupe_s"),
         ({"loop": "yes"}, "loop"),
         ({"width": 0}, "width"),
         ({"resolution": "hd"}, "unknown camera setting"),
@@ -323,4 +323,4 @@ def test_bad_camera_settings_are_named(values: dict[str, object], message: str) 
 
 def test_camera_settings_from_a_config_table() -> None:
     config = CameraConfig.from_mapping({"source": "/dev/video0", "fps": 10, "loop": True})
-    assert (config.source, config.fps, config.loop, config.dedupe_seconds) == ("/dev/video0", 10, True, 3.0)
+    assert (config.source, config.fps, config.loop, config.dedupe_s) == ("/dev/video0", 10, True, 3.0)
