@@ -26,6 +26,17 @@ def _env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _env_absolute_path(name: str) -> Path | None:
+    """A file or folder named by the environment: absolute, so every command finds the same one."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    path = Path(raw)
+    if not path.is_absolute():
+        raise SettingsError(f"{name} must be an absolute path (it must not depend on the working folder), got {raw!r}")
+    return path
+
+
 def default_db_url() -> str:
     return os.environ.get("CENTRAL_DB_URL") or f"sqlite:///{DEFAULT_VAR_DIR / 'central.db'}"
 
@@ -33,7 +44,8 @@ def default_db_url() -> str:
 @dataclass(frozen=True)
 class Settings:
     db_url: str = field(default_factory=default_db_url)
-    secrets_dir: Path = DEFAULT_VAR_DIR / "central-secrets"
+    # The one place the central's secrets live (CENTRAL_SECRETS_DIR, absolute); None: not configured.
+    secrets_dir: Path | None = None
     # Pickup opens this many hours before the show starts.
     pickup_opens_hours: int = 24
     claim_lease_seconds: int = 120
@@ -54,11 +66,17 @@ class Settings:
     code_secret: str | None = None
     signing_key: str | None = None
 
+    # -- where and how `serve` listens (fail closed: TLS, or plain HTTP on loopback only) --
+    listen_host: str = "127.0.0.1"  # CENTRAL_HOST
+    listen_port: int = 8700  # CENTRAL_PORT
+    tls_cert_file: Path | None = None  # CENTRAL_TLS_CERT: PEM certificate chain; with the key, serve HTTPS
+    tls_key_file: Path | None = None  # CENTRAL_TLS_KEY: PEM private key of that certificate
+
     @classmethod
     def from_env(cls, db_url: str | None = None) -> Settings:
         return cls(
             db_url=db_url or default_db_url(),
-            secrets_dir=Path(os.environ.get("CENTRAL_SECRETS_DIR") or DEFAULT_VAR_DIR / "central-secrets"),
+            secrets_dir=_env_absolute_path("CENTRAL_SECRETS_DIR"),
             pickup_opens_hours=_env_int("CENTRAL_PICKUP_OPENS_HOURS", 24),
             claim_lease_seconds=_env_int("CENTRAL_CLAIM_LEASE_SECONDS", 120, minimum=1),
             claim_grant_seconds=_env_int("CENTRAL_CLAIM_GRANT_SECONDS", 900, minimum=1),
@@ -72,4 +90,8 @@ class Settings:
             key_overlap_seconds=_env_int("CENTRAL_KEY_OVERLAP_SECONDS", 7 * 24 * 3600, minimum=0),
             code_secret=os.environ.get("CENTRAL_CODE_SECRET") or None,
             signing_key=os.environ.get("CENTRAL_SIGNING_KEY") or None,
+            listen_host=os.environ.get("CENTRAL_HOST") or "127.0.0.1",
+            listen_port=_env_int("CENTRAL_PORT", 8700),
+            tls_cert_file=_env_absolute_path("CENTRAL_TLS_CERT"),
+            tls_key_file=_env_absolute_path("CENTRAL_TLS_KEY"),
         )
