@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+# The demo's and dev mode's devices: simulators, a local central over plain HTTP.
+DEMO_CONFIG_FILE = Path(__file__).resolve().parents[1] / "config" / "demo.toml"
+INJECTED_CAMERA = "injected"  # camera.source of the simulated camera
+
 
 class ConfigError(Exception):
     def __init__(self, source: str, key: str, problem: str) -> None:
@@ -31,15 +35,23 @@ class KioskSection:
     data_dir: str = "var/kiosk"  # journal, caches, screenshots
     dev_mode: bool = False
 
+    # -- fail closed (docs/config.md "Production and simulators") --
+    allow_simulators: bool = False  # `kiosk run` accepts simulated devices (demo and dev machines only)
+
 
 @dataclass(frozen=True)
 class CentralSection:
-    url: str = "http://127.0.0.1:8700"
-    credential_file: str = "var/central-demo/kiosk.credential"  # "<kiosk_id>.<secret>"; never in the repo
+    url: str = "https://central.invalid:8700"  # must be set per site; .invalid never resolves
+    credential_file: str = "/etc/ticket-kiosk/kiosk.credential"  # "<kiosk_id>.<secret>"; never in the repo
     timeout_s: float = 4.0
     retries: int = 2
     trust_refresh_s: float = 300.0  # key set and revocation list
     outbox_retry_s: float = 15.0
+
+    # -- TLS to the central (fail closed; docs/config.md "TLS to the central") --
+    ca_file: str = ""  # PEM of the CA the central's certificate must chain to; "" = the system's CAs
+    cert_sha256: str = ""  # pin: SHA-256 fingerprint of the central's certificate (hex, colons ok); "" = none
+    allow_plain_http: bool = False  # `kiosk run` accepts an http:// central anywhere (never in a lobby)
 
 
 @dataclass(frozen=True)
@@ -55,13 +67,15 @@ class PrinterSection:
     timeout_s: float = 2.0
     print_timeout_s: float = 15.0  # a ticket may take this long to print before it is in doubt
     status_policy: str = "require"  # require | trust: see docs/printer.md
-    simulate: bool = True  # start the virtual printer on host:port when the kiosk starts
+    simulate: bool = False  # start the virtual printer on host:port (a simulator: demo and dev only)
     simulator_out_dir: str = "var/kiosk/printed"
 
 
 @dataclass(frozen=True)
 class CameraSection:
-    source: str = ""  # device index ("0"), a video file or an image folder; "" = no camera, injected frames only
+    # device index ("0"), a video file or an image folder; "injected" = the simulated camera (frames
+    # pushed by the demo, dev mode or tests); "" = no camera (the QR path is off: code entry only)
+    source: str = "0"
     fps: float = 10.0
     loop: bool = True
     dedupe_s: float = 3.0
@@ -69,7 +83,7 @@ class CameraSection:
 
 @dataclass(frozen=True)
 class CardSection:
-    reader: str = "sim"  # "" = none | sim (in-process simulator) | pcsc (pyscard through pcscd)
+    reader: str = "pcsc"  # "" = none | sim (in-process simulator) | pcsc (pyscard through pcscd)
     reader_name_pattern: str = ""  # pcsc: the first reader whose name contains this; "" = the first
     poll_s: float = 0.5  # pcsc: how often the reader list and card state are looked at
 
