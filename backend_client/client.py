@@ -83,8 +83,11 @@ class _Answer:
 
 
 def normalise_fingerprint(text: str) -> str:
-    """A certificate's SHA-256 fingerprint as 64 lower-case hex digits (``openssl x509 -fingerprint`` colons ok)."""
-    digits = text.replace(":", "").strip().lower()
+    """A certificate's SHA-256 fingerprint as 64 lower-case hex digits.
+
+    Accepts what ``openssl x509 -noout -fingerprint -sha256`` prints, with or without its
+    ``sha256 Fingerprint=`` prefix and colons."""
+    digits = text.rpartition("=")[2].replace(":", "").strip().lower()
     if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
         raise ValueError("a certificate fingerprint is 64 hex digits (SHA-256), colons allowed")
     return digits
