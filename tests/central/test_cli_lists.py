@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
 
 import pytest
 
 from tests.support.central_server import REPO_ROOT, RunningCentral
+from tests.support.cli_help import entries_without_help
 
 
 def test_list_showings_names_the_ids_create_order_takes(module_central: RunningCentral) -> None:
@@ -61,12 +61,7 @@ def _help(*command: str) -> str:
     ("kiosk", "rotate"), ("kiosk", "revoke"), ("keys",), ("keys", "rotate"),
 ])
 def test_every_option_and_argument_has_help(command: tuple[str, ...]) -> None:
-    lines = [*_help(*command).splitlines(), ""]
-    # argparse lists an option or argument without help as its name alone on its line (a long
-    # name has its help on the next, further indented line).
-    bare = [line for line, after in itertools.pairwise(lines)
-            if line.startswith("  ") and len(line.split()) == 1 and not _indent(after) > _indent(line)]
-    assert bare == [], f"central {' '.join(command)}: no help for {bare}"
+    assert entries_without_help(_help(*command)) == [], f"central {' '.join(command)}"
 
 
 def test_serve_and_create_order_explain_their_options() -> None:
@@ -75,7 +70,3 @@ def test_serve_and_create_order_explain_their_options() -> None:
     assert "--port PORT" in serve and "TCP port" in serve
     order = _help("create-order")
     assert "list-showings" in order and "fen (1/100 yuan" in order
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip()) if line.strip() else 0
