@@ -169,9 +169,9 @@ class KioskServices:
         self.hooks = hooks = hooks or ServiceHooks()
         self.clock = hooks.clock
         credential = hooks.credential if hooks.credential is not None else read_credential(config)
-        self.journal = Journal(config.data_path("journal.sqlite3"))
         # A replay's session answers instead of the central: no certificate to trust then.
         ca_file, pin = central_tls(config) if hooks.http_session is None else (None, None)
+        self.journal = Journal(config.data_path("journal.sqlite3"))
         try:
             self.client = CentralClient(config.central.url, credential, timeout_s=config.central.timeout_s,
                                         retries=config.central.retries, sleep=self.clock.sleep,

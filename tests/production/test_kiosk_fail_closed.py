@@ -130,3 +130,21 @@ def test_no_camera_is_critical_and_turns_the_qr_path_off(tmp_path: Path) -> None
         assert not availability.can_scan  # the idle screen offers code entry only
     finally:
         services.stop()
+
+
+@pytest.mark.parametrize("settings, key", [
+    ({"central.ca_file": "/nowhere/central-ca.pem"}, "central.ca_file"),
+    ({"central.cert_sha256": "AB:CD"}, "central.cert_sha256"),
+])
+def test_unusable_tls_settings_stop_the_kiosk_in_one_line(tmp_path: Path, settings: dict[str, str],
+                                                          key: str) -> None:
+    lines = [f'{k.split(".")[1]} = "{v}"' for k, v in settings.items()]
+    (tmp_path / "kiosk.toml").write_text("[central]\n" + "\n".join(lines) + "\n"
+                                         f'credential_file = "{tmp_path / "kiosk.credential"}"\n',
+                                         encoding="utf-8")
+    (tmp_path / "kiosk.credential").write_text("kiosk-test.secret-of-the-test\n", encoding="ascii")
+    done = run_kiosk("run", "--config", "kiosk.toml", "--headless", cwd=tmp_path)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"kiosk: configuration: {key}: "), last
+    assert "Traceback" not in done.stderr
