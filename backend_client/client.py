@@ -14,10 +14,11 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -31,6 +32,7 @@ from backend_client.errors import (
     CentralError,
     CentralRefused,
     CentralUnreachable,
+    CentralUntrusted,
     KioskUnauthorized,
 )
 from backend_client.masking import mask_code, mask_token
@@ -80,6 +82,47 @@ class _Answer:
     body: bytes
 
 
+def normalise_fingerprint(text: str) -> str:
+    """A certificate's SHA-256 fingerprint as 64 lower-case hex digits.
+
+    Accepts what ``openssl x509 -noout -fingerprint -sha256`` prints, with or without its
+    ``sha256 Fingerprint=`` prefix and colons."""
+    digits = text.rpartition("=")[2].replace(":", "").strip().lower()
+    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+        raise ValueError("a certificate fingerprint is 64 hex digits (SHA-256), colons allowed")
+    return digits
+
+
+class _TlsAdapter(HTTPAdapter):
+    """HTTPS with no urllib3 retries, optionally pinned to one certificate's SHA-256 fingerprint."""
+
+    def __init__(self, pin: str | None) -> None:
+        self._pin = pin
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        if self._pin is not None:
+            pool_kwargs["assert_fingerprint"] = self._pin
+        super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
+
+
+def _untrusted(exc: requests.exceptions.SSLError) -> str | None:
+    """Why the central's certificate was refused, or None when the TLS failure was something else."""
+    # requests wraps urllib3's MaxRetryError, whose .reason wraps the ssl module's error.
+    pending: list[BaseException] = [exc]
+    seen = 0
+    while pending and seen < 30:
+        cause = pending.pop()
+        seen += 1
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"certificate not trusted: {cause.verify_message or cause.reason}"
+        if "Fingerprints did not match" in str(cause):
+            return "certificate not trusted: it is not the pinned certificate (central.cert_sha256)"
+        nested = [getattr(cause, "reason", None), *cause.args, cause.__cause__, cause.__context__]
+        pending += [item for item in nested if isinstance(item, BaseException)]
+    return None
+
+
 class _TransportFailure(Exception):
     """No complete answer for one attempt."""
 
@@ -102,7 +145,13 @@ class CentralClient:
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         observer: Observer | None = None,
+        ca_file: str | None = None,
+        cert_sha256: str | None = None,
     ) -> None:
+        """``ca_file``: PEM of the CA (e.g. the chain's private CA) that the central's certificate must
+        chain to, instead of the system's CAs. ``cert_sha256``: the SHA-256 fingerprint (hex, colons
+        allowed) the central's certificate must have; with it alone the certificate is pinned and no
+        CA is asked. Both apply to https:// only, and to the session this client makes."""
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         if retries < 0:
@@ -116,18 +165,20 @@ class CentralClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self._sleep = sleep
+        pin = normalise_fingerprint(cert_sha256) if cert_sha256 else None
         self._owns_session = session is None
-        self._session = session if session is not None else self._new_session()
+        self._session = session if session is not None else self._new_session(ca_file, pin)
         self.observer = observer
 
     @staticmethod
-    def _new_session() -> requests.Session:
+    def _new_session(ca_file: str | None = None, pin: str | None = None) -> requests.Session:
         session = requests.Session()
         # Retries are this client's decision alone: urllib3 must never repeat a request.
-        adapter = HTTPAdapter(max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        session.mount("http://", HTTPAdapter(max_retries=0))
+        session.mount("https://", _TlsAdapter(pin))
         session.trust_env = False  # a proxy from the environment must not sit between kiosk and central
+        # A pinned certificate needs no CA; otherwise the private CA file, else the system's CAs.
+        session.verify = ca_file if ca_file else (pin is None)
         return session
 
     def close(self) -> None:
@@ -297,6 +348,11 @@ class CentralClient:
             ) as response:
                 content = self._read_body(response, started)
                 return _Answer(status=response.status_code, body=content)
+        except requests.exceptions.SSLError as exc:
+            untrusted = _untrusted(exc)
+            if untrusted is not None:  # not worth a retry: the same certificate comes back
+                raise CentralUntrusted(untrusted) from None
+            raise _TransportFailure("TLS handshake failed: " + " ".join(str(exc).split()), sent=False) from None
         except requests.RequestException as exc:
             raise _TransportFailure(_describe(exc), sent=not _surely_not_sent(exc)) from None
 
@@ -385,6 +441,7 @@ __all__ = [
     "CentralError",
     "CentralRefused",
     "CentralUnreachable",
+    "CentralUntrusted",
     "KioskUnauthorized",
     "Observer",
     "RequestInfo",

@@ -15,6 +15,15 @@ class CentralUnreachable(CentralError):
     """No answer: connection refused, DNS, timeout, or 5xx after the allowed retries."""
 
 
+class CentralUntrusted(CentralUnreachable):
+    """The central's TLS certificate is not the one this kiosk trusts (CA file or pinned fingerprint).
+
+    Unreachable for the person ("system unavailable"); for the operator it means a wrong or
+    expired certificate, a wrong ``central.ca_file`` / ``central.cert_sha256``, or someone in
+    between. Never retried: the same certificate would be refused again.
+    """
+
+
 class CentralBadAnswer(CentralError):
     """The central answered something that is not the wire format (malformed JSON, wrong shape)."""
 

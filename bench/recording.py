@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import percentile
-from kiosk.config import KioskConfig, load_config
+from kiosk.config import DEMO_CONFIG_FILE, KioskConfig, load_config
 from kiosk.recording.session import Event, SessionHeader, SessionWriter, load_or_create_key
 
 ORDER = {"order": {"order_id": "ord-1", "cinema_id": "c", "cinema_name": "星光影城", "film_title": "流浪地球",
@@ -93,7 +93,7 @@ def pickup_costs(pickups: int) -> None:
         central = launch_central(f"sqlite:///{work / 'central.db'}", work / "central")
         kiosks: dict[str, _BenchKiosk] = {}
         try:
-            base = load_config(None, {"recording.key_file": str(work / "recording.key"),
+            base = load_config(DEMO_CONFIG_FILE, {"recording.key_file": str(work / "recording.key"),
                                       "recording.dir": str(work / "recordings")})
             for mode in ("off", "on"):
                 config = demo._demo_config(base, work / mode, central.base_url, central.kiosk_credential_file,

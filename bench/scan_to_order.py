@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-scan-"))
 
     from central.process import free_port, launch_central
-    from kiosk.config import load_config
+    from kiosk.config import DEMO_CONFIG_FILE, load_config
     from kiosk.demo import qr_frame
     from kiosk.runner import KioskRuntime
     from kiosk.ui_driver import UiDriver
 
     central = launch_central(args.db or f"sqlite:///{work / 'central.db'}", work / "central")
-    config = load_config(None, {
+    config = load_config(DEMO_CONFIG_FILE, {
         "central.url": central.base_url,
         "central.credential_file": str(central.kiosk_credential_file),
         "kiosk.data_dir": str(work / "kiosk"),

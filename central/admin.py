@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from backend_client import tokens
 from backend_client.wire import TicketStatus
-from central.models import AuditEntry, Cinema, Hall, Kiosk, Order, PickupCode, Revocation, Showing, Ticket
+from central.models import AuditEntry, Cinema, Film, Hall, Kiosk, Order, PickupCode, Revocation, Showing, Ticket
 from central.secret_store import hash_kiosk_secret, new_kiosk_secret
 from central.service import Central, audit, effective_status, iso, new_id
 
@@ -265,4 +265,53 @@ def rotate_keys(central: Central, session: Session) -> dict[str, Any]:
     return {
         "key_id": new.key_id,
         "retired": [{"key_id": r.id, "verifies_until": iso(r.not_after) if r.not_after else None} for r in retired],
+    }
+
+
+def list_showings(central: Central, session: Session, cinema_id: str | None = None,
+                  include_past: bool = False) -> dict[str, Any]:
+    """Showings (soonest first) with their film, hall and seats sold: the ids `create-order` takes."""
+    now = central.clock.now()
+    if cinema_id is not None and session.get(Cinema, cinema_id) is None:
+        raise AdminError(f"no cinema {cinema_id!r}")
+    query = (
+        select(Showing, Film, Hall)
+        .join(Film, Film.id == Showing.film_id)
+        .join(Hall, Hall.id == Showing.hall_id)
+        .order_by(Showing.starts_at, Showing.id)
+    )
+    if cinema_id is not None:
+        query = query.where(Hall.cinema_id == cinema_id)
+    if not include_past:
+        query = query.where(Showing.ends_at > now)
+    showings = []
+    for showing, film, hall in session.execute(query).tuples():
+        sold = session.scalars(
+            select(Ticket.id).where(Ticket.showing_id == showing.id, Ticket.status != TicketStatus.REFUNDED.value)
+        ).all()
+        showings.append({
+            "showing_id": showing.id,
+            "film_title": film.title,
+            "cinema_id": hall.cinema_id,
+            "hall": hall.name,
+            "starts_at": iso(showing.starts_at),
+            "ends_at": iso(showing.ends_at),
+            "seats_sold": len(sold),
+        })
+    return {"showings": showings}
+
+
+def list_kiosks(central: Central, session: Session, cinema_id: str | None = None) -> dict[str, Any]:
+    """Enrolled kiosks (never their credentials): the ids `kiosk rotate` and `kiosk revoke` take."""
+    if cinema_id is not None and session.get(Cinema, cinema_id) is None:
+        raise AdminError(f"no cinema {cinema_id!r}")
+    query = select(Kiosk).order_by(Kiosk.cinema_id, Kiosk.name, Kiosk.id)
+    if cinema_id is not None:
+        query = query.where(Kiosk.cinema_id == cinema_id)
+    return {
+        "kiosks": [
+            {"kiosk_id": k.id, "name": k.name, "cinema_id": k.cinema_id, "revoked": k.revoked,
+             "enrolled_at": iso(k.created_at)}
+            for k in session.scalars(query)
+        ]
     }

@@ -10,6 +10,8 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,36 +38,105 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="database URL (default: env CENTRAL_DB_URL, else sqlite file var/central.db)",
     )
-    parser = _Parser(prog="central", description="The chain's central ticketing service.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="central",
+        description="The chain's central ticketing service. Every command but init-secrets needs the central's "
+        "secrets: CENTRAL_SECRETS_DIR (an absolute path) or CENTRAL_CODE_SECRET and CENTRAL_SIGNING_KEY "
+        "(central/README.md).",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND", help="one of (each takes --help):"
+    )
+    commands.add_parser(
+        "init-secrets",
+        help="make the secrets of a new central in CENTRAL_SECRETS_DIR (pickup-code key, token signing key); "
+        "keeps every key that exists",
+    )
     commands.add_parser("migrate", parents=[db], help="create or upgrade the database schema")
-    serve = commands.add_parser("serve", parents=[db], help="migrate, then serve the kiosk API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8700)
+    serve = commands.add_parser(
+        "serve",
+        parents=[db],
+        help="migrate, then serve the kiosk API: HTTPS with --tls-cert/--tls-key, plain HTTP on loopback only",
+    )
+    serve.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default: env CENTRAL_HOST, else 127.0.0.1); an address other than "
+        "loopback needs TLS",
+    )
+    serve.add_argument(
+        "--port", type=int, default=None, help="TCP port to listen on (default: env CENTRAL_PORT, else 8700)"
+    )
+    serve.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="PEM certificate (chain) to serve HTTPS with (default: env CENTRAL_TLS_CERT)",
+    )
+    serve.add_argument(
+        "--tls-key",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="PEM private key of that certificate (default: env CENTRAL_TLS_KEY)",
+    )
     serve.add_argument(
         "--test-hooks", action="store_true", help="add /test/ routes that move the clock and inject faults (tests only)"
     )
     demo = commands.add_parser("demo-data", parents=[db], help="load the demo cinema, orders and kiosk")
-    demo.add_argument("--kiosk-credential-out", type=Path, default=None, metavar="FILE")
+    demo.add_argument(
+        "--kiosk-credential-out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the demo kiosk's credential here (0600), keeping one that is still valid",
+    )
     order = commands.add_parser("create-order", parents=[db], help="sell seats; prints the pickup code once")
-    order.add_argument("--showing", required=True)
+    order.add_argument(
+        "--showing", required=True, metavar="ID", help="the showing's id, e.g. show-demo-soon (see list-showings)"
+    )
     order.add_argument("--seats", required=True, help="comma separated, e.g. A1,A2")
-    order.add_argument("--price-fen", type=int, default=4500)
+    order.add_argument(
+        "--price-fen",
+        type=int,
+        default=4500,
+        metavar="FEN",
+        help="price of each ticket in fen (1/100 yuan; 4500 = 45.00 yuan, the default)",
+    )
     for name, text in (
         ("refund", "refund an order"),
         ("revoke-codes", "revoke an order's code and QR, issue new ones"),
         ("show-order", "print an order's ticket states"),
     ):
-        commands.add_parser(name, parents=[db], help=text).add_argument("order_id", metavar="ORDER")
+        commands.add_parser(name, parents=[db], help=text).add_argument(
+            "order_id", metavar="ORDER", help="the order's id, e.g. ord-demo-ready"
+        )
+    showings = commands.add_parser(
+        "list-showings", parents=[db], help="showings not yet over, soonest first: ids for create-order"
+    )
+    showings.add_argument("--cinema", metavar="ID", default=None, help="only this cinema's showings")
+    showings.add_argument("--all", action="store_true", help="include showings that are over")
+    kiosks = commands.add_parser("list-kiosks", parents=[db], help="enrolled kiosks: ids for kiosk rotate/revoke")
+    kiosks.add_argument("--cinema", metavar="ID", default=None, help="only this cinema's kiosks")
     kiosk = commands.add_parser("kiosk", help="enrol, rotate or revoke kiosks")
-    kiosk_commands = kiosk.add_subparsers(dest="kiosk_command", required=True, parser_class=_Parser)
+    kiosk_commands = kiosk.add_subparsers(
+        dest="kiosk_command", required=True, parser_class=_Parser, metavar="KIOSK_COMMAND", help="one of:"
+    )
     enrol = kiosk_commands.add_parser("enrol", parents=[db], help="prints the credential once")
-    enrol.add_argument("name")
-    enrol.add_argument("--cinema", required=True)
-    kiosk_commands.add_parser("rotate", parents=[db], help="new credential").add_argument("kiosk_id", metavar="ID")
-    kiosk_commands.add_parser("revoke", parents=[db], help="refuse this kiosk").add_argument("kiosk_id", metavar="ID")
+    enrol.add_argument("name", help="the kiosk's name for staff, e.g. Lobby-01-03")
+    enrol.add_argument("--cinema", required=True, metavar="ID", help="the cinema it stands in, e.g. cinema-demo")
+    kiosk_id_help = "the kiosk's id (see list-kiosks)"
+    kiosk_commands.add_parser("rotate", parents=[db], help="new credential").add_argument(
+        "kiosk_id", metavar="ID", help=kiosk_id_help
+    )
+    kiosk_commands.add_parser("revoke", parents=[db], help="refuse this kiosk").add_argument(
+        "kiosk_id", metavar="ID", help=kiosk_id_help
+    )
     keys = commands.add_parser("keys", help="token signing keys")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    keys_commands = keys.add_subparsers(
+        dest="keys_command", required=True, parser_class=_Parser, metavar="KEYS_COMMAND", help="one of:"
+    )
     keys_commands.add_parser("rotate", parents=[db], help="sign with a new key; old keys keep verifying")
     return parser
 
@@ -80,9 +151,15 @@ def _run(args: argparse.Namespace) -> int:
     from central import admin
     from central.db import migrate
     from central.demo import load_demo
+    from central.secret_store import init_secrets
     from central.service import Central
 
-    settings = Settings.from_env(args.db or default_db_url())
+    settings = Settings.from_env(getattr(args, "db", None) or default_db_url())
+    if args.command == "init-secrets":
+        report = init_secrets(settings, datetime.now(UTC))
+        json.dump(report.as_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
     central = Central.open(settings)
     migrate(central.engine)
     command = args.command
@@ -90,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     if command == "migrate":
         result = {"migrated": True}
     elif command == "serve":
-        return _serve(central, args.host, args.port, args.test_hooks)
+        return _serve(central, _listen(settings, args), args.test_hooks)
     elif command == "demo-data":
         result = load_demo(central, args.kiosk_credential_out)
     elif command == "create-order":
@@ -102,6 +179,10 @@ def _run(args: argparse.Namespace) -> int:
         result = _in_transaction(central, lambda s: admin.revoke_codes(central, s, args.order_id))
     elif command == "show-order":
         result = _in_transaction(central, lambda s: admin.order_summary(central, s, args.order_id))
+    elif command == "list-showings":
+        result = _in_transaction(central, lambda s: admin.list_showings(central, s, args.cinema, args.all))
+    elif command == "list-kiosks":
+        result = _in_transaction(central, lambda s: admin.list_kiosks(central, s, args.cinema))
     elif command == "kiosk" and args.kiosk_command == "enrol":
         result = _in_transaction(central, lambda s: admin.enrol_kiosk(central, s, args.name, args.cinema))
     elif command == "kiosk" and args.kiosk_command == "rotate":
@@ -115,16 +196,55 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(central: Any, host: str, port: int, test_hooks: bool) -> int:
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+    tls_cert: Path | None
+    tls_key: Path | None
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _listen(settings: Settings, args: argparse.Namespace) -> Listen:
+    """Where and how to serve; refuses plain HTTP anywhere but loopback (fail closed)."""
+    host = args.host or settings.listen_host
+    port = settings.listen_port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"port {port} is out of range")
+    cert = args.tls_cert or settings.tls_cert_file
+    key = args.tls_key or settings.tls_key_file
+    if (cert is None) != (key is None):
+        raise SettingsError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
+    for path in (cert, key):
+        if path is not None and not path.is_file():
+            raise SettingsError(f"{path}: no such TLS file (central/README.md says how to make one)")
+    if cert is None and host not in LOOPBACK_HOSTS:
+        raise SettingsError(
+            f"refusing to serve plain HTTP on {host}: kiosks send credentials and pickup codes; "
+            "give --tls-cert and --tls-key (central/README.md), or listen on 127.0.0.1 behind a TLS proxy"
+        )
+    return Listen(host, port, cert, key)
+
+
+def _serve(central: Any, listen: Listen, test_hooks: bool) -> int:
     import uvicorn
 
     from central.api import create_app
 
-    if not 0 <= port <= 65535:
-        raise SettingsError(f"port {port} is out of range")
+    # Every key must be there before the first kiosk comes: a missing one stops here, in one line.
+    with central.sessions.begin() as session:
+        central.keyring.current(session, central.clock.now())
     if test_hooks:
         print("central: test hooks are on (/test/...): never use this in production", file=sys.stderr)
-    uvicorn.run(create_app(central, test_hooks=test_hooks), host=host, port=port, log_level="info")
+    scheme = "https" if listen.tls_cert else "http"
+    print(f"central: serving {scheme}://{listen.host}:{listen.port}", file=sys.stderr)
+    tls: dict[str, Any] = {}
+    if listen.tls_cert is not None and listen.tls_key is not None:
+        tls = {"ssl_certfile": str(listen.tls_cert), "ssl_keyfile": str(listen.tls_key)}
+    uvicorn.run(create_app(central, test_hooks=test_hooks), host=listen.host, port=listen.port, log_level="info",
+                **tls)
     return 0
 
 

@@ -30,6 +30,17 @@ def ranged(default: int, env: str, low: int, high: int) -> Any:
     return field(default=default, metadata={ENV_VAR: env, VALID_RANGE: (low, high)})
 
 
+def _env_absolute_path(name: str) -> Path | None:
+    """A file or folder named by the environment: absolute, so every command finds the same one."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    path = Path(raw)
+    if not path.is_absolute():
+        raise SettingsError(f"{name} must be an absolute path (it must not depend on the working folder), got {raw!r}")
+    return path
+
+
 def default_db_url() -> str:
     return os.environ.get("CENTRAL_DB_URL") or f"sqlite:///{DEFAULT_VAR_DIR / 'central.db'}"
 
@@ -37,7 +48,8 @@ def default_db_url() -> str:
 @dataclass(frozen=True)
 class Settings:
     db_url: str = field(default_factory=default_db_url)
-    secrets_dir: Path = DEFAULT_VAR_DIR / "central-secrets"
+    # The one place the central's secrets live (CENTRAL_SECRETS_DIR, absolute); None: not configured.
+    secrets_dir: Path | None = None
     # Pickup opens this many hours before the show starts.
     pickup_opens_hours: int = ranged(24, "CENTRAL_PICKUP_OPENS_HOURS", 0, 365 * 24)
     claim_lease_seconds: int = ranged(120, "CENTRAL_CLAIM_LEASE_SECONDS", 1, HOUR)
@@ -58,6 +70,12 @@ class Settings:
     code_secret: str | None = None
     signing_key: str | None = None
 
+    # -- where and how `serve` listens (fail closed: TLS, or plain HTTP on loopback only) --
+    listen_host: str = "127.0.0.1"  # CENTRAL_HOST
+    listen_port: int = ranged(8700, "CENTRAL_PORT", 1, 65535)
+    tls_cert_file: Path | None = None  # CENTRAL_TLS_CERT: PEM certificate chain; with the key, serve HTTPS
+    tls_key_file: Path | None = None  # CENTRAL_TLS_KEY: PEM private key of that certificate
+
     def __post_init__(self) -> None:
         check_ranges(self)
 
@@ -65,9 +83,12 @@ class Settings:
     def from_env(cls, db_url: str | None = None) -> Settings:
         return cls(
             db_url=db_url or default_db_url(),
-            secrets_dir=Path(os.environ.get("CENTRAL_SECRETS_DIR") or DEFAULT_VAR_DIR / "central-secrets"),
+            secrets_dir=_env_absolute_path("CENTRAL_SECRETS_DIR"),
             code_secret=os.environ.get("CENTRAL_CODE_SECRET") or None,
             signing_key=os.environ.get("CENTRAL_SIGNING_KEY") or None,
+            listen_host=os.environ.get("CENTRAL_HOST") or "127.0.0.1",
+            tls_cert_file=_env_absolute_path("CENTRAL_TLS_CERT"),
+            tls_key_file=_env_absolute_path("CENTRAL_TLS_KEY"),
             **ranged_from_env(cls),
         )
 

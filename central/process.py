@@ -1,11 +1,13 @@
 """Run the central as a separate process: for the demo launcher and the integration tests.
 
-    central = launch_central(db_url, workdir)      # migrate, demo data, serve on a free port
+    central = launch_central(db_url, workdir)      # secrets, migrate, demo data, serve on a free port
     central.base_url, central.kiosk_credential_file, central.demo["orders"]
     central.cli("create-order", "--showing", "show-demo-soon", "--seats", "A1")
     central.restart(); central.stop()
 
-The central keeps its secrets under ``workdir/secrets`` and logs to ``workdir/central.log``.
+The central keeps its secrets under ``workdir/secrets`` (made by an explicit ``init-secrets``)
+and logs to ``workdir/central.log``. With ``tls=TlsFiles(...)`` it serves HTTPS on 127.0.0.1
+with that certificate, and ``base_url`` is ``https://``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """What the central serves HTTPS with, and the CA file a client verifies it against."""
+
+    cert: Path  # PEM certificate (chain) for 127.0.0.1
+    key: Path  # its PEM private key
+    ca: Path  # PEM of the CA that signed it
+
+
 class CentralProcess:
     def __init__(
         self,
@@ -46,11 +58,13 @@ class CentralProcess:
         port: int | None = None,
         test_hooks: bool = False,
         env: dict[str, str] | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.db_url = db_url
-        self.workdir = workdir
+        self.workdir = workdir = workdir.resolve()  # the secrets folder must be an absolute path
         self.port = port or free_port()
         self.test_hooks = test_hooks
+        self.tls = tls
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
@@ -67,7 +81,12 @@ class CentralProcess:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> str | bool:
+        """What a requests call to this central verifies its certificate with."""
+        return str(self.tls.ca) if self.tls else True
 
     @property
     def log_path(self) -> Path:
@@ -76,7 +95,7 @@ class CentralProcess:
     def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Run `python -m central ARGS --db <this db>` with this central's secrets."""
         command = [sys.executable, "-m", "central", *args]
-        if "--db" not in args:
+        if "--db" not in args and args[:1] != ("init-secrets",):
             command += ["--db", self.db_url]
         return subprocess.run(
             command, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=check
@@ -88,6 +107,10 @@ class CentralProcess:
         if done.returncode != 0:
             raise CentralStartError(f"central {' '.join(args)} failed: {done.stderr.strip()}")
         return json.loads(done.stdout)
+
+    def init_secrets(self) -> dict[str, Any]:
+        """Make this central's keys (kept when they exist): a central never makes them by itself."""
+        return dict(self.cli_json("init-secrets"))
 
     def load_demo_data(self) -> dict[str, Any]:
         self.demo = self.cli_json("demo-data", "--kiosk-credential-out", str(self.kiosk_credential_file))
@@ -101,6 +124,8 @@ class CentralProcess:
         command = [sys.executable, "-m", "central", "serve", "--db", self.db_url, "--port", str(self.port)]
         if self.test_hooks:
             command.append("--test-hooks")
+        if self.tls is not None:
+            command += ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=log)
         self._wait_ready()
@@ -112,7 +137,7 @@ class CentralProcess:
             if self._process.poll() is not None:
                 raise CentralStartError(f"central exited with {self._process.returncode}:\n{self.log_tail()}")
             try:
-                answer = requests.get(self.base_url + Routes.HELLO, headers=self.auth(), timeout=2)
+                answer = requests.get(self.base_url + Routes.HELLO, headers=self.auth(), timeout=2, verify=self.verify)
             except requests.RequestException:
                 time.sleep(0.1)
                 continue
@@ -150,8 +175,9 @@ class CentralProcess:
 def launch_central(
     db_url: str, workdir: Path, port: int | None = None, test_hooks: bool = False, env: dict[str, str] | None = None
 ) -> CentralProcess:
-    """Migrate, load the demo data (enrolling the demo kiosk), then serve."""
+    """Make the secrets, migrate, load the demo data (enrolling the demo kiosk), then serve."""
     central = CentralProcess(db_url, workdir, port=port, test_hooks=test_hooks, env=env)
+    central.init_secrets()
     central.load_demo_data()
     central.start()
     return central

@@ -1,7 +1,10 @@
 """Server secrets: the pickup-code HMAC key, kiosk credentials and the Ed25519 signing keys.
 
-Secrets come from the environment or are generated on first use into the secrets folder
-(0700, files 0600); the database only ever holds hashes and public keys.
+Secrets come from the environment or from one secrets folder (``CENTRAL_SECRETS_DIR``, an
+absolute path; folder 0700, files 0600) made by ``central init-secrets``. Nothing here makes
+or retires a key behind the operator's back: a key that is missing stops the command or the
+server with one line saying what to restore or run. The database only ever holds hashes and
+public keys.
 """
 
 from __future__ import annotations
@@ -38,13 +41,33 @@ def _write_private_file(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _read_or_create(path: Path, make: str) -> str:
-    with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
-        _write_private_file(path, make)
+PICKUP_CODE_KEY_FILE = "pickup-code.key"
+SIGNING_DIR = "signing"
+INIT_HINT = "`python -m central init-secrets` makes the keys of a new central"
+
+
+def require_secrets_dir(settings: Settings, needed_for: str) -> Path:
+    """The configured secrets folder, or one line saying how to configure it."""
+    if settings.secrets_dir is None:
+        raise SecretsError(
+            f"CENTRAL_SECRETS_DIR is not set: the {needed_for} lives there (an absolute path; {INIT_HINT})"
+        )
+    return settings.secrets_dir
+
+
+def _read_secret(path: Path, what: str) -> str:
     try:
-        return path.read_text(encoding="ascii").strip()
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise SecretsError(
+            f"{path}: the {what} is missing; restore the central's secrets folder "
+            f"(or point CENTRAL_SECRETS_DIR at it); {INIT_HINT}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SecretsError(f"cannot read secret {path}: {exc}") from exc
+    if not text:
+        raise SecretsError(f"{path}: the {what} is empty")
+    return text
 
 
 class CodeHasher:
@@ -54,7 +77,8 @@ class CodeHasher:
         if settings.code_secret:
             self._key = settings.code_secret.encode()
         else:
-            self._key = _read_or_create(settings.secrets_dir / "pickup-code.key", secrets.token_hex(32)).encode()
+            folder = require_secrets_dir(settings, "pickup-code key")
+            self._key = _read_secret(folder / PICKUP_CODE_KEY_FILE, "pickup-code key").encode()
 
     def hash(self, serial: str, verification: str) -> str:
         return hmac.new(self._key, f"{serial}:{verification}".encode(), hashlib.sha256).hexdigest()
@@ -150,25 +174,33 @@ class ActiveKey:
 
 
 class KeyRing:
-    """Ed25519 signing keys: one signs, every key not past its not_after verifies."""
+    """Ed25519 signing keys: one signs, every key not past its not_after verifies.
+
+    Private halves live in ``<secrets>/signing/<key_id>.key`` (made by ``init-secrets`` or
+    ``keys rotate``); the database holds the public halves. A fresh database adopts the newest
+    key file it does not know yet; an active key whose private half is missing is an error,
+    never a reason to retire it and sign with a new one.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        self._dir = settings.secrets_dir / "signing"
+        self._settings = settings
         self._overlap = timedelta(seconds=settings.key_overlap_seconds)
         self._env_key = (
             _private_from_text(settings.signing_key, "CENTRAL_SIGNING_KEY") if settings.signing_key else None
         )
 
+    @property
+    def _dir(self) -> Path:
+        return require_secrets_dir(self._settings, "token signing key") / SIGNING_DIR
+
     def _private_path(self, key_id: str) -> Path:
         return self._dir / f"{key_id}.key"
 
-    def _load_private(self, key_id: str) -> Ed25519PrivateKey | None:
+    def _load_private(self, key_id: str) -> Ed25519PrivateKey:
         if self._env_key is not None and key_id == self._env_key_id():
             return self._env_key
         path = self._private_path(key_id)
-        if not path.exists():
-            return None
-        return _private_from_text(path.read_text(encoding="ascii").strip(), str(path))
+        return _private_from_text(_read_secret(path, f"private half of signing key {key_id}"), str(path))
 
     def _env_key_id(self) -> str:
         assert self._env_key is not None
@@ -176,7 +208,7 @@ class KeyRing:
         return "env-" + b64url_encode(digest[:9])
 
     def current(self, session: Session, now: datetime) -> ActiveKey:
-        """The key that signs now; made on first use (or taken from the environment)."""
+        """The key that signs now (from the environment, the database's active key, or a new key file)."""
         if self._env_key is not None:
             key_id = self._env_key_id()
             if session.get(SigningKey, key_id) is None:
@@ -187,18 +219,32 @@ class KeyRing:
             select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc())
         ).first()
         if row is not None:
-            private = self._load_private(row.id)
-            if private is not None:
-                return ActiveKey(row.id, private)
-            # The private half is gone (other secrets folder): retire it and sign with a new key.
-            row.retired_at = now
-            row.not_after = now + self._overlap
-        return self._create(session, now)
+            return ActiveKey(row.id, self._load_private(row.id))
+        return self._adopt(session, now)
+
+    def _adopt(self, session: Session, now: datetime) -> ActiveKey:
+        """A database with no active key: publish the newest key file made by init-secrets."""
+        files = sorted(self._dir.glob("*.key"), key=lambda path: path.name) if self._dir.is_dir() else []
+        known = {row.id for row in session.scalars(select(SigningKey))}
+        fresh = [path for path in files if path.stem not in known]
+        if not fresh:
+            raise SecretsError(f"{self._dir}: no token signing key to sign with; {INIT_HINT}")
+        key_id = fresh[-1].stem
+        private = self._load_private(key_id)
+        session.add(SigningKey(id=key_id, public_key=_public_text(private), created_at=now))
+        session.flush()
+        return ActiveKey(key_id, private)
+
+    def new_key_file(self, now: datetime) -> str:
+        """Make a signing key's private file (not yet in the database); its key id."""
+        private = Ed25519PrivateKey.generate()
+        key_id = f"k{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+        _write_private_file(self._private_path(key_id), b64url_encode(private.private_bytes_raw()))
+        return key_id
 
     def _create(self, session: Session, now: datetime) -> ActiveKey:
-        private = Ed25519PrivateKey.generate()
-        key_id = f"k{now:%Y%m%d}-{secrets.token_hex(4)}"
-        _write_private_file(self._private_path(key_id), b64url_encode(private.private_bytes_raw()))
+        key_id = self.new_key_file(now)
+        private = self._load_private(key_id)
         session.add(SigningKey(id=key_id, public_key=_public_text(private), created_at=now))
         session.flush()
         return ActiveKey(key_id, private)
@@ -225,3 +271,37 @@ class KeyRing:
 
     def verifying_keys(self, session: Session, now: datetime) -> dict[str, Ed25519PublicKey]:
         return {row.id: load_public_key(row.public_key) for row in self.valid_rows(session, now)}
+
+
+@dataclass(frozen=True)
+class InitReport:
+    secrets_dir: Path
+    pickup_code_key: str  # "created" | "kept" | "from CENTRAL_CODE_SECRET"
+    signing_key: str  # "created <key_id>" | "kept" | "from CENTRAL_SIGNING_KEY"
+
+    def as_json(self) -> dict[str, str]:
+        return {"secrets_dir": str(self.secrets_dir), "pickup_code_key": self.pickup_code_key,
+                "signing_key": self.signing_key}
+
+
+def init_secrets(settings: Settings, now: datetime) -> InitReport:
+    """Make the secrets a new central needs, keeping every one that exists (``central init-secrets``)."""
+    folder = require_secrets_dir(settings, "central's secrets")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.code_secret:
+        code_state = "from CENTRAL_CODE_SECRET"
+    else:
+        code_state = "kept"
+        with contextlib.suppress(FileExistsError):  # never overwrite: codes sold are hashed with it
+            _write_private_file(folder / PICKUP_CODE_KEY_FILE, secrets.token_hex(32))
+            code_state = "created"
+    if settings.signing_key:
+        signing_state = "from CENTRAL_SIGNING_KEY"
+    else:
+        keyring = KeyRing(settings)
+        signing = folder / SIGNING_DIR
+        if signing.is_dir() and any(signing.glob("*.key")):
+            signing_state = "kept"
+        else:
+            signing_state = f"created {keyring.new_key_file(now)}"
+    return InitReport(folder, code_state, signing_state)

@@ -23,6 +23,10 @@ from devices.camera import CameraConfig
 from devices.printer import PrinterConfig
 from devices.settings import SettingError, check_settings, check_value, replace_default, rule_of, setting
 
+# The demo's and dev mode's devices: simulators, a local central over plain HTTP.
+DEMO_CONFIG_FILE = Path(__file__).resolve().parents[1] / "config" / "demo.toml"
+INJECTED_CAMERA = "injected"  # camera.source of the simulated camera
+
 
 class ConfigError(Exception):
     def __init__(self, source: str, key: str, problem: str) -> None:
@@ -76,31 +80,40 @@ class KioskSection(Section):
     data_dir: str = setting("var/kiosk", check=_not_empty)  # journal, caches, screenshots
     dev_mode: bool = False
 
+    # -- fail closed (docs/config.md "Production and simulators") --
+    allow_simulators: bool = False  # `kiosk run` accepts simulated devices (demo and dev machines only)
+
 
 @dataclass(frozen=True)
 class CentralSection(Section):
-    url: str = setting("http://127.0.0.1:8700", check=_http_url)
-    credential_file: str = "var/central-demo/kiosk.credential"  # "<kiosk_id>.<secret>"; never in the repo
+    url: str = setting("https://central.invalid:8700", check=_http_url)  # set per site; .invalid never resolves
+    credential_file: str = "/etc/ticket-kiosk/kiosk.credential"  # "<kiosk_id>.<secret>"; never in the repo
     timeout_s: float = setting(4.0, above=0, high=300)
     retries: int = setting(2, low=0, high=10)
     trust_refresh_s: float = setting(300.0, above=0, high=7 * 86400)  # key set and revocation list
     outbox_retry_s: float = setting(15.0, above=0, high=86400)
+
+    # -- TLS to the central (fail closed; docs/config.md "TLS to the central") --
+    ca_file: str = ""  # PEM of the CA the central's certificate must chain to; "" = the system's CAs
+    cert_sha256: str = ""  # pin: SHA-256 fingerprint of the central's certificate (hex, colons ok); "" = none
+    allow_plain_http: bool = False  # `kiosk run` accepts an http:// central anywhere (never in a lobby)
 
 
 @dataclass(frozen=True)
 class PrinterSection(PrinterConfig, Section):
     """The printer's own settings (devices.printer.PrinterConfig) plus the kiosk's virtual printer."""
 
-    simulate: bool = True  # start the virtual printer on host:port when the kiosk starts
+    simulate: bool = False  # start the virtual printer on host:port (a simulator: demo and dev only)
     simulator_out_dir: str = "var/kiosk/printed"
 
 
 @dataclass(frozen=True)
 class CameraSection(CameraConfig, Section):
-    """The camera's own settings (devices.camera.CameraConfig), where source "" means no camera."""
+    """The camera's own settings (devices.camera.CameraConfig)."""
 
-    # device index ("0"), a video file or an image folder; "" = none, injected frames only
-    source: str = setting("", check=lambda value: "must not be blank" if value and not value.strip() else None)
+    # device index ("0"), a video file or an image folder; "injected" = the simulated camera (frames
+    # pushed by the demo, dev mode or tests); "" = no camera (the QR path is off: code entry only)
+    source: str = setting("0", check=lambda value: "must not be blank" if value and not value.strip() else None)
     fps: float = replace_default(CameraConfig, "fps", 10.0)
     loop: bool = True
 
@@ -114,7 +127,7 @@ class CameraSection(CameraConfig, Section):
 
 @dataclass(frozen=True)
 class CardSection(Section):
-    reader: str = setting("sim", choices=("", "sim", "pcsc"))  # "" = none | sim (in-process) | pcsc (pcscd)
+    reader: str = setting("pcsc", choices=("", "sim", "pcsc"))  # "" = none | sim (in-process) | pcsc (pcscd)
     reader_name_pattern: str = ""  # pcsc: the first reader whose name contains this; "" = the first
     poll_s: float = setting(0.5, above=0, high=60)  # pcsc: how often the reader list and card state are looked at
 

@@ -37,10 +37,10 @@ from devices.printer import EscposTicketPrinter, open_connection
 from devices.printer_api import PrinterStatus
 from devices.qr import frame_stats, to_gray
 from devices.sim.printer import VirtualPrinter
-from kiosk.config import ConfigError, KioskConfig
+from kiosk.config import INJECTED_CAMERA, ConfigError, KioskConfig
 from kiosk.hardware import build_card_reader, describe_card_selection
 from kiosk.runner import start_virtual_printer
-from kiosk.services import StartupError, printer_config, read_credential
+from kiosk.services import NO_CAMERA, StartupError, central_tls, printer_config, read_credential
 
 CAMERA_FRAME_WAIT_S = 3.0
 CENTRAL_PROBE_TIMEOUT_S = 3.0
@@ -138,13 +138,16 @@ def _probe_printer(config: KioskConfig, selected: str) -> DeviceCheck:
 def check_camera(config: KioskConfig) -> DeviceCheck:
     section = config.camera
     if not section.source:
+        return DeviceCheck("camera", "none", "no camera configured (camera.source = \"\"): QR codes cannot be "
+                           "read, people can only type their code", Health(HealthLevel.CRITICAL, NO_CAMERA))
+    if section.source == INJECTED_CAMERA:
         source = InjectedFrameSource()
         source.open()
         source.push(np.full((720, 1280, 3), 128, dtype=np.uint8))
         frame = source.read(CAMERA_FRAME_WAIT_S)
         probe = "simulated camera (frames pushed by the demo, dev mode or tests): a pushed frame came through" \
             if frame is not None else "the simulated camera gave no frame"
-        return DeviceCheck("camera", "no camera: injected frames", probe,
+        return DeviceCheck("camera", "simulated camera: injected frames", probe,
                            HEALTH_OK if frame is not None else Health(HealthLevel.CRITICAL, "no_frames"))
     target: str | int = int(section.source) if section.source.isdigit() else section.source
     selected = f"camera {target}" if isinstance(target, int) else f"frames from {target}"
@@ -229,9 +232,10 @@ def check_central(config: KioskConfig) -> DeviceCheck:
         credential = read_credential(config)
     except StartupError as exc:
         return DeviceCheck("central", url, one_line(exc), Health(HealthLevel.WARNING, "no_credential"), counts=False)
+    ca_file, pin = central_tls(config)
     try:
         with CentralClient(url, credential, timeout_s=min(config.central.timeout_s, CENTRAL_PROBE_TIMEOUT_S),
-                           retries=0) as client:
+                           retries=0, ca_file=ca_file, cert_sha256=pin) as client:
             hello = client.hello()
     except ValueError as exc:
         return DeviceCheck("central", url, one_line(exc), Health(HealthLevel.WARNING, "no_credential"), counts=False)
@@ -249,10 +253,28 @@ def check_central(config: KioskConfig) -> DeviceCheck:
 
 
 def check_devices(config: KioskConfig, *, central: bool = True) -> list[DeviceCheck]:
-    checks = [check_printer(config), check_camera(config), check_card(config)]
+    checks = [_unless_simulated(config, check) for check in (check_printer(config), check_camera(config),
+                                                              check_card(config))]
     if central:
         checks.append(check_central(config))
     return checks
+
+
+def _is_simulated(config: KioskConfig, device: str) -> bool:
+    if device == "printer":
+        return config.printer.simulate or config.printer.kind == "file"
+    if device == "camera":
+        return config.camera.source == INJECTED_CAMERA
+    return device == "card" and config.card.reader == "sim"
+
+
+def _unless_simulated(config: KioskConfig, check: DeviceCheck) -> DeviceCheck:
+    """A simulator is critical where `kiosk run` would refuse it (kiosk.allow_simulators = false)."""
+    if config.kiosk.allow_simulators or not _is_simulated(config, check.device):
+        return check
+    return DeviceCheck(check.device, check.selected,
+                       f"{check.probe}; a simulator, which `kiosk run` refuses (kiosk.allow_simulators = false)",
+                       Health(HealthLevel.CRITICAL, "simulator"), check.counts)
 
 
 def failing(checks: list[DeviceCheck]) -> list[DeviceCheck]:

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from escpos.escpos import Escpos
 
-from backend_client.client import CentralClient
-from backend_client.errors import CentralError
+from backend_client.client import CentralClient, normalise_fingerprint
+from backend_client.errors import CentralError, CentralUntrusted
 from backend_client.trust import TrustStore
 from devices.camera import CameraQrScanner, InjectedFrameSource
 from devices.camera_api import CodeListener
@@ -30,7 +31,7 @@ from devices.printer import EscposTicketPrinter, PrinterConfig
 from kiosk.availability import Availability
 from kiosk.claims import ClaimPrinter, Outbox, RecoveryReport
 from kiosk.clock import SYSTEM_CLOCK, KioskClock
-from kiosk.config import ConfigError, KioskConfig
+from kiosk.config import INJECTED_CAMERA, ConfigError, KioskConfig
 from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import Worker
 from kiosk.hardware import build_card_reader
@@ -40,6 +41,7 @@ from kiosk.recording.card import CardTrafficObserver, RecordingCardReader
 log = logging.getLogger(__name__)
 
 MONITOR_INTERVAL_S = 5.0
+NO_CAMERA = "no_camera"  # health reason: camera.source = "" (the QR path is off)
 
 
 class StartupError(Exception):
@@ -60,6 +62,73 @@ def read_credential(config: KioskConfig) -> str:
     if "." not in credential or len(credential) < 8:
         raise StartupError(f"{path}: not a kiosk credential (expected <kiosk_id>.<secret>)")
     return credential
+
+
+def central_tls(config: KioskConfig) -> tuple[str | None, str | None]:
+    """The client's TLS trust from ``central.ca_file`` / ``central.cert_sha256`` (ConfigError when unusable)."""
+    section = config.central
+    ca_file = section.ca_file or None
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise ConfigError("configuration", "central.ca_file", f"{ca_file}: no such file (the CA's PEM certificate)")
+    pin = section.cert_sha256 or None
+    if pin is not None:
+        try:
+            normalise_fingerprint(pin)
+        except ValueError as exc:
+            raise ConfigError("configuration", "central.cert_sha256", str(exc)) from None
+    return ca_file, pin
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def simulated_devices(config: KioskConfig) -> list[str]:
+    """The settings that put a simulator (or a file) where a lobby kiosk has a device."""
+    found = []
+    if config.printer.simulate:
+        found.append("printer.simulate = true (the virtual printer)")
+    if config.printer.kind == "file":
+        found.append('printer.kind = "file" (a file, not a printer)')
+    if config.camera.source == INJECTED_CAMERA:
+        found.append(f'camera.source = "{INJECTED_CAMERA}" (the simulated camera)')
+    if config.card.reader == "sim":
+        found.append('card.reader = "sim" (the card simulator)')
+    return found
+
+
+def refuse_unsafe_setup(config: KioskConfig, *, allow_simulators: bool = False,
+                        allow_plain_http: bool = False) -> None:
+    """Fail closed before `kiosk run` serves anyone: no simulator, no plain HTTP, unless told explicitly.
+
+    A kiosk left on simulators "prints" to a file and journals the tickets as printed; a
+    plain-HTTP central sends credentials and pickup codes in clear. Either is allowed only by
+    ``kiosk.allow_simulators`` / ``central.allow_plain_http`` (or the command's flags), and is
+    then logged as a warning at every start.
+    """
+    simulators_allowed = allow_simulators or config.kiosk.allow_simulators
+    simulated = simulated_devices(config)
+    if simulated and not simulators_allowed:
+        raise StartupError(
+            "refusing to run on simulated devices: " + "; ".join(simulated)
+            + ". Select the real devices (config/default.toml, docs/config.md), or for a demo or dev machine "
+            "set kiosk.allow_simulators = true (or pass --allow-simulators)"
+        )
+    for device in simulated:
+        log.warning("SIMULATED DEVICE: %s; this kiosk must not serve the public", device)
+    url = urlsplit(config.central.url)
+    scheme, host = url.scheme.lower(), (url.hostname or "")
+    if scheme == "https":
+        return
+    if scheme != "http":
+        raise StartupError(f"central.url = {config.central.url!r}: the central is reached over https://")
+    plain_allowed = allow_plain_http or config.central.allow_plain_http
+    if not plain_allowed and not (host in LOOPBACK_HOSTS and simulators_allowed):
+        raise StartupError(
+            f"refusing plain HTTP to the central ({config.central.url}): the kiosk's credential and pickup codes "
+            "would cross the network in clear. Use https:// with central.ca_file or central.cert_sha256 "
+            "(docs/config.md), or set central.allow_plain_http = true (or pass --allow-plain-http)"
+        )
+    log.warning("PLAIN HTTP to the central %s: credentials and pickup codes are not encrypted", config.central.url)
 
 
 def printer_config(config: KioskConfig) -> PrinterConfig:
@@ -87,11 +156,13 @@ class KioskServices:
         self.hooks = hooks = hooks or ServiceHooks()
         self.clock = hooks.clock
         credential = hooks.credential if hooks.credential is not None else read_credential(config)
+        # A replay's session answers instead of the central: no certificate to trust then.
+        ca_file, pin = central_tls(config) if hooks.http_session is None else (None, None)
         self.journal = Journal(config.data_path("journal.sqlite3"))
         try:
             self.client = CentralClient(config.central.url, credential, timeout_s=config.central.timeout_s,
                                         retries=config.central.retries, sleep=self.clock.sleep,
-                                        session=hooks.http_session)
+                                        session=hooks.http_session, ca_file=ca_file, cert_sha256=pin)
         except ValueError as exc:
             raise StartupError(f"{config.central.credential_file}: {exc}") from None
         self.trust = TrustStore(self.client, config.data_path("trust.json"), clock=self.clock.wall)
@@ -109,6 +180,7 @@ class KioskServices:
             raise StartupError(f"card.reader = \"pcsc\": {exc}") from None
         self._cinema_id: str | None = None
         self._central_reachable = False
+        self._central_problem = ""  # the last failure's text, so a lasting one is logged once
         self._availability = Availability(central_reachable=False)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -124,8 +196,10 @@ class KioskServices:
 
     def _build_scanner(self, config: KioskConfig, injected: bool) -> CameraQrScanner | None:
         camera = config.camera
-        if injected or not camera.source:
-            # No camera configured: frames come only from the demo or a technician's tools.
+        if not injected and not camera.source:
+            return None  # no camera: its health is critical, the QR path is off, code entry still works
+        if injected or camera.source == INJECTED_CAMERA:
+            # The simulated camera: frames come only from the demo, dev mode or a technician's tools.
             self.camera_frames = InjectedFrameSource()
             return CameraQrScanner(camera.device_config("injected"), source=self.camera_frames,
                                    clock=self.clock.monotonic)
@@ -238,13 +312,23 @@ class KioskServices:
     def check_central(self) -> bool:
         try:
             hello = self.client.hello()
+        except CentralUntrusted as exc:
+            # One line for the operator, when it starts: the kiosk is out of service until it is fixed.
+            if self._central_problem != str(exc):
+                log.error("central %s: %s (check central.ca_file / central.cert_sha256 and the central's "
+                          "certificate); out of service", self.config.central.url, exc)
+            self._central_problem = str(exc)
+            self._central_reachable = False
+            return False
         except CentralError as exc:
             if self._central_reachable:
                 log.warning("central unreachable: %s", exc)
+            self._central_problem = str(exc)
             self._central_reachable = False
             return False
         self._cinema_id = hello.cinema_id
         self._central_reachable = True
+        self._central_problem = ""
         return True
 
     def refresh_availability(self) -> Availability:
@@ -269,7 +353,7 @@ class KioskServices:
             health = self.hooks.device_health(device)
         elif device == "camera":
             health = self.scanner.health() if self.scanner is not None else \
-                Health(HealthLevel.CRITICAL, "camera_missing")
+                Health(HealthLevel.CRITICAL, NO_CAMERA)
         else:
             health = self.card_reader.health() if self.card_reader is not None else HEALTH_OK
         if health != self._seen_health.get(device):

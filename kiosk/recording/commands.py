@@ -20,7 +20,8 @@ EXIT_REFUSED = 3
 def add_record_and_replay(commands: Any) -> None:
     record = commands.add_parser("record", help="run the kiosk (or, with --demo, the demo journeys) while "
                                  "recording a session for replay on a bench")
-    record.add_argument("--config", type=Path, default=None, metavar="FILE")
+    record.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="TOML file (docs/config.md; with --demo it overrides config/demo.toml's keys)")
     record.add_argument("--out", type=Path, required=True, metavar="DIR", help="an empty folder for the session")
     record.add_argument("--demo", action="store_true",
                         help="play the headless demo journeys on simulated devices and a local central, then exit")

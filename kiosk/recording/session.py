@@ -79,8 +79,8 @@ MAX_RECORD_BYTES = 64 << 20  # a longer "record" is a corrupt file, not an event
 # Config keys that do not change what the kiosk does, only where it runs: a bench with other
 # ports, folders and credentials replays the same session.  Everything else is in the digest.
 _ENVIRONMENT: dict[str, tuple[str, ...]] = {
-    "kiosk": ("name", "data_dir", "dev_mode"),
-    "central": ("url", "credential_file"),
+    "kiosk": ("name", "data_dir", "dev_mode", "allow_simulators"),
+    "central": ("url", "credential_file", "ca_file", "cert_sha256", "allow_plain_http"),
     "printer": ("kind", "host", "port", "usb_vendor_id", "usb_product_id", "serial_device", "serial_baudrate",
                 "file_path", "simulate", "simulator_out_dir"),
     "camera": ("source", "fps", "loop"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from central.api import create_app
 from central.config import Settings
 from central.db import migrate
 from central.demo import load_demo
+from central.secret_store import init_secrets
 from central.service import Central
 
 with warnings.catch_warnings():
@@ -24,6 +26,7 @@ with warnings.catch_warnings():
 @pytest.fixture
 def client_and_central(tmp_path: Path) -> tuple[TestClient, Central, str]:
     settings = Settings(db_url=f"sqlite:///{tmp_path / 'c.db'}", secrets_dir=tmp_path / "secrets")
+    init_secrets(settings, datetime.now(UTC))
     central = Central.open(settings)
     migrate(central.engine)
     credential_file = tmp_path / "credential"

@@ -26,11 +26,16 @@ def table_rows(stdout: str) -> dict[str, str]:
     return {line.split()[0]: line for line in lines if line and not line.startswith(("result", "the "))}
 
 
-def test_built_in_defaults_select_the_simulators_and_pass_on_a_bare_machine(tmp_path: Path) -> None:
-    # Only the printer's port is overridden (the default 9100 may be taken on this machine);
-    # every other key, the choice of simulators among them, is the built-in default.
+def demo_config_text(printer_port: int) -> str:
+    """config/demo.toml as it is, but with the virtual printer on a free port (9100 may be taken here)."""
+    text = (REPO_ROOT / "config" / "demo.toml").read_text(encoding="utf-8")
+    assert "\nsimulate = true" in text
+    return text.replace("\nsimulate = true", f"\nsimulate = true\nport = {printer_port}", 1)
+
+
+def test_the_demo_config_selects_the_simulators_and_passes_on_a_bare_machine(tmp_path: Path) -> None:
     port = free_port()
-    (tmp_path / "kiosk.toml").write_text(f"[printer]\nport = {port}\n")
+    (tmp_path / "kiosk.toml").write_text(demo_config_text(port))
     done = kiosk_devices("--config", "kiosk.toml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = table_rows(done.stdout)
@@ -46,9 +51,51 @@ def test_built_in_defaults_select_the_simulators_and_pass_on_a_bare_machine(tmp_
     assert "Traceback" not in done.stderr
 
 
+def test_the_production_defaults_report_missing_hardware_as_critical(tmp_path: Path) -> None:
+    # Only the printer's port is overridden (something may listen on 9100 here); every other key,
+    # the choice of real devices among them, is the built-in default (config/default.toml).
+    port = free_port()
+    (tmp_path / "kiosk.toml").write_text(f"[printer]\nport = {port}\n")
+    done = kiosk_devices("--config", "kiosk.toml", "--no-central", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = table_rows(done.stdout)
+    assert "critical (printer_unreachable)" in rows["printer"] and "Connection refused" in rows["printer"]
+    assert "virtual printer" not in rows["printer"]
+    if not Path("/dev/video0").exists():  # a bare machine: no camera is plugged in
+        assert "critical (camera_missing)" in rows["camera"] and "/dev/video0" in rows["camera"]
+    assert "camera 0" in rows["camera"]
+    assert "PC/SC reader" in rows["card"]
+    assert "Simulated" not in done.stdout and "injected" not in done.stdout
+    assert "result: FAILED: printer critical (printer_unreachable)" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_no_camera_is_critical_for_the_qr_path(tmp_path: Path) -> None:
+    (tmp_path / "kiosk.toml").write_text(demo_config_text(free_port()).replace('source = "injected"', 'source = ""'))
+    done = kiosk_devices("--config", "kiosk.toml", "--no-central", "--json", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    devices = {entry["device"]: entry for entry in json.loads(done.stdout)["devices"]}
+    assert (devices["camera"]["level"], devices["camera"]["reason"]) == ("critical", "no_camera")
+    assert "can only type their code" in devices["camera"]["probe"]
+    assert devices["printer"]["level"] == "ok" and devices["card"]["level"] == "ok"
+
+
+def test_simulators_are_critical_unless_the_config_allows_them(tmp_path: Path) -> None:
+    text = demo_config_text(free_port()).replace("allow_simulators = true", "allow_simulators = false")
+    (tmp_path / "kiosk.toml").write_text(text)
+    done = kiosk_devices("--config", "kiosk.toml", "--no-central", "--json", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    devices = {entry["device"]: entry for entry in json.loads(done.stdout)["devices"]}
+    for name in ("printer", "camera", "card"):
+        assert (devices[name]["level"], devices[name]["reason"]) == ("critical", "simulator"), devices[name]
+        assert "a simulator, which `kiosk run` refuses" in devices[name]["probe"]
+
+
 def test_network_printer_on_a_closed_port_fails_naming_the_printer_and_why(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
-    (tmp_path / "kiosk.toml").write_text(f"[printer]\nsimulate = false\nhost = '127.0.0.1'\nport = {port}\n")
+    (tmp_path / "kiosk.toml").write_text(
+        f"[kiosk]\nallow_simulators = true\n[printer]\nsimulate = false\nhost = '127.0.0.1'\nport = {port}\n"
+        "[camera]\nsource = 'injected'\n[card]\nreader = 'sim'\n")
     done = kiosk_devices("--config", "kiosk.toml", "--no-central", cwd=tmp_path)
     assert done.returncode == 1
     rows = table_rows(done.stdout)
@@ -63,8 +110,9 @@ def test_network_printer_on_a_closed_port_fails_naming_the_printer_and_why(tmp_p
 def test_json_report_with_a_reachable_central(tmp_path: Path, sqlite_central: RunningCentral) -> None:
     credential = write_credential(tmp_path / "kiosk.credential", sqlite_central.kiosk_credential)
     (tmp_path / "kiosk.toml").write_text(
-        f"[central]\nurl = '{sqlite_central.base_url}'\ncredential_file = '{credential}'\n"
-        f"[printer]\nport = {free_port()}\n[card]\nreader = ''\n"
+        f"[kiosk]\nallow_simulators = true\n[central]\nurl = '{sqlite_central.base_url}'\n"
+        f"credential_file = '{credential}'\n[printer]\nsimulate = true\nport = {free_port()}\n"
+        "[camera]\nsource = 'injected'\n[card]\nreader = ''\n"
     )
     done = kiosk_devices("--config", "kiosk.toml", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -11,7 +11,7 @@ import pytest
 from central.process import free_port
 from devices.printer_api import PaperLevel
 from devices.qr import decode_frame
-from kiosk.config import load_config
+from kiosk.config import DEMO_CONFIG_FILE, load_config
 from kiosk.runner import KioskRuntime
 from kiosk.ui_driver import UiDriver, UiDriverError
 from tests.integration.kiosk_rig import write_credential
@@ -30,7 +30,7 @@ def start_runtime(tmp_path: Path) -> Iterator[StartRuntime]:
     def start(dev_mode: bool) -> KioskRuntime:
         workdir = tmp_path / f"kiosk-{len(runtimes)}"
         credential = write_credential(workdir / "kiosk.credential", "kiosk-test.secret-of-the-test")
-        config = load_config(None, {
+        config = load_config(DEMO_CONFIG_FILE, {
             "kiosk.dev_mode": dev_mode,
             "kiosk.data_dir": str(workdir / "data"),
             "central.url": f"http://127.0.0.1:{free_port()}",  # the panel's switch needs no live central

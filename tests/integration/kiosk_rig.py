@@ -54,6 +54,8 @@ def kiosk_overrides(central_url: str, credential_file: Path, data_dir: Path, pri
         "printer.host": "127.0.0.1",
         "printer.port": printer_port,
         "printer.simulate": False,  # the test owns the virtual printer, to script its faults
+        "camera.source": "injected",  # the test holds codes up to the simulated camera
+        "card.reader": "sim",
         **extra,
     }
 

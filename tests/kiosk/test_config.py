@@ -13,7 +13,7 @@ from tests.shared_data import REPO_ROOT
 def test_built_in_defaults_need_no_file() -> None:
     config = load_config(None)
     assert config.kiosk.language == "zh_CN"
-    assert config.printer.simulate is True
+    assert config.printer.simulate is False  # production: real devices (tests/production/test_simulators.py)
 
 
 def test_documented_default_file_equals_the_built_in_defaults() -> None:

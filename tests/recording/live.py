@@ -17,7 +17,7 @@ from typing import Any
 from central.process import free_port
 from kiosk import demo
 from kiosk.clock import VirtualClock
-from kiosk.config import KioskConfig, load_config
+from kiosk.config import DEMO_CONFIG_FILE, KioskConfig, load_config
 from kiosk.recording.replay import ReplayOptions, ReplayResult, load_for_replay, replay
 from kiosk.recording.session import Session, load_key, read_session
 from kiosk.runner import KioskRuntime
@@ -30,7 +30,7 @@ STEP_TIMEOUT_S = 20.0
 
 def kiosk_config(central: RunningCentral, work: Path, **settings: Any) -> KioskConfig:
     """The demo kiosk's configuration on ``central``, with ``settings`` ("section.key": value)."""
-    base = load_config(None, {"recording.key_file": str(work / "recording.key"),
+    base = load_config(DEMO_CONFIG_FILE, {"recording.key_file": str(work / "recording.key"),
                               "recording.dir": str(work / "recordings"), **settings})
     config = demo._demo_config(base, work, central.base_url, central.kiosk_credential_file, free_port())
     return dataclasses.replace(config, recording=base.recording)

@@ -7,6 +7,9 @@
     central.claim_grant(order_id)       # what a lookup would grant the demo kiosk, for direct claims
     central.restart(); central.stop()
 
+``tls=TlsFiles(cert, key, ca)`` serves HTTPS instead (``base_url`` is https://, ``verify`` the CA
+file); the default stays plain HTTP on 127.0.0.1.
+
 Built on central.process (which the demo launcher uses too), plus the test hooks.
 """
 
@@ -20,10 +23,11 @@ from pathlib import Path
 import requests
 
 from central.config import Settings
-from central.process import REPO_ROOT, CentralProcess, CentralStartError, free_port
+from central.process import REPO_ROOT, CentralProcess, CentralStartError, TlsFiles, free_port
 from central.secret_store import ClaimGrants, CodeHasher
 
-__all__ = ["REPO_ROOT", "CentralStartError", "RunningCentral", "free_port", "running_central", "start_central"]
+__all__ = ["REPO_ROOT", "CentralStartError", "RunningCentral", "TlsFiles", "free_port", "running_central",
+           "start_central"]
 HOOK_TIMEOUT_S = 10
 
 
@@ -32,14 +36,15 @@ class RunningCentral(CentralProcess):
 
     def advance_clock(self, seconds: float) -> None:
         """Move the server's clock forward (lease expiry, lockouts) without waiting."""
-        answer = requests.post(f"{self.base_url}/test/clock/advance", json={"seconds": seconds}, timeout=HOOK_TIMEOUT_S)
+        answer = requests.post(f"{self.base_url}/test/clock/advance", json={"seconds": seconds},
+                               timeout=HOOK_TIMEOUT_S, verify=self.verify)
         answer.raise_for_status()
 
     def server_now(self) -> datetime:
         """The server's clock (moved by advance_clock); the wall clock without the test hooks."""
         if not self.test_hooks:
             return datetime.now(UTC)
-        answer = requests.get(f"{self.base_url}/test/clock", timeout=HOOK_TIMEOUT_S)
+        answer = requests.get(f"{self.base_url}/test/clock", timeout=HOOK_TIMEOUT_S, verify=self.verify)
         answer.raise_for_status()
         return datetime.fromisoformat(answer.json()["now"])
 
@@ -62,17 +67,21 @@ class RunningCentral(CentralProcess):
     ) -> None:
         """The next `count` kiosk API answers are delayed, get `status`, or a body that is not JSON."""
         plan = {"count": count, "status": status, "delay_s": delay_s, "malformed": malformed}
-        requests.post(f"{self.base_url}/test/faults", json=plan, timeout=HOOK_TIMEOUT_S).raise_for_status()
+        requests.post(f"{self.base_url}/test/faults", json=plan, timeout=HOOK_TIMEOUT_S,
+                      verify=self.verify).raise_for_status()
 
 
 def start_central(
-    db_url: str, tmp_path: Path, test_hooks: bool = True, env: dict[str, str] | None = None
+    db_url: str, tmp_path: Path, test_hooks: bool = True, env: dict[str, str] | None = None,
+    tls: TlsFiles | None = None,
 ) -> RunningCentral:
-    """Migrate, load the demo data and start `python -m central serve` on a free port.
+    """Make its secrets, migrate, load the demo data and start `python -m central serve` on a free port.
 
-    ``env`` adds settings (e.g. CENTRAL_SERIAL_MAX_FAILURES) for this central and its CLI.
+    ``env`` adds settings (e.g. CENTRAL_SERIAL_MAX_FAILURES) for this central and its CLI;
+    ``tls`` serves HTTPS with those files (default: plain HTTP on 127.0.0.1).
     """
-    central = RunningCentral(db_url, tmp_path / "central", test_hooks=test_hooks, env=env)
+    central = RunningCentral(db_url, tmp_path / "central", test_hooks=test_hooks, env=env, tls=tls)
+    central.init_secrets()
     central.load_demo_data()
     central.start()
     return central
@@ -80,10 +89,11 @@ def start_central(
 
 @contextmanager
 def running_central(
-    db_url: str, tmp_path: Path, test_hooks: bool = True, env: dict[str, str] | None = None
+    db_url: str, tmp_path: Path, test_hooks: bool = True, env: dict[str, str] | None = None,
+    tls: TlsFiles | None = None,
 ) -> Iterator[RunningCentral]:
     """:func:`start_central`, stopped when the block ends, however it ends."""
-    central = start_central(db_url, tmp_path, test_hooks=test_hooks, env=env)
+    central = start_central(db_url, tmp_path, test_hooks=test_hooks, env=env, tls=tls)
     try:
         yield central
     finally:
