@@ -35,6 +35,7 @@ from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import Worker
 from kiosk.hardware import build_card_reader
 from kiosk.journal import Journal
+from kiosk.observers import Observers
 from kiosk.recording.card import CardTrafficObserver, RecordingCardReader
 
 log = logging.getLogger(__name__)
@@ -130,9 +131,9 @@ class KioskServices:
         self.last_trust_refresh: float | None = None
         self.last_outbox_flush: float | None = None
         # Told of each timer that fires off the main loop (a recorder): "monitor".
-        self.on_timer: Callable[[str], None] | None = None
+        self.on_timer: Observers[[str]] = Observers("timer observer")
         # Told when the camera's or the card reader's health changes (a recorder): device, health.
-        self.on_health: Callable[[str, Health], None] | None = None
+        self.on_health: Observers[[str, Health]] = Observers("health observer")
         self._seen_health: dict[str, Health] = {"camera": HEALTH_OK, "card": HEALTH_OK}
 
     def _build_scanner(self, config: KioskConfig, injected: bool) -> CameraQrScanner | None:
@@ -289,8 +290,7 @@ class KioskServices:
             health = self.card_reader.health() if self.card_reader is not None else HEALTH_OK
         if health != self._seen_health.get(device):
             self._seen_health[device] = health
-            if self.on_health is not None:  # a recorder: replayed as it was seen, not probed again
-                self.on_health(device, health)
+            self.on_health.notify(device, health)  # a recorder: replayed as it was seen, not probed again
         return health
 
     def monitor_round(self) -> None:
@@ -299,8 +299,7 @@ class KioskServices:
         Every decision reads ``self.clock``, so a replay that calls this at the recorded
         instants on a virtual clock makes the same calls in the same order.
         """
-        if self.on_timer is not None:
-            self.on_timer("monitor")
+        self.on_timer.notify("monitor")
         try:
             self.check_central()
             now = self.clock.monotonic()

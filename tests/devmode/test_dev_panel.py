@@ -60,7 +60,7 @@ def refuses_connections(port: int) -> bool:
 def test_no_panel_and_no_network_switch_outside_dev_mode(start_runtime: StartRuntime) -> None:
     runtime = start_runtime(False)
     ui = UiDriver(runtime.app)
-    assert ui.current_screen_name == "idle"
+    assert ui.current_screen_name == "home"
     with pytest.raises(UiDriverError):
         ui.find("dev_qr")
     assert runtime.dev_controls is None and runtime.dev_network is None
@@ -70,7 +70,7 @@ def test_no_panel_and_no_network_switch_outside_dev_mode(start_runtime: StartRun
 def test_dev_panel_buttons_reach_the_simulators(start_runtime: StartRuntime) -> None:
     runtime = start_runtime(True)
     ui = UiDriver(runtime.app)
-    assert ui.current_screen_name == "idle" and ui.text_of("dev_title") == "DEV MODE"
+    assert ui.current_screen_name == "home" and ui.text_of("dev_title") == "DEV MODE"
     network = runtime.dev_network
     assert network is not None and runtime.services.client.base_url == network.url
 

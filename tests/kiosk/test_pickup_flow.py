@@ -16,7 +16,8 @@ from kiosk.config import PickupSection
 from kiosk.flows.pickup import PickupFlow, Step
 from kiosk.flows.runtime import InlineWorker, Message
 from kiosk.journal import Journal, TicketState
-from tests.kiosk.fakes import (
+from tests.support.clocks import ManualClock
+from tests.support.fakes import (
     NOW,
     PAPER_OUT,
     SERIAL,
@@ -26,7 +27,6 @@ from tests.kiosk.fakes import (
     FakeVerifier,
     make_order,
 )
-from tests.support.clocks import ManualClock
 
 
 class Kit:

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from backend_client.errors import CentralRefused, CentralUnreachable
+from backend_client.errors import CentralRefused
 from backend_client.wire import ErrorCode
 from devices.health import Health, HealthLevel
 from kiosk.availability import Availability
-from kiosk.flows.pickup import Step
+from tests.support.fakes import PAPER_OUT, SERIAL, VERIFICATION
 from tests.ui.conftest import Kiosk
-from tests.ui.fakes import PAPER_OUT, SERIAL, VERIFICATION
 
 pytestmark = pytest.mark.ui
 
@@ -32,7 +31,7 @@ def assert_real_picture(path: Path, size: tuple[int, int]) -> None:
 def enter_code(kiosk: Kiosk) -> None:
     ui = kiosk.ui
     ui.tap("collect_button")
-    ui.wait_for(Step.ENTER_CODE)
+    ui.wait_for("pickup.enter_code")
     ui.type_digits(SERIAL)
     assert not ui.is_enabled("submit"), "submit must wait for both fields"
     ui.type_digits(VERIFICATION)
@@ -45,11 +44,11 @@ def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKios
 
     kiosk = start_kiosk()
     ui = kiosk.ui
-    assert ui.current_screen_name == "idle"
+    assert ui.current_screen_name == "home"
     ui.screenshot(shots / "01-idle.png")
 
     enter_code(kiosk)
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     assert kiosk.rig.central.looked_up == [(SERIAL, VERIFICATION)]
     texts = " ".join(ui.visible_texts())
     for expected in ("流浪地球", "The Wandering Earth", "星光影城 人民广场店", "3号厅 IMAX",
@@ -64,9 +63,9 @@ def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKios
     assert kiosk.rig.flow.state.selected_ids == ["t2"]
 
     ui.tap("confirm")
-    ui.wait_for(Step.DONE)
+    ui.wait_for("pickup.done")
     assert [ticket.seat for ticket in kiosk.rig.printer.printed] == ["12"]
-    assert kiosk.rig.central.claims == [["t2"]]
+    assert [ids for _, ids, _ in kiosk.rig.central.claims] == [["t2"]]
     texts = " ".join(ui.visible_texts())
     assert "已打印 1 张票。" in texts
     assert "请从下方出票口取票。" in texts
@@ -78,7 +77,7 @@ def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKios
         assert_real_picture(shots / name, (Window.width, Window.height))
 
     ui.tap("finish")
-    ui.wait_for(Step.IDLE)
+    ui.wait_for("home")
 
 
 def test_printing_shows_each_ticket_and_cancel_stops_after_the_current_one(start_kiosk: StartKiosk,
@@ -87,10 +86,10 @@ def test_printing_shows_each_ticket_and_cancel_stops_after_the_current_one(start
     ui, printer = kiosk.ui, kiosk.rig.printer
     printer.hold = True
     enter_code(kiosk)
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     ui.wait_for(lambda: ui.is_enabled("confirm"))  # the printer check came back
     ui.tap("confirm")
-    ui.wait_for(Step.PRINTING)
+    ui.wait_for("pickup.printing")
     assert printer.started.acquire(timeout=5)
     ui.wait_for(lambda: "打印中…" in ui.visible_texts())
     texts = ui.visible_texts()
@@ -102,7 +101,7 @@ def test_printing_shows_each_ticket_and_cancel_stops_after_the_current_one(start
     assert ui.text_of("nav_cancel") == "打完这张后停止…"
     assert not ui.is_enabled("nav_cancel")
     printer.go.release()
-    ui.wait_for(Step.DONE)
+    ui.wait_for("pickup.done")
 
     assert len(printer.printed) == 1
     done_texts = " ".join(ui.visible_texts())
@@ -115,9 +114,9 @@ def test_paper_running_out_says_what_is_still_owed_and_why(start_kiosk: StartKio
     kiosk.rig.printer.status_after_print = PAPER_OUT
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     ui.tap("confirm")
-    ui.wait_for(Step.DONE)
+    ui.wait_for("pickup.done")
     assert len(kiosk.rig.printer.printed) == 1
     assert ui.text_of("printed") == "1 ticket printed."
     assert ui.text_of("take") == "Take your tickets from the slot below."
@@ -127,12 +126,12 @@ def test_paper_running_out_says_what_is_still_owed_and_why(start_kiosk: StartKio
 
 def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKiosk, shots: Path) -> None:
     kiosk = start_kiosk()
-    kiosk.rig.central.lookup_error = CentralRefused(
+    kiosk.rig.central.refuse_with = CentralRefused(
         ErrorCode.ALREADY_COLLECTED, "already collected",
         {"collected_at": "2026-11-21T12:05:00+00:00", "kiosk": "Lobby-**-03"})
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REFUSED)
+    ui.wait_for("pickup.refused")
     assert ui.text_of("message") == "这些票已经被取走。于 2026年11月21日 周六 20:05 在取票机 Lobby-**-03 取出。"
     assert ui.text_of("hint") == "请到售票处找工作人员帮助。"
     ui.screenshot(shots / "refused.png")
@@ -143,16 +142,16 @@ def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKi
 
     # Back returns to the keypad with the serial kept, ready for a corrected verification code.
     ui.tap("nav_back")
-    ui.wait_for(Step.ENTER_CODE)
+    ui.wait_for("pickup.enter_code")
     assert kiosk.rig.flow.state.serial == SERIAL and kiosk.rig.flow.state.verification == ""
 
 
 def test_locked_out_refusal_counts_down_on_the_keypad(start_kiosk: StartKiosk) -> None:
     kiosk = start_kiosk(language="en")
-    kiosk.rig.central.lookup_error = CentralRefused(ErrorCode.LOCKED_OUT, "slow down", {"retry_after_s": 30})
+    kiosk.rig.central.refuse_with = CentralRefused(ErrorCode.LOCKED_OUT, "slow down", {"retry_after_s": 30})
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REFUSED)
+    ui.wait_for("pickup.refused")
     assert ui.text_of("message") == "Too many wrong codes were tried. Try again in 30 s."
     ui.tap("nav_back")
     ui.type_digits(VERIFICATION)
@@ -165,29 +164,29 @@ def test_locked_out_refusal_counts_down_on_the_keypad(start_kiosk: StartKiosk) -
 
 def test_offline_refusal_and_printer_problem_on_review(start_kiosk: StartKiosk) -> None:
     kiosk = start_kiosk(language="zh_TW")
-    kiosk.rig.central.lookup_error = CentralUnreachable("no route")
+    kiosk.rig.central.unreachable = True
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REFUSED)
+    ui.wait_for("pickup.refused")
     assert ui.text_of("message") == "本機暫時無法連線票務中心。"
 
-    kiosk.rig.central.lookup_error = None
+    kiosk.rig.central.unreachable = False
     kiosk.rig.printer.status_now = PAPER_OUT
     ui.tap("nav_back")
     ui.type_digits(VERIFICATION)
     ui.tap("submit")
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     assert ui.text_of("printer_problem") == "出票印表機缺紙。"
     assert not ui.is_enabled("confirm")
     ui.tap("confirm")
-    assert ui.current_screen_name == "review" and kiosk.rig.printer.printed == []
+    assert ui.current_screen_name == "pickup.review" and kiosk.rig.printer.printed == []
 
 
 def test_language_switch_rerenders_every_visible_text(start_kiosk: StartKiosk) -> None:
     kiosk = start_kiosk()
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     chinese = set(ui.visible_texts())
     assert {"返回", "取消", "全选", "自助取票机"} <= chinese
 
@@ -224,7 +223,7 @@ def test_still_there_prompt_covers_the_screen_and_continue_keeps_the_session(sta
     ui.wait_for(lambda: not kiosk.rig.flow.state.still_there)
     with pytest.raises(AssertionError):
         ui.find("still_there_continue")
-    assert ui.current_screen_name == "enter_code"
+    assert ui.current_screen_name == "pickup.enter_code"
     ui.type_digits("56")
     assert kiosk.rig.flow.state.serial == "123456"
 
@@ -261,7 +260,7 @@ def test_a_code_from_the_camera_thread_reaches_the_screen_through_post_to_main(s
     camera = threading.Thread(target=lambda: kiosk.app.post_to_main(lambda: flow.qr_scanned(code)))
     camera.start()
     camera.join(5)
-    kiosk.ui.wait_for(Step.REFUSED)
+    kiosk.ui.wait_for("pickup.refused")
     assert kiosk.ui.text_of("message") == "This QR code is not one of our pickup codes."
     assert kiosk.ui.text_of("hint") == "Type your pickup code instead."
 
@@ -280,7 +279,7 @@ def test_layout_scales_with_the_window(start_kiosk: StartKiosk, shots: Path, siz
         ui.pump(3)
         assert ui.find("collect_button").height > small_button  # larger screen, larger touch target
         enter_code(kiosk)
-        ui.wait_for(Step.REVIEW)
+        ui.wait_for("pickup.review")
         for widget_id in ("confirm", "select_all", "nav_back", "nav_cancel", "ticket_t2", "lang_en"):
             widget = ui.find(widget_id)
             left, bottom = widget.to_window(widget.x, widget.y)

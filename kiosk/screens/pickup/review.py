@@ -5,13 +5,13 @@ from __future__ import annotations
 from kiosk.availability import Availability
 from kiosk.flows.pickup import PickupState
 from kiosk.i18n import Translator
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.pickup.base import PickupScreen
 from kiosk.widgets import order_card  # noqa: F401  (registers OrderCard and TicketList)
 from kiosk.widgets.style import load_kv
 
 
-class ReviewScreen(KioskScreen):
-    def refresh(self, state: PickupState, tr: Translator, availability: Availability) -> None:
+class ReviewScreen(PickupScreen):
+    def show(self, state: PickupState, tr: Translator, availability: Availability) -> None:
         ids = self.ids
         ids.order_card.show(state.order, tr)
         ids.tickets.show(state.lines, tr)

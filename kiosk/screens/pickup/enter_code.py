@@ -5,13 +5,13 @@ from __future__ import annotations
 from kiosk.availability import Availability
 from kiosk.flows.pickup import CODE_LENGTH, PickupState
 from kiosk.i18n import Translator
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.pickup.base import PickupScreen
 from kiosk.widgets import keypad  # noqa: F401  (registers Keypad and CodeField)
 from kiosk.widgets.style import load_kv
 
 
-class EnterCodeScreen(KioskScreen):
-    def refresh(self, state: PickupState, tr: Translator, availability: Availability) -> None:
+class EnterCodeScreen(PickupScreen):
+    def show(self, state: PickupState, tr: Translator, availability: Availability) -> None:
         ids = self.ids
         ids.title.text = tr.text("code.title")
         ids.serial.caption = tr.text("code.serial")
