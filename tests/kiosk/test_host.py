@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from devices.camera_api import DecodedCode
 from devices.card_api import CardEvent, CardEventKind
@@ -47,7 +49,12 @@ def test_a_card_at_home_with_no_card_journey_says_so(tmp_path: Path) -> None:
 def test_a_card_at_home_goes_to_the_registered_card_handler(tmp_path: Path) -> None:
     rig = build_rig(tmp_path)
     seen: list[CardEvent] = []
-    rig.host.set_card_handler(lambda event: seen.append(event) is None)
+
+    def year_cards(event: CardEvent) -> bool:
+        seen.append(event)
+        return True
+
+    rig.host.set_card_handler(year_cards)
     rig.host.card(CARD_IN)
     assert seen == [CARD_IN] and rig.host.home.notice is None
 
@@ -65,7 +72,7 @@ def test_the_active_journey_ends_and_the_session_end_is_announced(tmp_path: Path
 def test_a_printer_health_change_reaches_the_active_journey(tmp_path: Path) -> None:
     rig = build_rig(tmp_path)
     seen: list[Health] = []
-    rig.flow.printer_health_changed = seen.append  # type: ignore[method-assign]
+    rig.flow.printer_health_changed = seen.append  # type: ignore[method-assign,assignment]
     rig.host.start("pickup")
     fixed = Health(HealthLevel.OK, "")
     rig.host.availability_changed(Availability(printer=Health(HealthLevel.CRITICAL, "cover_open")), Availability())
@@ -95,16 +102,16 @@ def test_listeners_unsubscribe_and_one_failing_observer_does_not_stop_the_others
 
 def test_a_result_of_an_ended_session_is_dropped(tmp_path: Path) -> None:
     """The session guard: a lookup answered after Cancel does not bring its order back."""
-    parked: list[object] = []
+    parked: list[Callable[[], None]] = []
 
     class ParkedWorker:
-        def submit(self, job, done):  # type: ignore[no-untyped-def]
+        def submit(self, job: Callable[[], Any], done: Callable[[Any, BaseException | None], None]) -> None:
             parked.append(lambda: done(job(), None))
 
-        def post(self, callback):  # type: ignore[no-untyped-def]
+        def post(self, callback: Callable[[], None]) -> None:
             callback()
 
-    rig = build_rig(tmp_path, worker=ParkedWorker())  # type: ignore[arg-type]
+    rig = build_rig(tmp_path, worker=ParkedWorker())
     rig.host.qr(QR)
     assert rig.flow.state.step is Step.LOOKING_UP
     rig.flow.cancel()
