@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Callable
@@ -155,7 +156,10 @@ class PickupFlow(Journey[PickupState]):
         self._timezone = timezone
         self._wall_now = wall_now
         self._stop_printing = threading.Event()
-        # Kiosk-wide guessing brake: survives across sessions, forgotten after a quiet spell.
+        # The kiosk's own guessing brake belongs to one person's session: Cancel, a timeout or the
+        # next person start afresh.  Guessing across sessions is the central's to stop (it locks a
+        # serial, and slows a kiosk down, for everyone); its lockout of one serial never becomes
+        # this kiosk's countdown.
         self._wrong_codes = 0
         self._last_wrong_code = 0.0
         self._locked_until = 0.0
@@ -248,9 +252,8 @@ class PickupFlow(Journey[PickupState]):
 
         def done(order: OrderView | None, error: BaseException | None) -> None:
             if error is not None:
-                if source == "code" and isinstance(error, CentralRefused) and error.code in (
-                        ErrorCode.UNKNOWN_CODE, ErrorCode.LOCKED_OUT):
-                    self._note_wrong_code(error)
+                if source == "code" and isinstance(error, CentralRefused) and self._refuse_wrong_code(error):
+                    return
                 self._refuse_for(error)
                 return
             assert order is not None
@@ -397,6 +400,9 @@ class PickupFlow(Journey[PickupState]):
         if self._state.step is Step.PRINTING:
             return  # never abandon a running job: it ends on its own and reaches DONE
         self._reset_state()
+        self._wrong_codes = 0
+        self._last_wrong_code = 0.0
+        self._locked_until = 0.0
         self._update_lock()
 
     @property
@@ -415,20 +421,45 @@ class PickupFlow(Journey[PickupState]):
 
     # -- the guessing brake -----------------------------------------------------------------
 
-    def _note_wrong_code(self, error: CentralRefused) -> None:
+    def _refuse_wrong_code(self, error: CentralRefused) -> bool:
+        """A typed code the central refused as unknown or locked: True when handled here."""
+        if error.code is ErrorCode.UNKNOWN_CODE:
+            log.info("pickup refused by the central: unknown_code")
+            self._note_wrong_code()
+            minutes = _minutes(self._locked_until - self._now())
+            # The refusal that starts the keypad's pause says so, instead of "type it again".
+            hint = Message.of("hint.check_code_after_wait", minutes=minutes, count=minutes) \
+                if self._locked_until > self._now() else Message.of("hint.check_code")
+            self._refuse(Message.of("refusal.unknown_code"), hint)
+            return True
+        if error.code is ErrorCode.LOCKED_OUT:
+            retry_after = error.details.get("retry_after_s")
+            seconds = float(retry_after) if isinstance(retry_after, int | float) and \
+                not isinstance(retry_after, bool) and math.isfinite(retry_after) and retry_after > 0 else 0.0
+            scope = error.details.get("scope")
+            log.info("pickup refused by the central: locked_out (%s)", scope if scope == "kiosk" else "serial")
+            if scope == "kiosk":  # this kiosk is slowed down: this person's keypad pauses (within the config)
+                self._lock_for(min(seconds, self._settings.wrong_code_delay_max_s))
+                hint = Message.of("hint.kiosk_paused", minutes=_minutes(seconds), count=_minutes(seconds))
+            else:  # one order's code is locked: nobody else's
+                hint = Message.of("hint.code_locked")
+            self._refuse(Message.of("refusal.locked_out", retry_after_min=_minutes(seconds)), hint)
+            return True
+        return False
+
+    def _note_wrong_code(self) -> None:
         now = self._now()
         if now - self._last_wrong_code > self._settings.wrong_code_forget_s:
             self._wrong_codes = 0
         self._wrong_codes += 1
         self._last_wrong_code = now
-        delay = 0.0
         extra = self._wrong_codes - self._settings.wrong_code_free_tries
         if extra > 0:
-            delay = min(self._settings.wrong_code_delay_s * 2 ** (extra - 1), self._settings.wrong_code_delay_max_s)
-        retry_after = error.details.get("retry_after_s")
-        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
-            delay = max(delay, float(retry_after))
-        self._locked_until = max(self._locked_until, now + delay)
+            self._lock_for(min(self._settings.wrong_code_delay_s * 2 ** (extra - 1),
+                               self._settings.wrong_code_delay_max_s))
+
+    def _lock_for(self, seconds: float) -> None:
+        self._locked_until = max(self._locked_until, self._now() + max(0.0, seconds))
         self._update_lock()
 
     def _update_lock(self) -> None:
@@ -436,6 +467,11 @@ class PickupFlow(Journey[PickupState]):
         seconds = int(remaining + 0.999)
         if seconds != self._state.locked_seconds:
             self._set(locked_seconds=seconds)
+
+
+def _minutes(seconds: float) -> int:
+    """A wait as people read it: whole minutes, rounded up, at least one."""
+    return max(1, math.ceil(seconds / 60))
 
 
 class _PrinterNotReady(Exception):

@@ -12,6 +12,7 @@ from backend_client.errors import CentralRefused
 from backend_client.wire import ErrorCode
 from devices.health import Health, HealthLevel
 from kiosk.availability import Availability
+from kiosk.config import PickupSection
 from tests.support.fakes import PAPER_OUT, SERIAL, VERIFICATION
 from tests.ui.conftest import Kiosk
 
@@ -146,19 +147,68 @@ def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKi
     assert kiosk.rig.flow.state.serial == SERIAL and kiosk.rig.flow.state.verification == ""
 
 
-def test_locked_out_refusal_counts_down_on_the_keypad(start_kiosk: StartKiosk) -> None:
-    kiosk = start_kiosk(language="en")
-    kiosk.rig.central.refuse_with = CentralRefused(ErrorCode.LOCKED_OUT, "slow down", {"retry_after_s": 30})
+LOCKED_SERIAL_TEXTS = {
+    "en": ("This pickup code is paused after too many wrong tries. It works again in 15 min.",
+           "Other pickup codes still work. If this is your code, staff at the box office can help you."),
+    "zh_CN": ("此取票码因错误次数过多已暂停使用。15 分钟后可再次使用。",
+              "其他取票码不受影响。如这是您的取票码，请联系售票处工作人员。"),
+    "zh_TW": ("此取票碼因錯誤次數過多已暫停使用。15 分鐘後可再次使用。",
+              "其他取票碼不受影響。如這是您的取票碼，請洽售票處工作人員。"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(LOCKED_SERIAL_TEXTS))
+def test_a_locked_serial_is_refused_in_minutes_and_blocks_nobody_else(start_kiosk: StartKiosk,
+                                                                     language: str) -> None:
+    """Issue 6, section 2: the central's 15-minute lock of one serial is not the keypad's countdown."""
+    kiosk = start_kiosk(language=language)
+    kiosk.rig.central.refuse_with = CentralRefused(ErrorCode.LOCKED_OUT, "locked",
+                                                   {"retry_after_s": 873, "scope": "serial"})
     enter_code(kiosk)
     ui = kiosk.ui
     ui.wait_for("pickup.refused")
-    assert ui.text_of("message") == "Too many wrong codes were tried. Try again in 30 s."
+    assert (ui.text_of("message"), ui.text_of("hint")) == LOCKED_SERIAL_TEXTS[language]
+    kiosk.rig.central.refuse_with = None
     ui.tap("nav_back")
+    ui.wait_for("pickup.enter_code")
     ui.type_digits(VERIFICATION)
-    assert ui.text_of("locked") == "Too many wrong codes. Please wait 30 s before trying again."
+    assert ui.text_of("locked") == ""
+    assert ui.is_enabled("submit")  # another order's valid code goes through at once
+    ui.tap("submit")
+    ui.wait_for("pickup.review")
+
+
+PAUSE_TEXTS = {
+    "en": ("Please check the code in your order confirmation. After several wrong codes the keypad pauses for "
+           "5 minutes.", "Too many wrong codes. You can try again in 5 minutes."),
+    "zh_CN": ("请核对订单确认信息中的取票码。多次输错后，键盘将暂停 5 分钟。", "错误次数过多，请 5 分钟后再试。"),
+    "zh_TW": ("請核對訂單確認資訊中的取票碼。多次輸錯後，鍵盤將暫停 5 分鐘。", "錯誤次數過多，請 5 分鐘後再試。"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(PAUSE_TEXTS))
+def test_the_keypads_pause_is_in_minutes_and_ends_with_the_session(start_kiosk: StartKiosk, language: str) -> None:
+    kiosk = start_kiosk(language=language, settings=PickupSection(wrong_code_free_tries=0, wrong_code_delay_s=300.0,
+                                                                  wrong_code_delay_max_s=300.0))
+    ui = kiosk.ui
+    ui.tap("collect_button")
+    ui.wait_for("pickup.enter_code")
+    ui.type_digits("999999" + VERIFICATION)
+    ui.tap("submit")
+    ui.wait_for("pickup.refused")
+    hint, countdown = PAUSE_TEXTS[language]
+    assert ui.text_of("hint") == hint  # not "type it again": the keypad is paused
+    ui.tap("nav_back")
+    ui.wait_for("pickup.enter_code")
+    assert ui.text_of("locked") == countdown
+    ui.type_digits(VERIFICATION)
     assert not ui.is_enabled("submit")
-    kiosk.rig.clock.now += 31
-    ui.wait_for(lambda: ui.text_of("locked") == "", timeout_s=5)  # the app's once-a-second tick
+    ui.tap("nav_cancel")  # this person leaves; the next one comes
+    ui.wait_for("home")
+    ui.tap("collect_button")
+    ui.wait_for("pickup.enter_code")
+    assert ui.text_of("locked") == ""
+    ui.type_digits(SERIAL + VERIFICATION)
     assert ui.is_enabled("submit")
 
 

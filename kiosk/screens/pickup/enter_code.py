@@ -22,8 +22,8 @@ class EnterCodeScreen(PickupScreen):
         ids.verification.active = len(state.serial) == CODE_LENGTH and len(state.verification) < CODE_LENGTH
         ids.keypad.clear_text = tr.text("code.clear")
         ids.keypad.backspace_text = tr.text("code.backspace")
-        ids.locked.text = tr.text("code.locked", seconds=state.locked_seconds, count=state.locked_seconds) \
-            if state.locked_seconds else ""
+        minutes = max(1, -(-state.locked_seconds // 60))  # whole minutes, rounded up
+        ids.locked.text = tr.text("code.locked", minutes=minutes, count=minutes) if state.locked_seconds else ""
         ids.submit.text = tr.text("code.submit")
         ids.submit.disabled = not state.code_complete or state.locked_seconds > 0
 
