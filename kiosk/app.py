@@ -72,10 +72,12 @@ class KioskApp(App):
         self._active = False
         self.kiosk_root: KioskRoot | None = None
         self.language = self._translator.language
+        self._default_language = self._translator.language
         self._self_ticking = self_ticking
         self.observers: Observers[[str, dict[str, Any]]] = Observers("app observer")
         self._shown: tuple[str, dict[str, Any]] | None = None
         host.subscribe(self._on_state)
+        host.session_ended.subscribe(self._reset_language)
 
     # -- what screens read (ScreenHost) -----------------------------------------------------
 
@@ -94,6 +96,10 @@ class KioskApp(App):
     def set_language(self, language: str) -> None:
         if language in LANGUAGES:
             self.language = language
+
+    def _reset_language(self, _journey: str) -> None:
+        """The next person starts in the kiosk's own language, whatever the last one chose."""
+        self.language = self._default_language
 
     def on_language(self, _app: Any, language: str) -> None:
         self._translator.language = language

@@ -8,6 +8,7 @@ whoever subscribed to :attr:`KioskRuntime.frames` (the recorder, a face check la
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -161,7 +162,37 @@ def run_kiosk(config: KioskConfig, headless: bool = False, record_to: Path | Non
         if record_to is not None:
             runtime.recorder.start(folder=record_to, from_start=True)
         runtime.start()
-        runtime.app.run()
+        restore = stop_on_signals(runtime.app)
+        try:
+            runtime.app.run()
+        finally:
+            restore()
     finally:
         runtime.stop()
     return 0
+
+
+def stop_on_signals(app: Any) -> Callable[[], None]:
+    """Ctrl+C (SIGINT) and SIGTERM close the window and stop the kiosk cleanly; returns the undo.
+
+    Kivy's loop swallows a KeyboardInterrupt raised in the middle of a frame, so the signal only
+    asks the app to stop at its next frame (and a second Ctrl+C still interrupts a hung stop).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    asked: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        log.warning("%s received: stopping the kiosk", signal.Signals(signum).name)
+        app.post_to_main(app.stop)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

@@ -244,6 +244,7 @@ class KioskServices:
             timezone=self.config.kiosk.cinema_timezone,
             now=now or self.clock.monotonic,
             wall_now=self.clock.wall,
+            kiosk_name=self.config.kiosk.name,
         )
 
     # -- availability -----------------------------------------------------------------------
@@ -260,6 +261,8 @@ class KioskServices:
             self._central_reachable = False
             return False
         self._cinema_id = hello.cinema_id
+        if not self._central_reachable:
+            log.info("central reachable (cinema %s)", hello.cinema_id)
         self._central_reachable = True
         return True
 
@@ -277,6 +280,9 @@ class KioskServices:
         if printer_health is None:
             printer_health = self.printer.status().health()
         camera_health, card_health = self._device_health("camera"), self._device_health("card")
+        if printer_health != self._availability.printer:  # logged once per change, not every round
+            log.info("printer health: %s%s", printer_health.level.value,
+                     f" ({printer_health.reason})" if printer_health.reason else "")
         self._availability = Availability(printer=printer_health, camera=camera_health, card=card_health,
                                           central_reachable=self._central_reachable)
 

@@ -201,7 +201,7 @@ class Journey(Generic[S]):
         elif isinstance(error, CentralRefused):
             log.info("%s refused by the central: %s", self.name, error.code.value)
             params = {k: v for k, v in error.details.items() if isinstance(v, str | int | float)}
-            self._refuse(Message.of(f"refusal.{error.code.value}", **params),
+            self._refuse(self._refusal_message(error, params),
                          Message.of(self.REFUSAL_HINTS.get(error.code, "hint.see_staff")))
         elif isinstance(error, CentralUnreachable):
             log.warning("%s: the central is unreachable (%s)", self.name, error)
@@ -212,6 +212,10 @@ class Journey(Generic[S]):
         else:  # a bug: this one deserves its traceback
             log.error("unexpected failure in the %s journey", self.name, exc_info=error)
             self._refuse(Message.of("refusal.kiosk_error"), Message.of("hint.see_staff"))
+
+    def _refusal_message(self, error: CentralRefused, params: dict[str, str | int | float]) -> Message:
+        """The text of a central's refusal, with the facts it gave (a journey may say it its own way)."""
+        return Message.of(f"refusal.{error.code.value}", **params)
 
     # -- device events the host offers ------------------------------------------------------
 

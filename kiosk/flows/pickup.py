@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Protocol
 
 from backend_client.errors import CentralRefused
-from backend_client.masking import mask_code
+from backend_client.masking import mask_code, mask_kiosk_name
 from backend_client.tokens import KIND_TICKET, TokenClaims, TokenError, looks_like_token
 from backend_client.wire import ClaimResponse, ErrorCode, OrderView, TicketStatus
 from devices.camera_api import DecodedCode
+from devices.health import Health
 from devices.printer_api import PrinterStatus, TicketPrinter
 from kiosk.claims import ClaimPrinter, ClaimResult, TicketProgress, ticket_contents
 from kiosk.config import PickupSection
@@ -145,7 +146,9 @@ class PickupFlow(Journey[PickupState]):
         timezone: str,
         now: Callable[[], float],
         wall_now: Callable[[], datetime],
+        kiosk_name: str = "",
     ) -> None:
+        """``kiosk_name``: this kiosk's name as enrolled at the central (the central shows it masked)."""
         super().__init__(PickupState(), worker=worker, timeouts=settings, now=now)
         self._client = client
         self._verifier = verifier
@@ -155,6 +158,7 @@ class PickupFlow(Journey[PickupState]):
         self._cinema_id = cinema_id
         self._timezone = timezone
         self._wall_now = wall_now
+        self._masked_name = mask_kiosk_name(kiosk_name) if kiosk_name else None
         self._stop_printing = threading.Event()
         # The kiosk's own guessing brake belongs to one person's session: Cancel, a timeout or the
         # next person start afresh.  Guessing across sessions is the central's to stop (it locks a
@@ -273,9 +277,8 @@ class PickupFlow(Journey[PickupState]):
             printed = [t for t in order.tickets if t.status is TicketStatus.PRINTED]
             last = max(printed, key=lambda t: t.printed_at or self._wall_now(), default=None)
             self._refuse(
-                Message.of("refusal.already_collected",
-                           collected_at=last.printed_at.isoformat() if last and last.printed_at else "",
-                           kiosk=(last.printed_by or "") if last else ""),
+                self._already_collected(collected_at=last.printed_at.isoformat() if last and last.printed_at else "",
+                                        kiosk=(last.printed_by or "") if last else ""),
                 Message.of("hint.see_staff"),
             )
             return
@@ -311,6 +314,11 @@ class PickupFlow(Journey[PickupState]):
             self._set(checking_printer=False, printer_problem=problem)
 
         self._submit(self._printer.status, done)
+
+    def printer_health_changed(self, health: Health) -> None:
+        """A cover closed, paper refilled (or a new fault): the review screen asks the printer again."""
+        if self._state.step is Step.REVIEW and not self._state.checking_printer:
+            self.check_printer()
 
     def confirm(self) -> None:
         self._touch()
@@ -420,6 +428,19 @@ class PickupFlow(Journey[PickupState]):
         super().tick()
 
     # -- the guessing brake -----------------------------------------------------------------
+
+    def _refusal_message(self, error: CentralRefused, params: dict[str, str | int | float]) -> Message:
+        if error.code is ErrorCode.ALREADY_COLLECTED:
+            return self._already_collected(**params)
+        return super()._refusal_message(error, params)
+
+    def _already_collected(self, **params: str | int | float) -> Message:
+        """"Collected at kiosk Lobby-**-03" reads oddly when it was this very kiosk: say so instead."""
+        kiosk = params.get("kiosk")
+        if self._masked_name is not None and kiosk == self._masked_name:
+            return Message.of("refusal.already_collected_here",
+                              **{k: v for k, v in params.items() if k != "kiosk"})
+        return Message.of("refusal.already_collected", **params)
 
     def _refuse_wrong_code(self, error: CentralRefused) -> bool:
         """A typed code the central refused as unknown or locked: True when handled here."""

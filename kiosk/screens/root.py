@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.properties import NumericProperty
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition
 
@@ -24,6 +25,8 @@ from kiosk.widgets.style import load_kv
 
 
 class KioskRoot(FloatLayout):
+    reserved_right = NumericProperty(0.0)  # the window's width a side panel takes (dev mode), as a fraction
+
     def __init__(self, host: ScreenHost, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.host = host

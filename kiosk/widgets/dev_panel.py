@@ -49,7 +49,10 @@ def attach_dev_panel(controls: DevControls) -> Callable[[Any], None]:
 
     def attach(app: Any) -> None:
         if app.kiosk_root is not None:
-            app.kiosk_root.add_widget(DevPanel(controls))
+            panel = DevPanel(controls)
+            # Beside the kiosk's screens, never over them: the keypad and Print stay reachable.
+            app.kiosk_root.reserved_right = panel.size_hint_x
+            app.kiosk_root.add_widget(panel)
 
     return attach
 

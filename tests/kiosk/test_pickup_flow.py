@@ -10,6 +10,7 @@ from backend_client.errors import CentralRefused
 from backend_client.tokens import KIND_TICKET, TokenError
 from backend_client.wire import ErrorCode, TicketOutcome
 from devices.camera_api import DecodedCode
+from devices.health import Health, HealthLevel
 from devices.printer_api import PrintResult, TicketContent
 from kiosk.claims import ClaimPrinter, Outbox, ticket_contents
 from kiosk.config import PickupSection
@@ -18,6 +19,7 @@ from kiosk.flows.runtime import InlineWorker, Message
 from kiosk.journal import Journal, TicketState
 from tests.support.clocks import ManualClock
 from tests.support.fakes import (
+    GOOD_STATUS,
     NOW,
     PAPER_OUT,
     SERIAL,
@@ -315,3 +317,37 @@ def test_recovery_after_a_crash_never_prints_twice(tmp_path: Path) -> None:
     reported = {tid: outcome for _, outcomes, _ in kit.central.reports for tid, outcome in outcomes.items()}
     assert reported == {"t0": TicketOutcome.PRINTED, "t1": TicketOutcome.IN_DOUBT, "t2": TicketOutcome.RELEASED}
     assert printer.recover().claims == 0  # resolved once
+
+
+def test_tickets_are_numbered_within_the_order_not_within_the_print_run(kit: Kit) -> None:
+    """Before: two tickets of a four-ticket order, printed later, both read "1/2"-style numbers of the run."""
+    kit.central.order = make_order(tickets=4, printed=2)
+    kit.type_code()
+    kit.flow.confirm()
+    assert [ticket.sequence for ticket in kit.printer.printed] == ["3/4", "4/4"]
+
+
+def test_already_collected_at_this_very_kiosk_says_so(tmp_path: Path) -> None:
+    kit = Kit(tmp_path)
+    kit.flow = PickupFlow(client=kit.central, verifier=kit.verifier, printer=kit.printer,
+                          claim_printer=ClaimPrinter(kit.journal, kit.printer, kit.outbox), worker=InlineWorker(),
+                          settings=PickupSection(), cinema_id=lambda: "cinema-demo", timezone="Asia/Shanghai",
+                          now=kit.clock, wall_now=lambda: NOW, kiosk_name="Lobby-01-03")
+    kit.central.refuse_with = CentralRefused(ErrorCode.ALREADY_COLLECTED, "collected",
+                                             {"collected_at": "2026-11-21T12:05:00+00:00", "kiosk": "Lobby-**-03"})
+    kit.type_code()
+    assert kit.flow.state.refusal == Message.of("refusal.already_collected_here",
+                                                collected_at="2026-11-21T12:05:00+00:00")
+    kit.central.refuse_with = CentralRefused(ErrorCode.ALREADY_COLLECTED, "collected", {"kiosk": "Foyer-**-01"})
+    kit.flow.back()
+    kit.type_code()
+    assert kit.flow.state.refusal == Message.of("refusal.already_collected", kiosk="Foyer-**-01")
+
+
+def test_the_review_asks_the_printer_again_when_its_health_changes(kit: Kit) -> None:
+    kit.printer.status_now = PAPER_OUT
+    kit.type_code()
+    assert not kit.flow.state.can_confirm
+    kit.printer.status_now = GOOD_STATUS
+    kit.flow.printer_health_changed(Health(HealthLevel.OK, ""))
+    assert kit.flow.state.can_confirm and kit.flow.state.printer_problem is None

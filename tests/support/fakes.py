@@ -206,7 +206,8 @@ class Rig:
 
 
 def build_rig(data_dir: Path, worker: Worker | None = None, order: OrderView | None = None,
-              availability: Availability | None = None, settings: PickupSection | None = None) -> Rig:
+              availability: Availability | None = None, settings: PickupSection | None = None,
+              kiosk_name: str = "") -> Rig:
     central = FakeCentral(order or sample_order())
     verifier = FakeVerifier()
     printer = FakePrinter()
@@ -216,7 +217,7 @@ def build_rig(data_dir: Path, worker: Worker | None = None, order: OrderView | N
     flow = PickupFlow(client=central, verifier=verifier, printer=printer, claim_printer=claim_printer,
                       worker=worker or InlineWorker(), settings=settings or PickupSection(),
                       cinema_id=lambda: CINEMA_ID, timezone="Asia/Shanghai", now=clock,
-                      wall_now=lambda: datetime.now(UTC))
+                      wall_now=lambda: datetime.now(UTC), kiosk_name=kiosk_name)
     rig = Rig(KioskHost(lambda: rig.availability, now=clock), flow, central, verifier, printer, clock, journal,
               availability or Availability())
     rig.host.register(flow, lambda current: current.can_pick_up, starts_on_qr=True)

@@ -226,7 +226,7 @@ def test_offline_refusal_and_printer_problem_on_review(start_kiosk: StartKiosk) 
     ui.type_digits(VERIFICATION)
     ui.tap("submit")
     ui.wait_for("pickup.review")
-    assert ui.text_of("printer_problem") == "出票印表機缺紙。"
+    assert ui.text_of("printer_problem") == "出票印表機缺紙。您的票仍然有效：請洽工作人員，或使用其他取票機。"
     assert not ui.is_enabled("confirm")
     ui.tap("confirm")
     assert ui.current_screen_name == "pickup.review" and kiosk.rig.printer.printed == []
