@@ -309,6 +309,8 @@ class PickupFlow(Journey[PickupState]):
         def done(status: PrinterStatus | None, error: BaseException | None) -> None:
             if self._state.step is not Step.REVIEW:
                 return
+            if error is not None:
+                log.warning("the printer's status could not be read: %s", error)
             problem = _printer_problem(status) if error is None and status is not None else \
                 Message.of("printer.unknown")
             self._set(checking_printer=False, printer_problem=problem)

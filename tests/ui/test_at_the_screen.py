@@ -171,3 +171,22 @@ def test_already_collected_at_this_kiosk_says_so(start_kiosk: StartKiosk, langua
     ui.tap("submit")
     ui.wait_for("pickup.refused")
     assert ui.text_of("message") == HERE_TEXTS[language]
+
+
+CARD_TEXTS = {
+    "en": "Cards cannot be used at this kiosk yet. Please collect your tickets with your pickup code.",
+    "zh_CN": "本机暂不支持刷卡，请使用取票码取票。",
+    "zh_TW": "本機暫不支援刷卡，請使用取票碼取票。",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_card_at_home_is_answered_on_screen_until_the_card_journey_exists(start_kiosk: StartKiosk,
+                                                                            language: str) -> None:
+    from devices.card_api import CardEvent, CardEventKind
+
+    kiosk = start_kiosk(language=language)
+    kiosk.app.kiosk.card(CardEvent(CardEventKind.INSERTED, "Virtual PCD 00 00", b"\x3b\x00"))
+    kiosk.ui.pump()
+    assert kiosk.ui.current_screen_name == "home"
+    assert kiosk.ui.text_of("notice") == CARD_TEXTS[language]
