@@ -39,6 +39,7 @@ from kiosk.widgets.finding import widget_name_at  # noqa: E402
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
+HOME_LANGUAGE_RESET_S = 60.0  # a language chosen at home, then left alone this long, goes back to the kiosk's
 
 # Told of what the person did and saw (a recorder, the dev panel, tests): ("tap", {"widget", "pos",
 # "screen"}), ("key", {"key", "codepoint", "screen"}), ("screen", {"screen", "detail"}), ("timer", {"name"}).
@@ -73,6 +74,7 @@ class KioskApp(App):
         self.kiosk_root: KioskRoot | None = None
         self.language = self._translator.language
         self._default_language = self._translator.language
+        self._last_touch = host.now()
         self._self_ticking = self_ticking
         self.observers: Observers[[str, dict[str, Any]]] = Observers("app observer")
         self._shown: tuple[str, dict[str, Any]] | None = None
@@ -181,6 +183,9 @@ class KioskApp(App):
         if changed:
             self._host.availability_changed(before, availability)
         self._host.tick()
+        if self._host.active is None and self.language != self._default_language and \
+                self._host.now() - self._last_touch >= HOME_LANGUAGE_RESET_S:
+            self._reset_language(HOME)  # someone chose a language at home and walked away
         if changed:
             self.refresh()
 
@@ -199,6 +204,7 @@ class KioskApp(App):
             self._notify("screen", screen=shown[0], detail=shown[1])
 
     def _observe_touch(self, window: Any, touch: Any) -> None:
+        self._last_touch = self._host.now()
         if not self.observers:
             return
         width, height = window.size

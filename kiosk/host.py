@@ -82,6 +82,10 @@ class KioskHost:
     def journey(self, name: str) -> Journey[Any]:
         return self._journeys[name]
 
+    def now(self) -> float:
+        """The kiosk's monotonic clock (seconds)."""
+        return self._now()
+
     @property
     def journeys(self) -> tuple[str, ...]:
         return tuple(self._journeys)

@@ -91,6 +91,16 @@ def test_the_next_person_gets_the_kiosks_own_language(start_kiosk: StartKiosk) -
     assert ui.text_of("collect_button") == "取票"
 
 
+def test_a_language_chosen_at_home_and_left_goes_back_for_the_next_person(start_kiosk: StartKiosk) -> None:
+    kiosk = start_kiosk(language="zh_TW")
+    ui = kiosk.ui
+    ui.tap("lang_en")
+    assert ui.text_of("title") == "Welcome"
+    kiosk.rig.clock.now += 61  # nobody touches the screen for a minute
+    ui.wait_for(lambda: kiosk.app.language == "zh_TW", timeout_s=5)  # on the app's once-a-second tick
+    assert ui.text_of("title") != "Welcome"
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_keypads_title_stays_on_screen_when_the_pause_message_wraps(start_kiosk: StartKiosk, language: str,
                                                                         shots: Path) -> None:
