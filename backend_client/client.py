@@ -310,7 +310,9 @@ class CentralClient:
                 if policy is RetryPolicy.SAFE:
                     continue
                 raise CentralUnreachable(f"the central failed: HTTP {answer.status}")
-            log.info("central %s %s %s: HTTP %d", method, path, log_subject, answer.status)
+            # The status poll (GETs every few seconds) must not bury real events: DEBUG for those.
+            log.log(logging.DEBUG if method == "GET" else logging.INFO,
+                    "central %s %s %s: HTTP %d", method, path, log_subject, answer.status)
             return _parse_answer(answer, answer_model)
         raise CentralUnreachable(f"no answer from the central after {attempts} attempts: {last_problem}")
 

@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-scan-"))
 
     from central.process import free_port, launch_central
+    from devices.sim.qr_frames import qr_frame
     from kiosk.config import DEMO_CONFIG_FILE, load_config
-    from kiosk.demo import qr_frame
     from kiosk.runner import KioskRuntime
     from kiosk.ui_driver import UiDriver
 
@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         frames = runtime.services.camera_frames
         assert frames is not None
         for _ in range(args.rounds):
-            driver.wait_for("idle", 10)
+            driver.wait_for("home", 10)
             started = time.perf_counter()
             frames.push(frame)
-            driver.wait_for("review", 10)
+            driver.wait_for("pickup.review", 10)
             samples.append((time.perf_counter() - started) * 1000)
             driver.tap("nav_cancel")
         runtime.app.stop_headless()

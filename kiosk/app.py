@@ -1,7 +1,8 @@
-"""The kiosk's Kivy application: shows a :class:`PickupFlow` and forwards touches to it.
+"""The kiosk's Kivy application: shows the host's screen (home, or the active journey's) and
+forwards touches to it.
 
-The app is built from a flow and an availability callable only; the host (``kiosk.services``
-and the launcher) wires devices and the central into the flow, and may build the flow's
+The app is built from a :class:`~kiosk.host.KioskHost` and an availability callable only; the
+runtime (``kiosk.runner``) wires devices and the central into the journeys, and may build their
 :class:`~kiosk.flows.runtime.ThreadWorker` with :meth:`KioskApp.post_to_main`.
 
 ``app.run()`` runs the kiosk.  Tests and headless demos call :meth:`KioskApp.start_headless`
@@ -27,17 +28,21 @@ from kivy.core.window import Window  # noqa: E402
 from kivy.properties import StringProperty  # noqa: E402
 
 from kiosk.availability import Availability  # noqa: E402
-from kiosk.flows.pickup import PickupFlow, PickupState  # noqa: E402
+from kiosk.host import HOME, KioskHost  # noqa: E402
 from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator  # noqa: E402
+from kiosk.observers import Observers  # noqa: E402
+from kiosk.screens.registry import JOURNEY_SCREENS  # noqa: E402
 from kiosk.screens.root import KioskRoot  # noqa: E402
 from kiosk.widgets import style  # noqa: E402
+from kiosk.widgets.finding import widget_name_at  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
+HOME_LANGUAGE_RESET_S = 60.0  # a language chosen at home, then left alone this long, goes back to the kiosk's
 
-# Told of what the person did and saw (a recorder): ("tap", {"widget", "pos", "screen"}),
-# ("key", {"key", "codepoint", "screen"}), ("screen", {"screen", "detail"}), ("timer", {"name"}).
+# Told of what the person did and saw (a recorder, the dev panel, tests): ("tap", {"widget", "pos",
+# "screen"}), ("key", {"key", "codepoint", "screen"}), ("screen", {"screen", "detail"}), ("timer", {"name"}).
 AppObserver = Callable[[str, dict[str, Any]], None]
 
 
@@ -46,7 +51,7 @@ class KioskApp(App):
 
     def __init__(
         self,
-        flow: PickupFlow,
+        host: KioskHost,
         availability: Callable[[], Availability],
         language: str = DEFAULT_LANGUAGE,
         on_start_hooks: Sequence[Callable[[KioskApp], None]] = (),
@@ -58,7 +63,7 @@ class KioskApp(App):
         """``self_ticking=False``: the host calls :meth:`tick` (a replay, from its timeline)."""
         super().__init__(**kwargs)
         self.title = "Ticket kiosk"
-        self._flow = flow
+        self._host = host
         self._availability_source = availability
         self._availability = self._read_availability(Availability())
         self._on_start_hooks = tuple(on_start_hooks)
@@ -68,16 +73,19 @@ class KioskApp(App):
         self._active = False
         self.kiosk_root: KioskRoot | None = None
         self.language = self._translator.language
+        self._default_language = self._translator.language
+        self._last_touch = host.now()
         self._self_ticking = self_ticking
-        self.observer: AppObserver | None = None
+        self.observers: Observers[[str, dict[str, Any]]] = Observers("app observer")
         self._shown: tuple[str, dict[str, Any]] | None = None
-        flow.subscribe(self._on_state)
+        host.subscribe(self._on_state)
+        host.session_ended.subscribe(self._reset_language)
 
     # -- what screens read (ScreenHost) -----------------------------------------------------
 
     @property
-    def flow(self) -> PickupFlow:
-        return self._flow
+    def kiosk(self) -> KioskHost:
+        return self._host
 
     @property
     def translator(self) -> Translator:
@@ -87,13 +95,13 @@ class KioskApp(App):
     def availability_now(self) -> Availability:
         return self._availability
 
-    @property
-    def state(self) -> PickupState:
-        return self._flow.state
-
     def set_language(self, language: str) -> None:
         if language in LANGUAGES:
             self.language = language
+
+    def _reset_language(self, _journey: str) -> None:
+        """The next person starts in the kiosk's own language, whatever the last one chose."""
+        self.language = self._default_language
 
     def on_language(self, _app: Any, language: str) -> None:
         self._translator.language = language
@@ -133,9 +141,9 @@ class KioskApp(App):
         Clock.schedule_once(lambda _dt: callback(), 0)
 
     def refresh(self) -> None:
-        """Show the flow's state on the current screen, in the current language."""
+        """Show the host's screen and state, in the current language."""
         if self.kiosk_root is not None and self._active:
-            self.kiosk_root.show(self._flow.state, self._translator, self._availability)
+            self.kiosk_root.show(self._translator, self._availability)
             self._observe_screen()
 
     def start_headless(self) -> None:
@@ -156,7 +164,7 @@ class KioskApp(App):
 
     # -- flow events and time ---------------------------------------------------------------
 
-    def _on_state(self, _state: PickupState) -> None:
+    def _on_state(self) -> None:
         if threading.current_thread() is not self._main_thread:
             self.post_to_main(self.refresh)  # widgets are only touched on the main loop
             return
@@ -168,10 +176,16 @@ class KioskApp(App):
 
     def _tick(self, _dt: float) -> None:
         self._notify("timer", name="tick")
-        availability = self._read_availability(self._availability)
-        changed = availability != self._availability
+        before = self._availability
+        availability = self._read_availability(before)
+        changed = availability != before
         self._availability = availability
-        self._flow.tick()
+        if changed:
+            self._host.availability_changed(before, availability)
+        self._host.tick()
+        if self._host.active is None and self.language != self._default_language and \
+                self._host.now() - self._last_touch >= HOME_LANGUAGE_RESET_S:
+            self._reset_language(HOME)  # someone chose a language at home and walked away
         if changed:
             self.refresh()
 
@@ -184,16 +198,15 @@ class KioskApp(App):
 
     def _observe_screen(self) -> None:
         assert self.kiosk_root is not None
-        shown = (str(self.kiosk_root.ids.screens.current), screen_detail(self._flow.state, self._availability))
+        shown = (str(self.kiosk_root.ids.screens.current), screen_detail(self._host, self._availability))
         if shown != self._shown:
             self._shown = shown
             self._notify("screen", screen=shown[0], detail=shown[1])
 
     def _observe_touch(self, window: Any, touch: Any) -> None:
-        if self.observer is None:
+        self._last_touch = self._host.now()
+        if not self.observers:
             return
-        from kiosk.ui_driver import widget_name_at
-
         width, height = window.size
         self._notify("tap", widget=widget_name_at(touch.pos), pos=[round(touch.x / width, 4),
                                                                   round(touch.y / height, 4)],
@@ -203,13 +216,7 @@ class KioskApp(App):
         self._notify("key", key=key, codepoint=codepoint, screen=self._shown[0] if self._shown else None)
 
     def _notify(self, kind: str, **data: Any) -> None:
-        observer = self.observer
-        if observer is None:
-            return
-        try:
-            observer(kind, data)
-        except Exception:  # a recorder's fault must never take the screen down
-            log.exception("app observer failed")
+        self.observers.notify(kind, data)  # an observer's fault is logged, never reaches the screen
 
     def _read_availability(self, previous: Availability) -> Availability:
         try:
@@ -219,21 +226,15 @@ class KioskApp(App):
             return previous
 
 
-def screen_detail(state: PickupState, availability: Availability) -> dict[str, Any]:
+def screen_detail(host: KioskHost, availability: Availability) -> dict[str, Any]:
     """What a technician compares on a screen besides its name: why, how many, which problem."""
-    step = state.step.value
-    detail: dict[str, Any] = {}
-    if step == "idle":
-        detail["in_service"] = availability.can_pick_up
-    elif step == "enter_code":
-        detail["locked"] = state.locked_seconds > 0
-    elif step == "review":
-        detail["printer_problem"] = state.printer_problem.key if state.printer_problem else None
-    elif step == "refused":
-        detail["refusal"] = state.refusal.key if state.refusal else None
-    elif step == "done":
-        detail.update(printed=state.printed, owed=state.owed, in_doubt=state.in_doubt,
-                      note=state.result_note.key if state.result_note else None)
-    if state.still_there:
+    journey = host.active
+    if journey is None:
+        return {"in_service": availability.can_pick_up}
+    detail = JOURNEY_SCREENS[journey.name].detail(journey.state)
+    if journey.state.still_there:
         detail["still_there"] = True
     return detail
+
+
+__all__ = ["HOME", "AppObserver", "KioskApp", "screen_detail"]

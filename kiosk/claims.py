@@ -117,7 +117,10 @@ class RecoveryReport:
 
 def ticket_contents(order: OrderView, claim: ClaimResponse, timezone: str) -> list[TicketContent]:
     zone = ZoneInfo(timezone)
-    total = len(claim.tickets)
+    # Numbered within the order ("2/4"), not within this print run: a partial pickup's tickets
+    # must not both read "1/2".
+    places = {ticket.ticket_id: place for place, ticket in enumerate(order.tickets, start=1)}
+    total = max(len(order.tickets), len(claim.tickets))
     original = order.film_original_title if order.film_original_title != order.film_title else None
     return [
         TicketContent(
@@ -132,7 +135,7 @@ def ticket_contents(order: OrderView, claim: ClaimResponse, timezone: str) -> li
             price_fen=ticket.price_fen,
             entrance_token=ticket.entrance_token,
             order_ref=order.order_id[-6:].upper(),
-            sequence=f"{index + 1}/{total}",
+            sequence=f"{places.get(ticket.ticket_id, index + 1)}/{total}",
         )
         for index, ticket in enumerate(claim.tickets)
     ]

@@ -18,10 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import qrcode
-from PIL import Image
-
+from devices.sim.qr_frames import qr_frame
 from kiosk.config import KioskConfig, load_config
 
 log = logging.getLogger(__name__)
@@ -42,17 +39,6 @@ class JourneyRecord:
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "order": self.order, "screens": self.screens, "screenshots": self.screenshots,
                 "tickets": self.tickets, "ticket_images": self.ticket_images, "error": self.error}
-
-
-def qr_frame(payload: str, size: int = 720) -> np.ndarray:
-    """A camera frame (BGR) showing ``payload`` as a QR code on a phone-like light background."""
-    symbol = qrcode.make(payload, border=4).get_image().convert("L")
-    side = int(size * 0.6)
-    symbol = symbol.resize((side, side), Image.Resampling.NEAREST)
-    frame = Image.new("L", (int(size * 16 / 9), size), 200)
-    frame.paste(symbol, ((frame.width - side) // 2, (size - side) // 2))
-    gray = np.asarray(frame)
-    return np.stack([gray, gray, gray], axis=2)
 
 
 def _demo_config(base: KioskConfig, out_dir: Path, central_url: str, credential_file: Path,
@@ -132,7 +118,7 @@ def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path) -> 
         qr_order = demo["orders"]["ready"]
         plays: list[tuple[JourneyRecord, Callable[[JourneyRecord], None]]] = [
             (JourneyRecord("code", code_order["order_id"]),
-             lambda record: _code_journey(driver, record, code_order, screens_dir)),
+             lambda record: _code_journey(driver, runtime, record, code_order, screens_dir)),
             (JourneyRecord("qr", qr_order["order_id"]),
              lambda record: _qr_journey(driver, runtime, record, qr_order, screens_dir)),
         ]
@@ -149,7 +135,7 @@ def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path) -> 
                 new_jobs = runtime.virtual_printer.jobs[jobs_before:]
                 record.ticket_images = [str(job.png_path) for job in new_jobs if job.png_path is not None]
             journeys.append(record)
-            driver.wait_for(lambda: runtime.flow.state.step.value == "idle", STEP_TIMEOUT_S)
+            driver.wait_for(lambda: runtime.host.active is None, STEP_TIMEOUT_S)
         runtime.app.stop_headless()
     finally:
         runtime.stop()
@@ -174,42 +160,46 @@ def _snap(driver: Any, record: JourneyRecord, screens_dir: Path, label: str) -> 
     record.screenshots.append(str(path))
 
 
-def _code_journey(driver: Any, record: JourneyRecord, order: dict[str, Any], screens_dir: Path) -> None:
-    driver.wait_for("idle", STEP_TIMEOUT_S)
+def _code_journey(driver: Any, runtime: Any, record: JourneyRecord, order: dict[str, Any], screens_dir: Path) -> None:
+    driver.wait_for("home", STEP_TIMEOUT_S)
     _snap(driver, record, screens_dir, "idle")
     driver.tap("collect_button")
-    driver.wait_for("enter_code", STEP_TIMEOUT_S)
+    driver.wait_for("pickup.enter_code", STEP_TIMEOUT_S)
     driver.type_digits(order["serial"] + order["verification"])
     _snap(driver, record, screens_dir, "enter_code")
     driver.tap("submit")
-    _review_print_done(driver, record, screens_dir)
+    _review_print_done(driver, runtime.flow, record, screens_dir)
 
 
 def _qr_journey(driver: Any, runtime: Any, record: JourneyRecord, order: dict[str, Any], screens_dir: Path) -> None:
-    driver.wait_for("idle", STEP_TIMEOUT_S)
+    driver.wait_for("home", STEP_TIMEOUT_S)
     _snap(driver, record, screens_dir, "idle")
     assert runtime.services.camera_frames is not None
     runtime.services.camera_frames.push(qr_frame(order["qr_token"]))
-    _review_print_done(driver, record, screens_dir)
+    _review_print_done(driver, runtime.flow, record, screens_dir)
 
 
-def _review_print_done(driver: Any, record: JourneyRecord, screens_dir: Path) -> None:
-    driver.wait_for(lambda: driver.current_screen_name in ("review", "refused"), STEP_TIMEOUT_S)
-    if driver.current_screen_name == "refused":
+def _review_print_done(driver: Any, flow: Any, record: JourneyRecord, screens_dir: Path) -> None:
+    driver.wait_for(lambda: driver.current_screen_name in ("pickup.review", "pickup.refused"), STEP_TIMEOUT_S)
+    if driver.current_screen_name == "pickup.refused":
         _snap(driver, record, screens_dir, "refused")
         raise RuntimeError("the kiosk refused the order: " + " / ".join(driver.visible_texts()[:4]))
     driver.wait_for(lambda: driver.is_enabled("confirm"), STEP_TIMEOUT_S)
     _snap(driver, record, screens_dir, "review")
     driver.tap("confirm")
-    driver.wait_for(lambda: driver.current_screen_name in ("printing", "done"), STEP_TIMEOUT_S)
-    if driver.current_screen_name == "printing":  # a fast printer may finish before a frame is drawn
+    driver.wait_for(lambda: driver.current_screen_name in ("pickup.printing", "pickup.done"), STEP_TIMEOUT_S)
+    if driver.current_screen_name == "pickup.printing":  # a fast printer may finish before a frame is drawn
         _snap(driver, record, screens_dir, "printing")
-    driver.wait_for("done", STEP_TIMEOUT_S)
+    driver.wait_for("pickup.done", STEP_TIMEOUT_S)
     _snap(driver, record, screens_dir, "done")
-    record.tickets = driver.state.printed
-    if driver.state.owed or driver.state.in_doubt:
-        raise RuntimeError(f"{driver.state.owed} tickets still owed, {driver.state.in_doubt} in doubt")
+    state = flow.state
+    record.tickets = state.printed
+    if state.owed or state.in_doubt:
+        raise RuntimeError(f"{state.owed} tickets still owed, {state.in_doubt} in doubt")
     # Back to idle for the next journey, as a person walking away would leave it.
     started = time.monotonic()
     driver.tap("finish")
-    driver.wait_for("idle", STEP_TIMEOUT_S - (time.monotonic() - started))
+    driver.wait_for("home", STEP_TIMEOUT_S - (time.monotonic() - started))
+
+
+__all__ = ["JourneyRecord", "qr_frame", "run_demo"]  # qr_frame: where tests and benches have always found it

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from devices.camera import InjectedFrameSource
 from devices.card_api import CardReader
@@ -92,7 +91,7 @@ class DevControls:
     def show_qr(self) -> None:
         if self.camera is None:
             return
-        from kiosk.demo import qr_frame  # qrcode and PIL only when a developer asks
+        from devices.sim.qr_frames import qr_frame  # qrcode and PIL only when a developer asks
 
         self.camera.push(qr_frame(next(self._payloads)))
         log.info("dev mode: a QR code was shown to the camera")
@@ -129,15 +128,3 @@ def start_dev_network(config: KioskConfig) -> tuple[CentralProxy, KioskConfig]:
         raise StartupError(f"dev mode: the network switch cannot listen: {exc.strerror}") from None
     log.warning("dev mode: the kiosk reaches %s through %s (the panel can cut it)", config.central.url, proxy.url)
     return proxy, replace(config, central=replace(config.central, url=proxy.url))
-
-
-def attach_dev_panel(controls: DevControls) -> Callable[[Any], None]:
-    """An app start hook that puts the side panel over the kiosk's screens."""
-
-    def attach(app: Any) -> None:
-        from kiosk.widgets.dev_panel import DevPanel  # Kivy only when the app starts
-
-        if app.kiosk_root is not None:
-            app.kiosk_root.add_widget(DevPanel(controls))
-
-    return attach

@@ -1,8 +1,15 @@
-"""The kiosk as one running thing: services, the pickup flow, its worker and the Kivy app."""
+"""The kiosk as one running thing: services, the host and its journeys, their worker and the Kivy app.
+
+Device events reach the host (:mod:`kiosk.host`) on Kivy's main loop: decoded QR codes and card
+events from their threads are posted there; camera frames stay on the camera's thread and go to
+whoever subscribed to :attr:`KioskRuntime.frames` (the recorder, a face check later).
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,9 +19,11 @@ from devices.card_api import CardEvent
 from devices.sim.central_proxy import CentralProxy
 from devices.sim.printer import VirtualPrinter
 from kiosk.config import KioskConfig
-from kiosk.dev_mode import DevControls, attach_dev_panel, start_dev_network
+from kiosk.dev_mode import DevControls, start_dev_network
 from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import InlineWorker, ThreadWorker, Worker
+from kiosk.host import KioskHost
+from kiosk.observers import Observers
 from kiosk.services import KioskServices, ServiceHooks, StartupError
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,7 @@ class KioskRuntime:
         # Kivy is imported here, not at module level, so that config errors need no window.
         from kiosk.app import KioskApp
         from kiosk.recording.recorder import Recorder
+        from kiosk.widgets.dev_panel import attach_dev_panel
 
         self.config = config
         self.virtual_printer = start_virtual_printer(config) if config.printer.simulate else None
@@ -73,7 +83,14 @@ class KioskRuntime:
         self.worker: Worker = worker(self._deliver) if worker is not None else \
             ThreadWorker(self._post_to_main, name="pickup-worker")
         self.flow: PickupFlow = self.services.build_flow(self.worker)
-        self.app = KioskApp(self.flow, self.services.availability, language=config.kiosk.language,
+        self.host = KioskHost(self.services.availability, now=self.services.clock.monotonic)
+        self.host.register(self.flow, lambda availability: availability.can_pick_up, starts_on_qr=True)
+        # Camera frames, on the camera's thread: the recorder keeps failed decodes, a face check looks.
+        self.frames: Observers[[Any, list[DecodedCode]]] = Observers("frame observer")
+        self.frames.subscribe(lambda gray, _codes: self.host.frame(gray))
+        if self.services.scanner is not None:
+            self.services.scanner.frame_observer = self.frames.notify
+        self.app = KioskApp(self.host, self.services.availability, language=config.kiosk.language,
                             timezone=config.kiosk.cinema_timezone, self_ticking=self_ticking,
                             on_start_hooks=[attach_dev_panel(self.dev_controls)] if self.dev_controls else [])
         # Off until staff, `kiosk record` or recording.enabled switch it on.
@@ -97,13 +114,16 @@ class KioskRuntime:
         self.app.post_to_main(lambda: self.deliver_code(code))
 
     def deliver_code(self, code: DecodedCode) -> None:
-        """A decoded QR reaching the flow (on the main loop)."""
+        """A decoded QR reaching the host (on the main loop)."""
         self.recorder.code(code)
-        self.flow.qr_scanned(code)
+        self.host.qr(code)
 
     def on_card(self, event: CardEvent) -> None:
         """A card inserted or removed (the recorder's card reader wrapper has recorded it already)."""
-        log.info("card %s on %r", event.kind.value, event.reader)
+        if threading.current_thread() is threading.main_thread():
+            self.host.card(event)  # a replay feeds cards on the main loop: at once, as recorded
+        else:
+            self.app.post_to_main(lambda: self.host.card(event))
 
     def start(self) -> None:
         if self.config.recording.enabled and not self.recorder.active:
@@ -142,7 +162,37 @@ def run_kiosk(config: KioskConfig, headless: bool = False, record_to: Path | Non
         if record_to is not None:
             runtime.recorder.start(folder=record_to, from_start=True)
         runtime.start()
-        runtime.app.run()
+        restore = stop_on_signals(runtime.app)
+        try:
+            runtime.app.run()
+        finally:
+            restore()
     finally:
         runtime.stop()
     return 0
+
+
+def stop_on_signals(app: Any) -> Callable[[], None]:
+    """Ctrl+C (SIGINT) and SIGTERM close the window and stop the kiosk cleanly; returns the undo.
+
+    Kivy's loop swallows a KeyboardInterrupt raised in the middle of a frame, so the signal only
+    asks the app to stop at its next frame (and a second Ctrl+C still interrupts a hung stop).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    asked: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        log.warning("%s received: stopping the kiosk", signal.Signals(signum).name)
+        app.post_to_main(app.stop)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

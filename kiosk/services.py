@@ -36,6 +36,7 @@ from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import Worker
 from kiosk.hardware import build_card_reader
 from kiosk.journal import Journal
+from kiosk.observers import Observers
 from kiosk.recording.card import CardTrafficObserver, RecordingCardReader
 
 log = logging.getLogger(__name__)
@@ -189,9 +190,9 @@ class KioskServices:
         self.last_trust_refresh: float | None = None
         self.last_outbox_flush: float | None = None
         # Told of each timer that fires off the main loop (a recorder): "monitor".
-        self.on_timer: Callable[[str], None] | None = None
+        self.on_timer: Observers[[str]] = Observers("timer observer")
         # Told when the camera's or the card reader's health changes (a recorder): device, health.
-        self.on_health: Callable[[str, Health], None] | None = None
+        self.on_health: Observers[[str, Health]] = Observers("health observer")
         self._seen_health: dict[str, Health] = {"camera": HEALTH_OK, "card": HEALTH_OK}
 
     def _build_scanner(self, config: KioskConfig, injected: bool) -> CameraQrScanner | None:
@@ -302,6 +303,7 @@ class KioskServices:
             timezone=self.config.kiosk.cinema_timezone,
             now=now or self.clock.monotonic,
             wall_now=self.clock.wall,
+            kiosk_name=self.config.kiosk.name,
         )
 
     # -- availability -----------------------------------------------------------------------
@@ -327,6 +329,8 @@ class KioskServices:
             self._central_reachable = False
             return False
         self._cinema_id = hello.cinema_id
+        if not self._central_reachable:
+            log.info("central reachable (cinema %s)", hello.cinema_id)
         self._central_reachable = True
         self._central_problem = ""
         return True
@@ -345,6 +349,9 @@ class KioskServices:
         if printer_health is None:
             printer_health = self.printer.status().health()
         camera_health, card_health = self._device_health("camera"), self._device_health("card")
+        if printer_health != self._availability.printer:  # logged once per change, not every round
+            log.info("printer health: %s%s", printer_health.level.value,
+                     f" ({printer_health.reason})" if printer_health.reason else "")
         self._availability = Availability(printer=printer_health, camera=camera_health, card=card_health,
                                           central_reachable=self._central_reachable)
 
@@ -358,8 +365,7 @@ class KioskServices:
             health = self.card_reader.health() if self.card_reader is not None else HEALTH_OK
         if health != self._seen_health.get(device):
             self._seen_health[device] = health
-            if self.on_health is not None:  # a recorder: replayed as it was seen, not probed again
-                self.on_health(device, health)
+            self.on_health.notify(device, health)  # a recorder: replayed as it was seen, not probed again
         return health
 
     def monitor_round(self) -> None:
@@ -368,8 +374,7 @@ class KioskServices:
         Every decision reads ``self.clock``, so a replay that calls this at the recorded
         instants on a virtual clock makes the same calls in the same order.
         """
-        if self.on_timer is not None:
-            self.on_timer("monitor")
+        self.on_timer.notify("monitor")
         try:
             self.check_central()
             now = self.clock.monotonic()

@@ -4,6 +4,7 @@ Used by the UI tests and by the headless demo.  Call it on Kivy's main thread af
 :meth:`KioskApp.start_headless` (or from a Clock callback of a running app); every method
 pumps Kivy's event loop itself, so Clock events, flow ticks and redraws all happen.
 
+Screens are named ``home`` and ``<journey>.<step>`` (``pickup.review``).
 Widgets are found by name: a kv ``id`` (``collect_button``, ``key_7``, ``submit``, ``confirm``,
 ``nav_back``, ``nav_cancel``, ``lang_en``, ``still_there_continue`` ...) or a widget's
 ``driver_id`` (``ticket_<ticket id>`` on the review screen).  Only what is on screen counts.
@@ -13,9 +14,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from kiosk.kivy_setup import prepare_kivy
 
@@ -24,11 +24,11 @@ prepare_kivy()  # before the first Kivy import, as kiosk.app does
 from kivy.base import EventLoop  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.tests.common import UnitTestTouch  # noqa: E402
-from kivy.uix.behaviors import ButtonBehavior  # noqa: E402
 from kivy.uix.widget import Widget  # noqa: E402
 
 from kiosk.app import KioskApp  # noqa: E402
-from kiosk.flows.pickup import PickupState, Step  # noqa: E402
+from kiosk.host import HOME  # noqa: E402
+from kiosk.widgets.finding import is_shown, visible_widgets, widget_name_at  # noqa: E402
 
 
 class UiDriverError(AssertionError):
@@ -48,18 +48,14 @@ class UiDriver:
             raise UiDriverError("the app is not started")
         return str(root.ids.screens.current)
 
-    @property
-    def state(self) -> PickupState:
-        return self.app.state
-
     def find(self, widget_id: str) -> Widget:
         """The visible widget with this kv id or driver id."""
-        for widget in _visible_widgets(Window):
+        for widget in visible_widgets(Window):
             if getattr(widget, "driver_id", None) == widget_id:
                 return widget
             ids = getattr(widget, "ids", None)
             found = ids.get(widget_id) if ids else None
-            if found is not None and _is_shown(found):
+            if found is not None and is_shown(found):
                 return found
         raise UiDriverError(f"no widget {widget_id!r} on the {self.current_screen_name!r} screen")
 
@@ -72,7 +68,7 @@ class UiDriver:
 
     def visible_texts(self) -> list[str]:
         """Every non-empty text on screen, top to bottom as the tree goes."""
-        return [w.text for w in _visible_widgets(Window) if isinstance(getattr(w, "text", None), str) and w.text]
+        return [w.text for w in visible_widgets(Window) if isinstance(getattr(w, "text", None), str) and w.text]
 
     # -- acting ------------------------------------------------------------------------------
 
@@ -98,10 +94,10 @@ class UiDriver:
         for _ in range(frames):
             EventLoop.idle()
 
-    def wait_for(self, condition: Step | str | Callable[[], bool], timeout_s: float = 5.0) -> None:
-        """Pump the event loop until the step (or screen name) shows, or ``condition()`` holds."""
-        if isinstance(condition, Step | str):
-            name = condition.value if isinstance(condition, Step) else condition
+    def wait_for(self, condition: str | Callable[[], bool], timeout_s: float = 5.0) -> None:
+        """Pump the event loop until the screen shows (``home``, ``pickup.review``), or ``condition()`` holds."""
+        if isinstance(condition, str):
+            name = condition
             check: Callable[[], bool] = lambda: self.current_screen_name == name  # noqa: E731
             what = f"the {name!r} screen"
         else:
@@ -138,39 +134,4 @@ class UiDriver:
         return target
 
 
-def widget_name_at(pos: tuple[float, float]) -> str | None:
-    """The name (driver id, else kv id) of the topmost named button under a window position.
-
-    A recorder stores it with a touch so that a replay taps the same button even where the
-    layout moved a little.  None when the touch hit no named button.
-    """
-    names: dict[int, str] = {}
-    for widget in _visible_widgets(Window):
-        for name, child in (getattr(widget, "ids", None) or {}).items():
-            names.setdefault(id(getattr(child, "__self__", child)), name)  # ids hold weak proxies
-    for widget in _visible_widgets(Window):
-        name = getattr(widget, "driver_id", None) or names.get(id(widget))
-        if not name or not isinstance(widget, ButtonBehavior):
-            continue
-        if widget.collide_point(*widget.to_widget(*pos)):
-            return str(name)
-    return None
-
-
-def _is_shown(widget: Widget) -> bool:
-    """On the window, not faded out, and not in a screen that is not the current one."""
-    node: Any = widget
-    while node is not None and node is not Window:
-        if getattr(node, "opacity", 1) == 0:
-            return False
-        node = node.parent
-    return node is Window
-
-
-def _visible_widgets(root: Any) -> Iterator[Widget]:
-    """Depth first, topmost (last added) first; faded widgets and their children are skipped."""
-    for child in root.children:
-        if child.opacity == 0:
-            continue
-        yield child
-        yield from _visible_widgets(child)
+__all__ = ["HOME", "UiDriver", "UiDriverError", "widget_name_at"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Callable
@@ -16,14 +17,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from backend_client.errors import CentralBadAnswer, CentralRefused, CentralUnreachable, KioskUnauthorized
-from backend_client.masking import mask_code
+from backend_client.errors import CentralRefused
+from backend_client.masking import mask_code, mask_kiosk_name
 from backend_client.tokens import KIND_TICKET, TokenClaims, TokenError, looks_like_token
 from backend_client.wire import ClaimResponse, ErrorCode, OrderView, TicketStatus
 from devices.camera_api import DecodedCode
+from devices.health import Health
 from devices.printer_api import PrinterStatus, TicketPrinter
 from kiosk.claims import ClaimPrinter, ClaimResult, TicketProgress, ticket_contents
 from kiosk.config import PickupSection
+from kiosk.flows.journey import Journey, JourneyState, NavView
 from kiosk.flows.runtime import Message, Worker
 from kiosk.journal import TicketState
 
@@ -68,7 +71,7 @@ class TicketLine:
 
 
 @dataclass(frozen=True)
-class PickupState:
+class PickupState(JourneyState):
     step: Step = Step.IDLE
     serial: str = ""
     verification: str = ""
@@ -77,10 +80,7 @@ class PickupState:
     lines: tuple[TicketLine, ...] = ()
     printer_problem: Message | None = None  # shown on review: confirming is disabled
     checking_printer: bool = False
-    refusal: Message | None = None
-    refusal_hint: Message | None = None  # what to do next
     locked_seconds: int = 0  # wrong-code countdown shown on the keypad
-    still_there: bool = False
     stop_requested: bool = False
     printed: int = 0
     owed: int = 0  # tickets of this order still collectable after this visit
@@ -125,7 +125,14 @@ _REFUSAL_HINTS = {
 }
 
 
-class PickupFlow:
+class PickupFlow(Journey[PickupState]):
+    name = "pickup"
+    IDLE_STEP = Step.IDLE
+    REFUSED_STEP = Step.REFUSED
+    FINISHED_STEPS = frozenset({Step.DONE})
+    BUSY_STEPS = frozenset({Step.PRINTING, Step.LOOKING_UP})
+    REFUSAL_HINTS = _REFUSAL_HINTS
+
     def __init__(
         self,
         *,
@@ -139,45 +146,33 @@ class PickupFlow:
         timezone: str,
         now: Callable[[], float],
         wall_now: Callable[[], datetime],
+        kiosk_name: str = "",
     ) -> None:
+        """``kiosk_name``: this kiosk's name as enrolled at the central (the central shows it masked)."""
+        super().__init__(PickupState(), worker=worker, timeouts=settings, now=now)
         self._client = client
         self._verifier = verifier
         self._printer = printer
         self._claims = claim_printer
-        self._worker = worker
         self._settings = settings
         self._cinema_id = cinema_id
         self._timezone = timezone
-        self._now = now
         self._wall_now = wall_now
-        self._listeners: list[Callable[[PickupState], None]] = []
-        self._state = PickupState()
-        self._last_activity = now()
-        self._session = 0  # bumps on every reset: late results of an abandoned session are dropped
+        self._masked_name = mask_kiosk_name(kiosk_name) if kiosk_name else None
         self._stop_printing = threading.Event()
-        # Kiosk-wide guessing brake: survives across sessions, forgotten after a quiet spell.
+        # The kiosk's own guessing brake belongs to one person's session: Cancel, a timeout or the
+        # next person start afresh.  Guessing across sessions is the central's to stop (it locks a
+        # serial, and slows a kiosk down, for everyone); its lockout of one serial never becomes
+        # this kiosk's countdown.
         self._wrong_codes = 0
         self._last_wrong_code = 0.0
         self._locked_until = 0.0
 
-    # -- observation ------------------------------------------------------------------------
-
-    @property
-    def state(self) -> PickupState:
-        return self._state
-
-    def subscribe(self, listener: Callable[[PickupState], None]) -> None:
-        self._listeners.append(listener)
-
-    def _set(self, **changes: object) -> None:
-        self._state = replace(self._state, **changes)  # type: ignore[arg-type]
-        for listener in list(self._listeners):
-            listener(self._state)
-
-    def _touch(self) -> None:
-        self._last_activity = self._now()
-
     # -- code entry -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """"Collect tickets" on the home screen."""
+        self.start_code_entry()
 
     def start_code_entry(self) -> None:
         self._touch()
@@ -223,6 +218,13 @@ class PickupFlow:
 
     # -- QR ---------------------------------------------------------------------------------
 
+    def handle_qr(self, code: DecodedCode) -> bool:
+        """A decoded QR (from the host, on the main loop): taken unless mid-journey."""
+        if self._state.step not in (Step.IDLE, Step.ENTER_CODE, Step.REFUSED, Step.DONE):
+            return False  # mid-journey: a code held up by the next person waits its turn
+        self.qr_scanned(code)
+        return True
+
     def qr_scanned(self, code: DecodedCode) -> None:
         """A decoded QR from the camera (already on the main loop)."""
         if self._state.step not in (Step.IDLE, Step.ENTER_CODE, Step.REFUSED, Step.DONE):
@@ -250,16 +252,12 @@ class PickupFlow:
     # -- lookup -----------------------------------------------------------------------------
 
     def _lookup(self, call: Callable[[], OrderView], source: str) -> None:
-        session = self._session
         self._set(step=Step.LOOKING_UP, source=source, refusal=None, refusal_hint=None, still_there=False)
 
         def done(order: OrderView | None, error: BaseException | None) -> None:
-            if session != self._session:
-                return
             if error is not None:
-                if source == "code" and isinstance(error, CentralRefused) and error.code in (
-                        ErrorCode.UNKNOWN_CODE, ErrorCode.LOCKED_OUT):
-                    self._note_wrong_code(error)
+                if source == "code" and isinstance(error, CentralRefused) and self._refuse_wrong_code(error):
+                    return
                 self._refuse_for(error)
                 return
             assert order is not None
@@ -267,7 +265,7 @@ class PickupFlow:
                 self._wrong_codes = 0
             self._show_order(order)
 
-        self._worker.submit(call, done)
+        self._submit(call, done)
 
     def _show_order(self, order: OrderView) -> None:
         lines = tuple(
@@ -279,9 +277,8 @@ class PickupFlow:
             printed = [t for t in order.tickets if t.status is TicketStatus.PRINTED]
             last = max(printed, key=lambda t: t.printed_at or self._wall_now(), default=None)
             self._refuse(
-                Message.of("refusal.already_collected",
-                           collected_at=last.printed_at.isoformat() if last and last.printed_at else "",
-                           kiosk=(last.printed_by or "") if last else ""),
+                self._already_collected(collected_at=last.printed_at.isoformat() if last and last.printed_at else "",
+                                        kiosk=(last.printed_by or "") if last else ""),
                 Message.of("hint.see_staff"),
             )
             return
@@ -307,17 +304,23 @@ class PickupFlow:
 
     def check_printer(self) -> None:
         """Ask the printer before the person confirms: never start a job that cannot finish."""
-        session = self._session
         self._set(checking_printer=True)
 
         def done(status: PrinterStatus | None, error: BaseException | None) -> None:
-            if session != self._session or self._state.step is not Step.REVIEW:
+            if self._state.step is not Step.REVIEW:
                 return
+            if error is not None:
+                log.warning("the printer's status could not be read: %s", error)
             problem = _printer_problem(status) if error is None and status is not None else \
                 Message.of("printer.unknown")
             self._set(checking_printer=False, printer_problem=problem)
 
-        self._worker.submit(self._printer.status, done)
+        self._submit(self._printer.status, done)
+
+    def printer_health_changed(self, health: Health) -> None:
+        """A cover closed, paper refilled (or a new fault): the review screen asks the printer again."""
+        if self._state.step is Step.REVIEW and not self._state.checking_printer:
+            self.check_printer()
 
     def confirm(self) -> None:
         self._touch()
@@ -344,11 +347,9 @@ class PickupFlow:
             return self._claims.print_claim(claim.claim_id, self._stop_printing.is_set, progress)
 
         def progress(update: TicketProgress) -> None:
-            self._worker.post(lambda: self._on_progress(session, update))
+            self._post_guarded(session, lambda: self._on_progress(update))
 
         def done(result: ClaimResult | None, error: BaseException | None) -> None:
-            if session != self._session:
-                return
             if isinstance(error, _PrinterNotReady):
                 self._set(step=Step.REVIEW, printer_problem=error.problem,
                           lines=tuple(replace(line, print_state=None) for line in self._state.lines))
@@ -359,11 +360,9 @@ class PickupFlow:
             assert result is not None
             self._finish_printing(result)
 
-        self._worker.submit(claim_and_print, done)
+        self._submit(claim_and_print, done)
 
-    def _on_progress(self, session: int, update: TicketProgress) -> None:
-        if session != self._session:
-            return
+    def _on_progress(self, update: TicketProgress) -> None:
         lines = tuple(replace(line, print_state=update.state) if line.ticket_id == update.ticket_id else line
                       for line in self._state.lines)
         printed = sum(1 for line in lines if line.print_state is TicketState.PRINTED)
@@ -389,7 +388,7 @@ class PickupFlow:
             self.reset()
         elif step in (Step.REVIEW, Step.REFUSED):
             if self._state.source == "code":
-                self._session += 1
+                self._end_session()
                 self._set(step=Step.ENTER_CODE, refusal=None, refusal_hint=None, order=None, lines=(),
                           verification="", still_there=False)
                 self._update_lock()
@@ -404,74 +403,86 @@ class PickupFlow:
             self._set(stop_requested=True)
             return
         if self._state.step is Step.LOOKING_UP:
-            self._session += 1  # the answer, when it comes, is dropped
+            self._end_session()  # the answer, when it comes, is dropped
         self.reset()
 
     def reset(self) -> None:
         if self._state.step is Step.PRINTING:
             return  # never abandon a running job: it ends on its own and reaches DONE
-        self._session += 1
-        self._set(**{f: getattr(PickupState(), f) for f in PickupState.__dataclass_fields__})
+        self._reset_state()
+        self._wrong_codes = 0
+        self._last_wrong_code = 0.0
+        self._locked_until = 0.0
         self._update_lock()
 
-    def keep_going(self) -> None:
-        """The person answered the "still there?" prompt."""
-        self._touch()
-        if self._state.still_there:
-            self._set(still_there=False)
+    @property
+    def nav(self) -> NavView:
+        if self._state.step is Step.PRINTING:  # a running job is never abandoned; Cancel stops after a ticket
+            stopping = self._state.stop_requested
+            return NavView(back_enabled=False, cancel_key="print.stopping" if stopping else "print.stop",
+                           cancel_enabled=not stopping)
+        return NavView()
 
     def tick(self) -> None:
         """Called about once a second by the host: timeouts, prompts, countdowns."""
-        step = self._state.step
-        if self._state.locked_seconds or (step is Step.ENTER_CODE and self._locked_until):
+        if self._state.locked_seconds or (self._state.step is Step.ENTER_CODE and self._locked_until):
             self._update_lock()
-        if step in (Step.IDLE, Step.PRINTING, Step.LOOKING_UP):
-            return
-        idle_for = self._now() - self._last_activity
-        if step is Step.DONE:
-            if idle_for >= self._settings.done_screen_s:
-                self.reset()
-            return
-        if idle_for >= self._settings.idle_timeout_s:
-            log.info("session timed out on %s", step.value)
-            self.reset()
-        elif idle_for >= self._settings.idle_timeout_s - self._settings.still_there_s and not self._state.still_there:
-            self._set(still_there=True)
+        super().tick()
 
-    # -- refusals and the guessing brake ----------------------------------------------------
+    # -- the guessing brake -----------------------------------------------------------------
 
-    def _refuse(self, refusal: Message, hint: Message | None) -> None:
-        self._set(step=Step.REFUSED, refusal=refusal, refusal_hint=hint, still_there=False)
+    def _refusal_message(self, error: CentralRefused, params: dict[str, str | int | float]) -> Message:
+        if error.code is ErrorCode.ALREADY_COLLECTED:
+            return self._already_collected(**params)
+        return super()._refusal_message(error, params)
 
-    def _refuse_for(self, error: BaseException) -> None:
-        if isinstance(error, KioskUnauthorized):
-            self._refuse(Message.of("refusal.kiosk_unauthorized"), Message.of("hint.see_staff"))
-        elif isinstance(error, CentralRefused):
-            params = {k: v for k, v in error.details.items() if isinstance(v, str | int | float)}
-            self._refuse(Message.of(f"refusal.{error.code.value}", **params),
-                         Message.of(_REFUSAL_HINTS.get(error.code, "hint.see_staff")))
-        elif isinstance(error, CentralUnreachable):
-            self._refuse(Message.of("refusal.offline"), Message.of("hint.offline"))
-        elif isinstance(error, CentralBadAnswer):
-            self._refuse(Message.of("refusal.central_error"), Message.of("hint.try_again_later"))
-        else:
-            log.error("unexpected failure in the pickup flow: %r", error)
-            self._refuse(Message.of("refusal.kiosk_error"), Message.of("hint.see_staff"))
+    def _already_collected(self, **params: str | int | float) -> Message:
+        """"Collected at kiosk Lobby-**-03" reads oddly when it was this very kiosk: say so instead."""
+        kiosk = params.get("kiosk")
+        if self._masked_name is not None and kiosk == self._masked_name:
+            return Message.of("refusal.already_collected_here",
+                              **{k: v for k, v in params.items() if k != "kiosk"})
+        return Message.of("refusal.already_collected", **params)
 
-    def _note_wrong_code(self, error: CentralRefused) -> None:
+    def _refuse_wrong_code(self, error: CentralRefused) -> bool:
+        """A typed code the central refused as unknown or locked: True when handled here."""
+        if error.code is ErrorCode.UNKNOWN_CODE:
+            log.info("pickup refused by the central: unknown_code")
+            self._note_wrong_code()
+            minutes = _minutes(self._locked_until - self._now())
+            # The refusal that starts the keypad's pause says so, instead of "type it again".
+            hint = Message.of("hint.check_code_after_wait", minutes=minutes, count=minutes) \
+                if self._locked_until > self._now() else Message.of("hint.check_code")
+            self._refuse(Message.of("refusal.unknown_code"), hint)
+            return True
+        if error.code is ErrorCode.LOCKED_OUT:
+            retry_after = error.details.get("retry_after_s")
+            seconds = float(retry_after) if isinstance(retry_after, int | float) and \
+                not isinstance(retry_after, bool) and math.isfinite(retry_after) and retry_after > 0 else 0.0
+            scope = error.details.get("scope")
+            log.info("pickup refused by the central: locked_out (%s)", scope if scope == "kiosk" else "serial")
+            if scope == "kiosk":  # this kiosk is slowed down: this person's keypad pauses (within the config)
+                self._lock_for(min(seconds, self._settings.wrong_code_delay_max_s))
+                hint = Message.of("hint.kiosk_paused", minutes=_minutes(seconds), count=_minutes(seconds))
+            else:  # one order's code is locked: nobody else's
+                hint = Message.of("hint.code_locked")
+            self._refuse(Message.of("refusal.locked_out", retry_after_min=_minutes(seconds)), hint)
+            return True
+        return False
+
+    def _note_wrong_code(self) -> None:
         now = self._now()
         if now - self._last_wrong_code > self._settings.wrong_code_forget_s:
             self._wrong_codes = 0
         self._wrong_codes += 1
         self._last_wrong_code = now
-        delay = 0.0
         extra = self._wrong_codes - self._settings.wrong_code_free_tries
         if extra > 0:
-            delay = min(self._settings.wrong_code_delay_s * 2 ** (extra - 1), self._settings.wrong_code_delay_max_s)
-        retry_after = error.details.get("retry_after_s")
-        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
-            delay = max(delay, float(retry_after))
-        self._locked_until = max(self._locked_until, now + delay)
+            self._lock_for(min(self._settings.wrong_code_delay_s * 2 ** (extra - 1),
+                               self._settings.wrong_code_delay_max_s))
+
+    def _lock_for(self, seconds: float) -> None:
+        self._locked_until = max(self._locked_until, self._now() + max(0.0, seconds))
         self._update_lock()
 
     def _update_lock(self) -> None:
@@ -479,6 +490,11 @@ class PickupFlow:
         seconds = int(remaining + 0.999)
         if seconds != self._state.locked_seconds:
             self._set(locked_seconds=seconds)
+
+
+def _minutes(seconds: float) -> int:
+    """A wait as people read it: whole minutes, rounded up, at least one."""
+    return max(1, math.ceil(seconds / 60))
 
 
 class _PrinterNotReady(Exception):

@@ -90,7 +90,6 @@ class ThreadWorker:
             error: BaseException | None = None
             try:
                 result = job()
-            except Exception as exc:  # handed to the flow, which decides what the person sees
-                log.exception("background job failed")
+            except Exception as exc:  # handed to the flow: it decides what the person sees and logs one line
                 error = exc
             self._post_to_main(lambda d=done, r=result, e=error: d(r, e))  # type: ignore[misc]

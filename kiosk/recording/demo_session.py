@@ -57,7 +57,7 @@ def _play(config: KioskConfig, orders: dict[str, object], out: Path, work: Path)
         all_orders: dict[str, dict[str, str]] = orders["orders"]  # type: ignore[assignment]
         code_order, qr_order = all_orders["group"], all_orders["ready"]
         journeys = [
-            ("code", lambda record: demo._code_journey(driver, record, code_order, screens)),
+            ("code", lambda record: demo._code_journey(driver, runtime, record, code_order, screens)),
             ("qr", lambda record: demo._qr_journey(driver, runtime, record, qr_order, screens)),
         ]
         for kind, play in journeys:
@@ -67,7 +67,7 @@ def _play(config: KioskConfig, orders: dict[str, object], out: Path, work: Path)
             except Exception as exc:  # reported; the next journey still runs
                 log.exception("demo journey %s failed", kind)
                 errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-            driver.wait_for(lambda: runtime.flow.state.step.value == "idle", demo.STEP_TIMEOUT_S)
+            driver.wait_for(lambda: runtime.host.active is None, demo.STEP_TIMEOUT_S)
         runtime.app.stop_headless()
     finally:
         runtime.stop()  # stops the recorder first: the session is complete on disk

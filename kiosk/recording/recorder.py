@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -26,6 +26,8 @@ from backend_client.tokens import looks_like_token
 from devices.camera_api import DecodedCode
 from devices.card_api import CardEvent
 from kiosk.config import KioskConfig
+from kiosk.host import KioskHost
+from kiosk.observers import Observers
 from kiosk.recording.card import reader_identity
 from kiosk.recording.session import (
     Event,
@@ -39,9 +41,6 @@ from kiosk.recording.session import (
     load_or_create_key,
 )
 
-if TYPE_CHECKING:
-    from kiosk.runner import KioskRuntime
-
 log = logging.getLogger(__name__)
 
 _RECORDED_LOGGERS = ("kiosk", "devices", "backend_client")
@@ -49,8 +48,22 @@ FRAME_MIN_GAP_S = 1.0  # at most one kept frame per second
 SLOW_ANSWER_S = 0.5  # a central answer that took this long keeps its delay in the session
 
 
+class RecordedKiosk(Protocol):
+    """What the recorder needs of the running kiosk (kiosk.runner.KioskRuntime has it)."""
+
+    services: Any  # kiosk.services.KioskServices
+    host: KioskHost
+    app: Any  # kiosk.app.KioskApp: its ``observers`` and ``shown``
+    frames: Observers[[Any, list[DecodedCode]]]
+
+    @property
+    def worker_kind(self) -> str: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
 class Recorder:
-    def __init__(self, runtime: KioskRuntime, config: KioskConfig, key_path: Path | None = None) -> None:
+    def __init__(self, runtime: RecordedKiosk, config: KioskConfig, key_path: Path | None = None) -> None:
         self._runtime = runtime
         self._config = config.recording
         self._full_config = config
@@ -94,7 +107,7 @@ class Recorder:
             if self._writer is not None:
                 return self._folder
         duration = self._config.max_minutes * 60 if duration_s is None else duration_s
-        if not from_start and self._runtime.flow.state.step.value != "idle":
+        if not from_start and self._runtime.host.active is not None:
             self._pending = (folder, duration, keep_events)
             log.info("recording starts when the current journey ends")
             return None
@@ -195,9 +208,9 @@ class Recorder:
             folder = stem.with_name(f"{stem.name}-{number}")
         return folder
 
-    def _start_when_idle(self, state: Any) -> None:
+    def _start_when_idle(self) -> None:
         pending = self._pending
-        if pending is None or state.step.value != "idle" or self.active:
+        if pending is None or self._runtime.host.active is not None or self.active:
             return
         self._pending = None
         folder, duration, keep_events = pending
@@ -232,14 +245,14 @@ class Recorder:
         services = self._runtime.services
         services.client.observer = self._on_central
         services.printer.observer = self._on_printer
-        services.on_timer = lambda name: self.event("timer", name=name)
-        services.on_health = lambda device, health: self.event("health", device=device, level=health.level.value,
-                                                               reason=health.reason)
+        services.on_timer.subscribe(lambda name: self.event("timer", name=name))
+        services.on_health.subscribe(lambda device, health: self.event(
+            "health", device=device, level=health.level.value, reason=health.reason))
         services.observe_card_traffic(self)
-        self._runtime.flow.subscribe(self._start_when_idle)  # a start asked for mid-journey
+        self._runtime.host.subscribe(self._start_when_idle)  # a start asked for mid-journey
         if services.scanner is not None and self._config.camera_frames:
-            services.scanner.frame_observer = self._on_frame
-        self._runtime.app.observer = lambda kind, data: self.event(kind, **data)
+            self._runtime.frames.subscribe(self._on_frame)
+        self._runtime.app.observers.subscribe(lambda kind, data: self.event(kind, **data))
 
     def _on_central(self, request: RequestInfo, response: ResponseInfo) -> None:
         if self._writer is None:
@@ -311,7 +324,7 @@ def _body_fields(name: str, body: bytes | None) -> dict[str, Any]:
         return {f"{name}_b64": b64(body)}
 
 
-def _card_identity(runtime: KioskRuntime) -> dict[str, Any] | None:
+def _card_identity(runtime: RecordedKiosk) -> dict[str, Any] | None:
     reader = runtime.services.card_reader
     if reader is None:
         return None

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from kivy.properties import ObjectProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.availability import Availability
-from kiosk.flows.pickup import PickupFlow, PickupState
+from kiosk.host import KioskHost
 from kiosk.i18n import Translator
 
 
 class ScreenHost(Protocol):
-    """The app, as a screen sees it: the flow to forward touches to and what to show."""
+    """The app, as a screen sees it: the kiosk's host (journeys) and what to show."""
 
     @property
-    def flow(self) -> PickupFlow: ...
+    def kiosk(self) -> KioskHost: ...
 
     @property
     def translator(self) -> Translator: ...
@@ -28,11 +28,11 @@ class ScreenHost(Protocol):
 
 
 class KioskScreen(Screen):
-    """A screen shows the flow's state and forwards touches; it decides nothing itself."""
+    """A screen shows a state (a journey's, or the home screen's) and forwards touches; it decides nothing."""
 
     host = ObjectProperty(None)
 
-    def refresh(self, state: PickupState, tr: Translator, availability: Availability) -> None:
+    def refresh(self, state: Any, tr: Translator, availability: Availability) -> None:
         """Show ``state`` in the current language (called on every change, and on a language switch)."""
         raise NotImplementedError
 

@@ -6,6 +6,7 @@ Labels are for developers and stay in English; the panel is never built unless
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kivy.uix.boxlayout import BoxLayout
@@ -41,6 +42,19 @@ class DevPanel(BoxLayout):
         ids.dev_cover.disabled = ids.dev_paper.disabled = not controls.can_use_printer
         ids.dev_network.text = "Restore network" if controls.network_cut else "Cut network"
         ids.dev_network.disabled = not controls.can_cut_network
+
+
+def attach_dev_panel(controls: DevControls) -> Callable[[Any], None]:
+    """An app start hook that puts the side panel over the kiosk's screens."""
+
+    def attach(app: Any) -> None:
+        if app.kiosk_root is not None:
+            panel = DevPanel(controls)
+            # Beside the kiosk's screens, never over them: the keypad and Print stay reachable.
+            app.kiosk_root.reserved_right = panel.size_hint_x
+            app.kiosk_root.add_widget(panel)
+
+    return attach
 
 
 load_kv(__file__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.properties import StringProperty
+from kivy.properties import NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from backend_client.wire import OrderView
@@ -54,6 +54,8 @@ class TicketToggle(KioskButton):
 
 class TicketList(BoxLayout):
     """Rows of :class:`TicketToggle`, updated in place so a tapped row survives its own refresh."""
+
+    row_height = NumericProperty(84)  # each row's height (the review screen fits the rows it has)
 
     __events__ = ("on_toggle",)
 

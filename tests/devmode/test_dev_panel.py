@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,7 +61,7 @@ def refuses_connections(port: int) -> bool:
 def test_no_panel_and_no_network_switch_outside_dev_mode(start_runtime: StartRuntime) -> None:
     runtime = start_runtime(False)
     ui = UiDriver(runtime.app)
-    assert ui.current_screen_name == "idle"
+    assert ui.current_screen_name == "home"
     with pytest.raises(UiDriverError):
         ui.find("dev_qr")
     assert runtime.dev_controls is None and runtime.dev_network is None
@@ -70,7 +71,7 @@ def test_no_panel_and_no_network_switch_outside_dev_mode(start_runtime: StartRun
 def test_dev_panel_buttons_reach_the_simulators(start_runtime: StartRuntime) -> None:
     runtime = start_runtime(True)
     ui = UiDriver(runtime.app)
-    assert ui.current_screen_name == "idle" and ui.text_of("dev_title") == "DEV MODE"
+    assert ui.current_screen_name == "home" and ui.text_of("dev_title") == "DEV MODE"
     network = runtime.dev_network
     assert network is not None and runtime.services.client.base_url == network.url
 
@@ -104,3 +105,33 @@ def test_dev_panel_buttons_reach_the_simulators(start_runtime: StartRuntime) -> 
     assert ui.text_of("dev_network") == "Restore network"
     ui.tap("dev_network")
     assert not network.is_down and not refuses_connections(network.port)
+
+
+def _window_rect(widget: Any) -> tuple[float, float, float, float]:
+    x, y = widget.to_window(widget.x, widget.y)
+    return x, y, x + widget.width, y + widget.height
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("screen, buttons", [("pickup.enter_code", ["key_3", "key_6", "key_9", "submit"]),
+                                             ("pickup.review", ["confirm", "select_all"])])
+def test_the_dev_panel_sits_beside_the_keypad_and_the_print_button(start_runtime: StartRuntime, screen: str,
+                                                                   buttons: list[str]) -> None:
+    """Before: the panel covered the keypad's right column and the Print button."""
+    from kiosk.widgets.dev_panel import DevPanel
+
+    runtime = start_runtime(True)
+    ui = UiDriver(runtime.app)
+    root = runtime.app.kiosk_root
+    assert root is not None
+    root.ids.screens.current = screen  # the layout only: no journey needed to measure it
+    ui.pump(3)
+    panel = next(child for child in root.children if isinstance(child, DevPanel))
+    shown = root.ids.screens.get_screen(screen)
+    for name in buttons:
+        button = shown.ids[name] if name in shown.ids else shown.ids.keypad.ids[name]
+        assert not _overlap(_window_rect(button), _window_rect(panel)), f"the dev panel covers {name}"
+        assert button.width > 0 and button.height > 0

@@ -46,8 +46,9 @@ def test_wrong_codes_slow_the_kiosk_then_lock_the_serial_everywhere(
     for attempt in range(1, SERIAL_MAX_FAILURES + 1):
         kiosk.enter_code(order["serial"], wrong_verification(order))
         assert (flow.state.step, message_key(flow.state.refusal)) == (Step.REFUSED, "refusal.unknown_code")
-        assert message_key(flow.state.refusal_hint) == "hint.check_code"
-        assert flow.state.locked_seconds == (KIOSK_FIRST_DELAY_S if attempt > KIOSK_FREE_TRIES else 0)
+        pausing = attempt > KIOSK_FREE_TRIES  # the refusal that starts the keypad's pause says so
+        assert message_key(flow.state.refusal_hint) == ("hint.check_code_after_wait" if pausing else "hint.check_code")
+        assert flow.state.locked_seconds == (KIOSK_FIRST_DELAY_S if pausing else 0)
 
     # The kiosk's countdown: even the right code waits, and nothing is sent meanwhile.
     lookups = kiosk.calls.count(Routes.LOOKUP_CODE)
@@ -61,8 +62,14 @@ def test_wrong_codes_slow_the_kiosk_then_lock_the_serial_everywhere(
     # The central has locked the serial: the right code is refused, here and at any other kiosk.
     flow.submit_code()
     assert (flow.state.step, message_key(flow.state.refusal)) == (Step.REFUSED, "refusal.locked_out")
-    assert message_key(flow.state.refusal_hint) == "hint.wait_and_retry"
-    assert KIOSK_FIRST_DELAY_S * 2 < flow.state.locked_seconds <= LOCKOUT_S  # the central's wait, shown
+    assert message_key(flow.state.refusal_hint) == "hint.code_locked"
+    # The serial's lockout is that serial's: the keypad does not count the central's wait down, and
+    # the next person's code, of another order, goes through at once.
+    assert flow.state.locked_seconds == 0
+    another = new_order(central, seat_count=1)
+    kiosk.look_up(another)
+    assert flow.state.step is Step.REVIEW, flow.state.refusal
+    flow.cancel()
     other = start_kiosk(central, credential=enrol_kiosk(central, "Lobby-09-02"))
     other.look_up(order)
     assert message_key(other.flow.state.refusal) == "refusal.locked_out"

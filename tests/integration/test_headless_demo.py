@@ -50,7 +50,7 @@ def test_headless_demo_plays_both_journeys_and_saves_what_a_person_would_see(tmp
     assert sorted(journey["kind"] for journey in journeys) == ["code", "qr"]
     for journey in journeys:
         assert journey["error"] == ""
-        assert journey["screens"] and journey["screens"][-1] == "done", journey["screens"]
+        assert journey["screens"] and journey["screens"][-1] == "pickup.done", journey["screens"]
         assert journey["tickets"] > 0 and len(journey["ticket_images"]) == journey["tickets"]
         assert len(journey["screenshots"]) == len(journey["screens"])
     assert summary["tickets_printed"] == sum(journey["tickets"] for journey in journeys)

@@ -10,13 +10,16 @@ from backend_client.errors import CentralRefused
 from backend_client.tokens import KIND_TICKET, TokenError
 from backend_client.wire import ErrorCode, TicketOutcome
 from devices.camera_api import DecodedCode
+from devices.health import Health, HealthLevel
 from devices.printer_api import PrintResult, TicketContent
 from kiosk.claims import ClaimPrinter, Outbox, ticket_contents
 from kiosk.config import PickupSection
 from kiosk.flows.pickup import PickupFlow, Step
 from kiosk.flows.runtime import InlineWorker, Message
 from kiosk.journal import Journal, TicketState
-from tests.kiosk.fakes import (
+from tests.support.clocks import ManualClock
+from tests.support.fakes import (
+    GOOD_STATUS,
     NOW,
     PAPER_OUT,
     SERIAL,
@@ -26,7 +29,6 @@ from tests.kiosk.fakes import (
     FakeVerifier,
     make_order,
 )
-from tests.support.clocks import ManualClock
 
 
 class Kit:
@@ -172,12 +174,62 @@ def test_wrong_codes_slow_the_kiosk_down_with_a_countdown(tmp_path: Path) -> Non
     assert kit.flow.state.locked_seconds == 0
 
 
-def test_central_lockout_countdown_uses_its_retry_after(kit: Kit) -> None:
-    kit.central.refuse_with = CentralRefused(ErrorCode.LOCKED_OUT, "locked", {"retry_after_s": 30, "scope": "serial"})
+def test_a_serial_lockout_at_the_central_does_not_lock_the_keypad_for_anyone(kit: Kit) -> None:
+    """Issue 6, section 2: one order's locked serial (15 minutes at the central) is that serial's only."""
+    kit.central.refuse_with = CentralRefused(ErrorCode.LOCKED_OUT, "locked", {"retry_after_s": 873, "scope": "serial"})
     kit.type_code()
-    assert kit.flow.state.refusal is not None and kit.flow.state.refusal.key == "refusal.locked_out"
+    state = kit.flow.state
+    assert state.refusal == Message.of("refusal.locked_out", retry_after_min=15)  # minutes, not 873 s
+    assert state.refusal_hint == Message.of("hint.code_locked")
     kit.flow.back()
-    assert kit.flow.state.locked_seconds == 30
+    assert kit.flow.state.step is Step.ENTER_CODE and kit.flow.state.locked_seconds == 0
+    kit.central.refuse_with = None  # another order's valid code, typed at once
+    for digit in VERIFICATION:
+        kit.flow.press_digit(digit)
+    kit.flow.submit_code()
+    assert kit.flow.state.step is Step.REVIEW
+
+
+def test_a_central_kiosk_delay_follows_the_kiosks_config_cap(tmp_path: Path) -> None:
+    kit = Kit(tmp_path, wrong_code_delay_max_s=120.0)
+    kit.central.refuse_with = CentralRefused(ErrorCode.LOCKED_OUT, "slow", {"retry_after_s": 873, "scope": "kiosk"})
+    kit.type_code()
+    kit.flow.back()
+    assert kit.flow.state.locked_seconds == 120
+
+
+def test_the_kiosks_delay_belongs_to_the_session_that_earned_it(tmp_path: Path) -> None:
+    kit = Kit(tmp_path, wrong_code_free_tries=1, wrong_code_delay_s=60.0)
+    kit.type_code(verification="000000")
+    kit.flow.back()
+    kit.type_code(verification="000001")
+    kit.flow.back()
+    assert kit.flow.state.locked_seconds == 60
+    kit.flow.cancel()  # this person gives up; the next one comes
+    kit.flow.start_code_entry()
+    assert kit.flow.state.locked_seconds == 0
+    kit.type_code()
+    assert kit.flow.state.step is Step.REVIEW
+
+
+def test_the_kiosks_delay_is_gone_after_a_timeout(tmp_path: Path) -> None:
+    kit = Kit(tmp_path, wrong_code_free_tries=0, wrong_code_delay_s=600.0, wrong_code_delay_max_s=600.0,
+              idle_timeout_s=60.0)
+    kit.type_code(verification="000000")
+    kit.clock.now += 61  # nobody touches the refused screen
+    kit.flow.tick()
+    assert kit.flow.state.step is Step.IDLE
+    kit.flow.start_code_entry()
+    assert kit.flow.state.locked_seconds == 0
+
+
+def test_the_refusal_that_starts_the_keypads_pause_does_not_say_type_it_again(tmp_path: Path) -> None:
+    kit = Kit(tmp_path, wrong_code_free_tries=1, wrong_code_delay_s=90.0)
+    kit.type_code(verification="000000")
+    assert kit.flow.state.refusal_hint == Message.of("hint.check_code")  # free try: type it again
+    kit.flow.back()
+    kit.type_code(verification="000001")
+    assert kit.flow.state.refusal_hint == Message.of("hint.check_code_after_wait", minutes=2, count=2)
 
 
 def test_entrance_ticket_qr_is_recognised_without_calling_the_central(kit: Kit) -> None:
@@ -265,3 +317,37 @@ def test_recovery_after_a_crash_never_prints_twice(tmp_path: Path) -> None:
     reported = {tid: outcome for _, outcomes, _ in kit.central.reports for tid, outcome in outcomes.items()}
     assert reported == {"t0": TicketOutcome.PRINTED, "t1": TicketOutcome.IN_DOUBT, "t2": TicketOutcome.RELEASED}
     assert printer.recover().claims == 0  # resolved once
+
+
+def test_tickets_are_numbered_within_the_order_not_within_the_print_run(kit: Kit) -> None:
+    """Before: two tickets of a four-ticket order, printed later, both read "1/2"-style numbers of the run."""
+    kit.central.order = make_order(tickets=4, printed=2)
+    kit.type_code()
+    kit.flow.confirm()
+    assert [ticket.sequence for ticket in kit.printer.printed] == ["3/4", "4/4"]
+
+
+def test_already_collected_at_this_very_kiosk_says_so(tmp_path: Path) -> None:
+    kit = Kit(tmp_path)
+    kit.flow = PickupFlow(client=kit.central, verifier=kit.verifier, printer=kit.printer,
+                          claim_printer=ClaimPrinter(kit.journal, kit.printer, kit.outbox), worker=InlineWorker(),
+                          settings=PickupSection(), cinema_id=lambda: "cinema-demo", timezone="Asia/Shanghai",
+                          now=kit.clock, wall_now=lambda: NOW, kiosk_name="Lobby-01-03")
+    kit.central.refuse_with = CentralRefused(ErrorCode.ALREADY_COLLECTED, "collected",
+                                             {"collected_at": "2026-11-21T12:05:00+00:00", "kiosk": "Lobby-**-03"})
+    kit.type_code()
+    assert kit.flow.state.refusal == Message.of("refusal.already_collected_here",
+                                                collected_at="2026-11-21T12:05:00+00:00")
+    kit.central.refuse_with = CentralRefused(ErrorCode.ALREADY_COLLECTED, "collected", {"kiosk": "Foyer-**-01"})
+    kit.flow.back()
+    kit.type_code()
+    assert kit.flow.state.refusal == Message.of("refusal.already_collected", kiosk="Foyer-**-01")
+
+
+def test_the_review_asks_the_printer_again_when_its_health_changes(kit: Kit) -> None:
+    kit.printer.status_now = PAPER_OUT
+    kit.type_code()
+    assert not kit.flow.state.can_confirm
+    kit.printer.status_now = GOOD_STATUS
+    kit.flow.printer_health_changed(Health(HealthLevel.OK, ""))
+    assert kit.flow.state.can_confirm and kit.flow.state.printer_problem is None

@@ -47,13 +47,13 @@ def test_recorded_paper_out_with_the_camera_unplugged_replays_and_matches(centra
 
         driver = kiosk.driver
         driver.tap("collect_button")
-        driver.wait_for("enter_code", STEP_TIMEOUT_S)
+        driver.wait_for("pickup.enter_code", STEP_TIMEOUT_S)
         driver.type_digits(order["serial"] + order["verification"])
         driver.tap("submit")
-        driver.wait_for("review", STEP_TIMEOUT_S)
+        driver.wait_for("pickup.review", STEP_TIMEOUT_S)
         driver.wait_for(lambda: driver.is_enabled("confirm"), STEP_TIMEOUT_S)
         driver.tap("confirm")
-        driver.wait_for("done", STEP_TIMEOUT_S)
+        driver.wait_for("pickup.done", STEP_TIMEOUT_S)
         state = runtime.flow.state
         assert (state.printed, state.owed, state.in_doubt) == (2, 2, 0)
         kiosk.advance(2)
@@ -64,8 +64,8 @@ def test_recorded_paper_out_with_the_camera_unplugged_replays_and_matches(centra
 
     health = [(e.data["device"], e.data["level"], e.data["reason"]) for e in session.of_kind("health")]
     assert ("camera", "critical", "camera_lost") in health
-    assert [e.data["screen"] for e in session.of_kind("screen")][-1] == "done"
+    assert [e.data["screen"] for e in session.of_kind("screen")][-1] == "pickup.done"
     result = replay_folder(folder, config, tmp_path / "replay")
     assert result.match, result.difference.describe() if result.difference else result.notes
     assert result.counts["health"] == len(health) and len(result.tickets) == 2
-    assert result.screens[-1] == "done"
+    assert result.screens[-1] == "pickup.done"

@@ -81,17 +81,17 @@ def test_staff_switch_turns_on_and_off_repeatedly_without_a_restart(central: Run
             folders.append(folder)
         # Switched on in the middle of a journey, it begins when the kiosk is next idle.
         kiosk.driver.tap("collect_button")
-        kiosk.driver.wait_for("enter_code", STEP_TIMEOUT_S)
+        kiosk.driver.wait_for("pickup.enter_code", STEP_TIMEOUT_S)
         assert recorder.start() is None and not recorder.active
         kiosk.driver.tap("nav_back")
-        kiosk.driver.wait_for("idle", STEP_TIMEOUT_S)
+        kiosk.driver.wait_for("home", STEP_TIMEOUT_S)
         assert recorder.active
         folders.append(recorder.stop())
         assert recorder.list_sessions() == sorted(folders)
         sessions = [kiosk.read(folder) for folder in folders]
     assert len(set(folders)) == 4
     assert [sum(e.kind == "timer" for e in s.events) for s in sessions[:3]] == [1, 2, 3]
-    assert screens_of(sessions[3].events)[0] == "idle"
+    assert screens_of(sessions[3].events)[0] == "home"
 
 
 # -- a session begun in service ----------------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_session_begun_after_a_journey_replays_and_matches(central: RunningCentr
     orders = central.demo["orders"]
     with live_kiosk(central, tmp_path) as kiosk:
         screens = tmp_path / "screens"
-        demo._code_journey(kiosk.driver, demo.JourneyRecord("code", ""), orders["group"], screens)
+        demo._code_journey(kiosk.driver, kiosk.runtime, demo.JourneyRecord("code", ""), orders["group"], screens)
         kiosk.advance(5)
         kiosk.tick()
         folder = kiosk.runtime.recorder.start()
@@ -114,10 +114,10 @@ def test_session_begun_after_a_journey_replays_and_matches(central: RunningCentr
         session = kiosk.read(folder)
         config = kiosk.config
     assert not session.header.from_start and session.header.snapshot["trust_cache"]
-    assert "done" in screens_of(session.events)
+    assert "pickup.done" in screens_of(session.events)
     result = replay_folder(folder, config, tmp_path / "replay")
     assert result.match, result.difference.describe() if result.difference else result.notes
-    assert result.screens.count("done") == 1 and len(result.tickets) == 2
+    assert result.screens.count("pickup.done") == 1 and len(result.tickets) == 2
 
 
 # -- camera frames -----------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def show_failed_codes(kiosk: LiveKiosk) -> None:
     kiosk.advance(2)
     frames.push(demo.qr_frame("https://example.com/promo"))  # someone else's code
     kiosk.driver.wait_for(lambda: scanner.frames_seen >= 2, STEP_TIMEOUT_S)
-    kiosk.driver.wait_for("refused", STEP_TIMEOUT_S)
+    kiosk.driver.wait_for("pickup.refused", STEP_TIMEOUT_S)
     kiosk.advance(2)
     kiosk.tick()
 
@@ -168,7 +168,7 @@ def test_frames_around_failed_decodes_are_kept_reduced_and_encrypted(central: Ru
     # Only inside the encrypted session: no image file and no image bytes in clear anywhere.
     result = replay_folder(folder, config, tmp_path / "replay")
     assert result.match, result.difference.describe() if result.difference else result.notes
-    assert result.screens[-1] == "refused"
+    assert result.screens[-1] == "pickup.refused"
     on_disk = [p for p in tmp_path.rglob("*") if p.is_file() and "replay" not in p.parts]
     assert not [p for p in on_disk if p.suffix == ".png" and "screens" not in p.parts]
     for path in [*on_disk, *(tmp_path / "replay").rglob("*")]:

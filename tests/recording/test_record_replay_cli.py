@@ -48,7 +48,7 @@ def test_demo_session_replays_and_so_does_the_replay_of_it(recorded: tuple[Path,
     assert first.returncode == 0, first.stdout + first.stderr[-3000:]
     assert "MATCH" in first.stdout
     summary = json.loads((tmp_path / "replay1" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["match"] and summary["screens"].count("done") == 2
+    assert summary["match"] and summary["screens"].count("pickup.done") == 2
     assert len(summary["tickets"]) == 6 and all(Path(p).is_file() for p in summary["tickets"])
 
     again = kiosk(tmp_path, "replay", str(tmp_path / "replay1" / "session"), "--headless",
@@ -66,7 +66,7 @@ def test_a_replay_that_differs_names_the_first_difference(recorded: tuple[Path, 
     key = load_key(tmp_path / "recording.key")
     session = read_session(session_dir, key)
     # As if the recorded kiosk had printed one ticket fewer on the first order.
-    first_done = next(e for e in session.events if e.kind == "screen" and e.data.get("screen") == "done")
+    first_done = next(e for e in session.events if e.kind == "screen" and e.data.get("screen") == "pickup.done")
     changed = [Event(e.t, e.kind, {**e.data, "detail": {**e.data["detail"], "printed": 3}}) if e is first_done else e
                for e in session.events]
     writer = SessionWriter(tmp_path / "changed", key, session.header, 1 << 20)

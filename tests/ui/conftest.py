@@ -19,7 +19,7 @@ from kiosk.app import KioskApp  # noqa: E402
 from kiosk.availability import Availability  # noqa: E402
 from kiosk.flows.runtime import ThreadWorker  # noqa: E402
 from kiosk.ui_driver import UiDriver  # noqa: E402
-from tests.ui.fakes import Rig, build_rig  # noqa: E402
+from tests.support.fakes import Rig, build_rig  # noqa: E402
 
 
 class Kiosk:
@@ -48,7 +48,7 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., Kiosk]]:
         worker = ThreadWorker(lambda callback: apps[0].post_to_main(callback), name="ui-test-worker") \
             if threaded else None
         rig = build_rig(tmp_path, worker=worker, availability=availability, **rig_options)  # type: ignore[arg-type]
-        app = KioskApp(rig.flow, lambda: rig.availability, language=language)
+        app = KioskApp(rig.host, lambda: rig.availability, language=language)
         apps.append(app)
         app.start_headless()
         kiosk = Kiosk(rig, app, worker)

@@ -141,9 +141,9 @@ def test_missing_or_odd_parameters_never_break_a_text() -> None:
 
 def test_refusal_facts_are_shown_only_when_the_central_gave_them() -> None:
     tr = Translator("en")
-    assert tr.message(Message.of("refusal.locked_out")) == "Too many wrong codes were tried."
-    assert tr.message(Message.of("refusal.locked_out", retry_after_s=12.2)) == \
-        "Too many wrong codes were tried. Try again in 13 s."
+    assert tr.message(Message.of("refusal.locked_out")) == "This pickup code is paused after too many wrong tries."
+    assert tr.message(Message.of("refusal.locked_out", retry_after_min=13)) == \
+        "This pickup code is paused after too many wrong tries. It works again in 13 min."
     assert tr.message(Message.of("refusal.invalid_token", reason="expired")) == \
         "This QR code cannot be used. It has expired."
     assert tr.message(Message.of("refusal.invalid_token", reason="something_internal")) == \

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from backend_client.errors import CentralRefused, CentralUnreachable
+from backend_client.errors import CentralRefused
 from backend_client.wire import ErrorCode
 from devices.health import Health, HealthLevel
 from kiosk.availability import Availability
-from kiosk.flows.pickup import Step
+from kiosk.config import PickupSection
+from tests.support.fakes import PAPER_OUT, SERIAL, VERIFICATION
 from tests.ui.conftest import Kiosk
-from tests.ui.fakes import PAPER_OUT, SERIAL, VERIFICATION
 
 pytestmark = pytest.mark.ui
 
@@ -32,7 +32,7 @@ def assert_real_picture(path: Path, size: tuple[int, int]) -> None:
 def enter_code(kiosk: Kiosk) -> None:
     ui = kiosk.ui
     ui.tap("collect_button")
-    ui.wait_for(Step.ENTER_CODE)
+    ui.wait_for("pickup.enter_code")
     ui.type_digits(SERIAL)
     assert not ui.is_enabled("submit"), "submit must wait for both fields"
     ui.type_digits(VERIFICATION)
@@ -45,11 +45,11 @@ def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKios
 
     kiosk = start_kiosk()
     ui = kiosk.ui
-    assert ui.current_screen_name == "idle"
+    assert ui.current_screen_name == "home"
     ui.screenshot(shots / "01-idle.png")
 
     enter_code(kiosk)
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     assert kiosk.rig.central.looked_up == [(SERIAL, VERIFICATION)]
     texts = " ".join(ui.visible_texts())
     for expected in ("流浪地球", "The Wandering Earth", "星光影城 人民广场店", "3号厅 IMAX",
@@ -64,9 +64,9 @@ def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKios
     assert kiosk.rig.flow.state.selected_ids == ["t2"]
 
     ui.tap("confirm")
-    ui.wait_for(Step.DONE)
+    ui.wait_for("pickup.done")
     assert [ticket.seat for ticket in kiosk.rig.printer.printed] == ["12"]
-    assert kiosk.rig.central.claims == [["t2"]]
+    assert [ids for _, ids, _ in kiosk.rig.central.claims] == [["t2"]]
     texts = " ".join(ui.visible_texts())
     assert "已打印 1 张票。" in texts
     assert "请从下方出票口取票。" in texts
@@ -78,7 +78,7 @@ def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKios
         assert_real_picture(shots / name, (Window.width, Window.height))
 
     ui.tap("finish")
-    ui.wait_for(Step.IDLE)
+    ui.wait_for("home")
 
 
 def test_printing_shows_each_ticket_and_cancel_stops_after_the_current_one(start_kiosk: StartKiosk,
@@ -87,10 +87,10 @@ def test_printing_shows_each_ticket_and_cancel_stops_after_the_current_one(start
     ui, printer = kiosk.ui, kiosk.rig.printer
     printer.hold = True
     enter_code(kiosk)
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     ui.wait_for(lambda: ui.is_enabled("confirm"))  # the printer check came back
     ui.tap("confirm")
-    ui.wait_for(Step.PRINTING)
+    ui.wait_for("pickup.printing")
     assert printer.started.acquire(timeout=5)
     ui.wait_for(lambda: "打印中…" in ui.visible_texts())
     texts = ui.visible_texts()
@@ -102,7 +102,7 @@ def test_printing_shows_each_ticket_and_cancel_stops_after_the_current_one(start
     assert ui.text_of("nav_cancel") == "打完这张后停止…"
     assert not ui.is_enabled("nav_cancel")
     printer.go.release()
-    ui.wait_for(Step.DONE)
+    ui.wait_for("pickup.done")
 
     assert len(printer.printed) == 1
     done_texts = " ".join(ui.visible_texts())
@@ -115,9 +115,9 @@ def test_paper_running_out_says_what_is_still_owed_and_why(start_kiosk: StartKio
     kiosk.rig.printer.status_after_print = PAPER_OUT
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     ui.tap("confirm")
-    ui.wait_for(Step.DONE)
+    ui.wait_for("pickup.done")
     assert len(kiosk.rig.printer.printed) == 1
     assert ui.text_of("printed") == "1 ticket printed."
     assert ui.text_of("take") == "Take your tickets from the slot below."
@@ -127,12 +127,12 @@ def test_paper_running_out_says_what_is_still_owed_and_why(start_kiosk: StartKio
 
 def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKiosk, shots: Path) -> None:
     kiosk = start_kiosk()
-    kiosk.rig.central.lookup_error = CentralRefused(
+    kiosk.rig.central.refuse_with = CentralRefused(
         ErrorCode.ALREADY_COLLECTED, "already collected",
         {"collected_at": "2026-11-21T12:05:00+00:00", "kiosk": "Lobby-**-03"})
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REFUSED)
+    ui.wait_for("pickup.refused")
     assert ui.text_of("message") == "这些票已经被取走。于 2026年11月21日 周六 20:05 在取票机 Lobby-**-03 取出。"
     assert ui.text_of("hint") == "请到售票处找工作人员帮助。"
     ui.screenshot(shots / "refused.png")
@@ -143,51 +143,100 @@ def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKi
 
     # Back returns to the keypad with the serial kept, ready for a corrected verification code.
     ui.tap("nav_back")
-    ui.wait_for(Step.ENTER_CODE)
+    ui.wait_for("pickup.enter_code")
     assert kiosk.rig.flow.state.serial == SERIAL and kiosk.rig.flow.state.verification == ""
 
 
-def test_locked_out_refusal_counts_down_on_the_keypad(start_kiosk: StartKiosk) -> None:
-    kiosk = start_kiosk(language="en")
-    kiosk.rig.central.lookup_error = CentralRefused(ErrorCode.LOCKED_OUT, "slow down", {"retry_after_s": 30})
+LOCKED_SERIAL_TEXTS = {
+    "en": ("This pickup code is paused after too many wrong tries. It works again in 15 min.",
+           "Other pickup codes still work. If this is your code, staff at the box office can help you."),
+    "zh_CN": ("此取票码因错误次数过多已暂停使用。15 分钟后可再次使用。",
+              "其他取票码不受影响。如这是您的取票码，请联系售票处工作人员。"),
+    "zh_TW": ("此取票碼因錯誤次數過多已暫停使用。15 分鐘後可再次使用。",
+              "其他取票碼不受影響。如這是您的取票碼，請洽售票處工作人員。"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(LOCKED_SERIAL_TEXTS))
+def test_a_locked_serial_is_refused_in_minutes_and_blocks_nobody_else(start_kiosk: StartKiosk,
+                                                                     language: str) -> None:
+    """Issue 6, section 2: the central's 15-minute lock of one serial is not the keypad's countdown."""
+    kiosk = start_kiosk(language=language)
+    kiosk.rig.central.refuse_with = CentralRefused(ErrorCode.LOCKED_OUT, "locked",
+                                                   {"retry_after_s": 873, "scope": "serial"})
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REFUSED)
-    assert ui.text_of("message") == "Too many wrong codes were tried. Try again in 30 s."
+    ui.wait_for("pickup.refused")
+    assert (ui.text_of("message"), ui.text_of("hint")) == LOCKED_SERIAL_TEXTS[language]
+    kiosk.rig.central.refuse_with = None
     ui.tap("nav_back")
+    ui.wait_for("pickup.enter_code")
     ui.type_digits(VERIFICATION)
-    assert ui.text_of("locked") == "Too many wrong codes. Please wait 30 s before trying again."
+    assert ui.text_of("locked") == ""
+    assert ui.is_enabled("submit")  # another order's valid code goes through at once
+    ui.tap("submit")
+    ui.wait_for("pickup.review")
+
+
+PAUSE_TEXTS = {
+    "en": ("Please check the code in your order confirmation. After several wrong codes the keypad pauses for "
+           "5 minutes.", "Too many wrong codes. You can try again in 5 minutes."),
+    "zh_CN": ("请核对订单确认信息中的取票码。多次输错后，键盘将暂停 5 分钟。", "错误次数过多，请 5 分钟后再试。"),
+    "zh_TW": ("請核對訂單確認資訊中的取票碼。多次輸錯後，鍵盤將暫停 5 分鐘。", "錯誤次數過多，請 5 分鐘後再試。"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(PAUSE_TEXTS))
+def test_the_keypads_pause_is_in_minutes_and_ends_with_the_session(start_kiosk: StartKiosk, language: str) -> None:
+    kiosk = start_kiosk(language=language, settings=PickupSection(wrong_code_free_tries=0, wrong_code_delay_s=300.0,
+                                                                  wrong_code_delay_max_s=300.0))
+    ui = kiosk.ui
+    ui.tap("collect_button")
+    ui.wait_for("pickup.enter_code")
+    ui.type_digits("999999" + VERIFICATION)
+    ui.tap("submit")
+    ui.wait_for("pickup.refused")
+    hint, countdown = PAUSE_TEXTS[language]
+    assert ui.text_of("hint") == hint  # not "type it again": the keypad is paused
+    ui.tap("nav_back")
+    ui.wait_for("pickup.enter_code")
+    assert ui.text_of("locked") == countdown
+    ui.type_digits(VERIFICATION)
     assert not ui.is_enabled("submit")
-    kiosk.rig.clock.now += 31
-    ui.wait_for(lambda: ui.text_of("locked") == "", timeout_s=5)  # the app's once-a-second tick
+    ui.tap("nav_cancel")  # this person leaves; the next one comes
+    ui.wait_for("home")
+    ui.tap("collect_button")
+    ui.wait_for("pickup.enter_code")
+    assert ui.text_of("locked") == ""
+    ui.type_digits(SERIAL + VERIFICATION)
     assert ui.is_enabled("submit")
 
 
 def test_offline_refusal_and_printer_problem_on_review(start_kiosk: StartKiosk) -> None:
     kiosk = start_kiosk(language="zh_TW")
-    kiosk.rig.central.lookup_error = CentralUnreachable("no route")
+    kiosk.rig.central.unreachable = True
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REFUSED)
+    ui.wait_for("pickup.refused")
     assert ui.text_of("message") == "本機暫時無法連線票務中心。"
 
-    kiosk.rig.central.lookup_error = None
+    kiosk.rig.central.unreachable = False
     kiosk.rig.printer.status_now = PAPER_OUT
     ui.tap("nav_back")
     ui.type_digits(VERIFICATION)
     ui.tap("submit")
-    ui.wait_for(Step.REVIEW)
-    assert ui.text_of("printer_problem") == "出票印表機缺紙。"
+    ui.wait_for("pickup.review")
+    assert ui.text_of("printer_problem") == "出票印表機缺紙。您的票仍然有效：請洽工作人員，或使用其他取票機。"
     assert not ui.is_enabled("confirm")
     ui.tap("confirm")
-    assert ui.current_screen_name == "review" and kiosk.rig.printer.printed == []
+    assert ui.current_screen_name == "pickup.review" and kiosk.rig.printer.printed == []
 
 
 def test_language_switch_rerenders_every_visible_text(start_kiosk: StartKiosk) -> None:
     kiosk = start_kiosk()
     enter_code(kiosk)
     ui = kiosk.ui
-    ui.wait_for(Step.REVIEW)
+    ui.wait_for("pickup.review")
     chinese = set(ui.visible_texts())
     assert {"返回", "取消", "全选", "自助取票机"} <= chinese
 
@@ -224,7 +273,7 @@ def test_still_there_prompt_covers_the_screen_and_continue_keeps_the_session(sta
     ui.wait_for(lambda: not kiosk.rig.flow.state.still_there)
     with pytest.raises(AssertionError):
         ui.find("still_there_continue")
-    assert ui.current_screen_name == "enter_code"
+    assert ui.current_screen_name == "pickup.enter_code"
     ui.type_digits("56")
     assert kiosk.rig.flow.state.serial == "123456"
 
@@ -261,7 +310,7 @@ def test_a_code_from_the_camera_thread_reaches_the_screen_through_post_to_main(s
     camera = threading.Thread(target=lambda: kiosk.app.post_to_main(lambda: flow.qr_scanned(code)))
     camera.start()
     camera.join(5)
-    kiosk.ui.wait_for(Step.REFUSED)
+    kiosk.ui.wait_for("pickup.refused")
     assert kiosk.ui.text_of("message") == "This QR code is not one of our pickup codes."
     assert kiosk.ui.text_of("hint") == "Type your pickup code instead."
 
@@ -280,7 +329,7 @@ def test_layout_scales_with_the_window(start_kiosk: StartKiosk, shots: Path, siz
         ui.pump(3)
         assert ui.find("collect_button").height > small_button  # larger screen, larger touch target
         enter_code(kiosk)
-        ui.wait_for(Step.REVIEW)
+        ui.wait_for("pickup.review")
         for widget_id in ("confirm", "select_all", "nav_back", "nav_cancel", "ticket_t2", "lang_en"):
             widget = ui.find(widget_id)
             left, bottom = widget.to_window(widget.x, widget.y)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from kiosk.availability import Availability
 from kiosk.flows.pickup import PickupState
 from kiosk.i18n import Translator
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.pickup.base import PickupScreen
 from kiosk.widgets import progress  # noqa: F401  (registers BusySpinner)
 from kiosk.widgets.style import load_kv
 
 
-class LookingUpScreen(KioskScreen):
-    def refresh(self, state: PickupState, tr: Translator, availability: Availability) -> None:
+class LookingUpScreen(PickupScreen):
+    def show(self, state: PickupState, tr: Translator, availability: Availability) -> None:
         self.ids.busy.text = tr.text("lookup.busy")
         self.ids.wait.text = tr.text("lookup.wait")
 

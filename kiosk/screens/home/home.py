@@ -1,19 +1,23 @@
-"""Idle: the big "collect tickets" button, the QR hint, or why the kiosk is out of service."""
+"""Home: the journeys offered now (the big "collect tickets" button), the QR hint, or why the
+kiosk is out of service, and a short notice when a QR or a card could not be taken."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from kiosk.availability import Availability
-from kiosk.flows.pickup import PickupState
+from kiosk.host import HomeState
 from kiosk.i18n import Translator
 from kiosk.screens.base import KioskScreen
 from kiosk.widgets import common  # noqa: F401  (registers the shared widgets)
 from kiosk.widgets.style import load_kv
 
 
-class IdleScreen(KioskScreen):
-    def refresh(self, state: PickupState, tr: Translator, availability: Availability) -> None:
+class HomeScreen(KioskScreen):
+    def refresh(self, state: Any, tr: Translator, availability: Availability) -> None:
+        home: HomeState = state
         ids = self.ids
-        in_service = availability.can_pick_up
+        in_service = "pickup" in home.offered
         ids.title.text = tr.text("idle.title" if in_service else "idle.out_of_service")
         ids.collect_button.text = tr.text("idle.collect")
         ids.collect_button.disabled = not in_service
@@ -26,6 +30,7 @@ class IdleScreen(KioskScreen):
             ids.scan_hint.text = ""
             ids.status.text = tr.join(tr.text(availability.out_of_service_reason or "out_of_service._default"),
                                       tr.text("idle.ask_staff"))
+        ids.notice.text = tr.message(home.notice)
 
 
 load_kv(__file__)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from kiosk.availability import Availability
 from kiosk.flows.pickup import CODE_LENGTH, PickupState
 from kiosk.i18n import Translator
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.pickup.base import PickupScreen
 from kiosk.widgets import keypad  # noqa: F401  (registers Keypad and CodeField)
 from kiosk.widgets.style import load_kv
 
 
-class EnterCodeScreen(KioskScreen):
-    def refresh(self, state: PickupState, tr: Translator, availability: Availability) -> None:
+class EnterCodeScreen(PickupScreen):
+    def show(self, state: PickupState, tr: Translator, availability: Availability) -> None:
         ids = self.ids
         ids.title.text = tr.text("code.title")
         ids.serial.caption = tr.text("code.serial")
@@ -22,8 +22,8 @@ class EnterCodeScreen(KioskScreen):
         ids.verification.active = len(state.serial) == CODE_LENGTH and len(state.verification) < CODE_LENGTH
         ids.keypad.clear_text = tr.text("code.clear")
         ids.keypad.backspace_text = tr.text("code.backspace")
-        ids.locked.text = tr.text("code.locked", seconds=state.locked_seconds, count=state.locked_seconds) \
-            if state.locked_seconds else ""
+        minutes = max(1, -(-state.locked_seconds // 60))  # whole minutes, rounded up
+        ids.locked.text = tr.text("code.locked", minutes=minutes, count=minutes) if state.locked_seconds else ""
         ids.submit.text = tr.text("code.submit")
         ids.submit.disabled = not state.code_complete or state.locked_seconds > 0
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from kiosk.availability import Availability
 from kiosk.flows.pickup import PickupState
 from kiosk.i18n import Translator
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.pickup.base import PickupScreen
 from kiosk.widgets import common  # noqa: F401  (registers the shared widgets)
 from kiosk.widgets.style import load_kv
 
 
-class DoneScreen(KioskScreen):
-    def refresh(self, state: PickupState, tr: Translator, availability: Availability) -> None:
+class DoneScreen(PickupScreen):
+    def show(self, state: PickupState, tr: Translator, availability: Availability) -> None:
         ids = self.ids
         ids.title.text = tr.text("done.title") if state.printed else tr.text("done.none_printed")
         ids.printed.text = tr.text("done.printed", count=state.printed) if state.printed else ""

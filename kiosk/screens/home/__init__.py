@@ -1,0 +1,1 @@
+"""The home screen: the journeys offered now, or why the kiosk is out of service."""
