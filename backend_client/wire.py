@@ -46,7 +46,7 @@ class ErrorCode(str, enum.Enum):
     LOCKED_OUT = "locked_out"  # too many wrong codes for this serial / kiosk
     INVALID_TOKEN = "invalid_token"  # QR token forged, expired, malformed, revoked
     TICKET_TOKEN = "ticket_token"  # an entrance ticket's QR, not an order's
-    CLAIM_EXPIRED = "claim_expired"
+    CLAIM_EXPIRED = "claim_expired"  # the claim's lease ran out: print nothing more of it
     CLAIM_NOT_FOUND = "claim_not_found"
     CLAIM_NOT_ALLOWED = "claim_not_allowed"  # no valid grant from this kiosk's own lookup of the order
     TICKET_NOT_AVAILABLE = "ticket_not_available"
@@ -129,6 +129,20 @@ class ClaimResponse(WireModel):
     tickets: list[ClaimedTicket]
 
 
+class PrintNotice(WireModel):
+    """Sent before a ticket's bytes go to the printer: the central must allow it first."""
+
+    ticket_id: str = Field(min_length=1, max_length=64)
+
+
+class PrintPermit(WireModel):
+    """The central's leave to print one ticket now; the claim's lease was renewed."""
+
+    claim_id: str
+    ticket_id: str
+    lease_expires_at: datetime
+
+
 class TicketOutcome(str, enum.Enum):
     PRINTED = "printed"
     RELEASED = "released"  # never sent to the printer: collectable again
@@ -175,6 +189,8 @@ class Routes:
     LOOKUP_CODE = API_PREFIX + "/lookup/code"  # POST CodeLookupRequest -> LookupResponse
     LOOKUP_TOKEN = API_PREFIX + "/lookup/token"  # POST TokenLookupRequest -> LookupResponse
     CLAIMS = API_PREFIX + "/claims"  # POST ClaimRequest (+Idempotency-Key) -> ClaimResponse
+    # POST PrintNotice (+Idempotency-Key) -> PrintPermit; refused (claim_expired, ...) means do not print.
+    CLAIM_PRINTING = API_PREFIX + "/claims/{claim_id}/printing"
     CLAIM_REPORT = API_PREFIX + "/claims/{claim_id}/report"  # POST ClaimReport (+Idempotency-Key) -> ClaimStatus
     KEYS = API_PREFIX + "/keys"  # GET -> KeySet
     REVOCATIONS = API_PREFIX + "/revocations"  # GET -> RevocationList

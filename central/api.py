@@ -25,6 +25,8 @@ from backend_client.wire import (
     KeySet,
     KioskHello,
     LookupResponse,
+    PrintNotice,
+    PrintPermit,
     RevocationList,
     Routes,
     TokenLookupRequest,
@@ -123,6 +125,13 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
     @app.post(Routes.CLAIMS, response_model=ClaimResponse, responses=refusals)
     def claim(body: ClaimRequest, k: CurrentKiosk, idempotency_key: IdempotencyKey = None) -> ClaimResponse:
         return central.claim(k, body, idempotency_key)
+
+    @app.post(Routes.CLAIM_PRINTING, response_model=PrintPermit, responses=refusals)
+    def start_printing(
+        claim_id: str, body: PrintNotice, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
+    ) -> PrintPermit:
+        # Idempotent by content (claim, ticket); the header is accepted for symmetry with claims.
+        return central.start_printing(k, claim_id, body)
 
     @app.post(Routes.CLAIM_REPORT, response_model=ClaimStatus, responses=refusals)
     def report(

@@ -33,6 +33,8 @@ from backend_client.wire import (
     KioskHello,
     LookupResponse,
     OrderView,
+    PrintNotice,
+    PrintPermit,
     PublicKey,
     RevocationList,
     TicketOutcome,
@@ -100,12 +102,27 @@ def audit(
     )
 
 
-def effective_status(ticket: Ticket, now: datetime) -> TicketStatus:
-    if ticket.status == TicketStatus.CLAIMED.value and (
+def lease_lapsed(ticket: Ticket, now: datetime) -> bool:
+    return ticket.status == TicketStatus.CLAIMED.value and (
         ticket.lease_expires_at is None or ticket.lease_expires_at <= now
-    ):
-        return TicketStatus.AVAILABLE
+    )
+
+
+def effective_status(ticket: Ticket, now: datetime) -> TicketStatus:
+    """A claimed ticket whose lease ran out: in doubt when it may have reached a printer, else available."""
+    if lease_lapsed(ticket, now):
+        return TicketStatus.IN_DOUBT if ticket.print_started_at is not None else TicketStatus.AVAILABLE
     return TicketStatus(ticket.status)
+
+
+def revoke_entrance_token(
+    session: Session, member: ClaimTicket, order_id: str, reason: str, now: datetime
+) -> None:
+    """The claim lost this ticket: its entrance token must not open a door (idempotent)."""
+    token_id = tokens.parse_unverified(member.entrance_token)[0].token_id
+    if session.scalars(select(Revocation.id).where(Revocation.token_id == token_id)).first() is None:
+        session.add(Revocation(token_id=token_id, order_id=order_id, reason=reason, revoked_at=now))
+        session.flush()
 
 
 @dataclass
@@ -305,6 +322,7 @@ class Central:
 
     def _open_order_view(self, session: Session, order: Order, kiosk: Kiosk, now: datetime) -> OrderView:
         showing = self._check_order_open(session, order, kiosk, now)
+        self.expire_leases(session, now, order.id)
         tickets = self._order_tickets(session, order.id)
         if not any(effective_status(t, now) == TicketStatus.AVAILABLE for t in tickets):
             raise self._unavailable_refusal(session, tickets, now)
@@ -392,6 +410,7 @@ class Central:
         missing = [tid for tid in request.ticket_ids if tid not in owned]
         if missing:
             raise Refusal(ErrorCode.TICKET_NOT_AVAILABLE, "a ticket is not part of this order", {"ticket_ids": missing})
+        self.expire_leases(session, now, order.id)
         claim_id = new_id("clm")
         lease = now + timedelta(seconds=self.settings.claim_lease_seconds)
         # One conditional UPDATE: on PostgreSQL a concurrent claim waits on the row locks and then
@@ -403,10 +422,18 @@ class Central:
                 Ticket.order_id == order.id,
                 or_(
                     Ticket.status == TicketStatus.AVAILABLE.value,
-                    and_(Ticket.status == TicketStatus.CLAIMED.value, Ticket.lease_expires_at <= now),
+                    # Never a ticket that may have reached a printer (expire_leases above settled
+                    # the lapsed ones already; this keeps the rule in the statement itself).
+                    and_(
+                        Ticket.status == TicketStatus.CLAIMED.value,
+                        Ticket.lease_expires_at <= now,
+                        Ticket.print_started_at.is_(None),
+                    ),
                 ),
             )
-            .values(status=TicketStatus.CLAIMED.value, claim_id=claim_id, lease_expires_at=lease)
+            .values(
+                status=TicketStatus.CLAIMED.value, claim_id=claim_id, lease_expires_at=lease, print_started_at=None
+            )
             .execution_options(synchronize_session=False)
         )
         if taken.rowcount != len(request.ticket_ids):
@@ -475,14 +502,107 @@ class Central:
             raise Refusal(ErrorCode.BAD_REQUEST, "this Idempotency-Key was used for a different claim")
         return response
 
+    # ---- leases ----------------------------------------------------------------------
+
+    def expire_leases(self, session: Session, now: datetime, order_id: str | None = None) -> int:
+        """Settle every open claim whose lease has passed (of one order, or all). Returns how many.
+
+        A ticket its kiosk never said was about to print is released (collectable again) and
+        its entrance token revoked; one that may have reached a printer becomes in doubt and is
+        never offered to another kiosk: staff decide.  Runs inside the caller's transaction.
+        """
+        query = select(Claim).where(Claim.open.is_(True), Claim.lease_expires_at <= now)
+        if order_id is not None:
+            query = query.where(Claim.order_id == order_id)
+        claims = list(session.scalars(query.order_by(Claim.id).with_for_update()))
+        for claim in claims:
+            self._lapse(session, claim, now)
+        return len(claims)
+
+    def _lapse(self, session: Session, claim: Claim, now: datetime) -> None:
+        if not claim.open or now < claim.lease_expires_at:
+            return  # settled meanwhile by another transaction, or renewed
+        members = {
+            ct.ticket_id: ct for ct in session.scalars(select(ClaimTicket).where(ClaimTicket.claim_id == claim.id))
+        }
+        held = session.scalars(
+            select(Ticket)
+            .where(Ticket.claim_id == claim.id, Ticket.status == TicketStatus.CLAIMED.value)
+            .order_by(Ticket.id)
+            .with_for_update()
+        ).all()
+        released: list[str] = []
+        doubtful: list[str] = []
+        for ticket in held:
+            ticket.lease_expires_at = None
+            if ticket.print_started_at is not None:
+                ticket.status = TicketStatus.IN_DOUBT.value
+                doubtful.append(ticket.id)
+                audit(session, now, "central", "ticket_in_doubt", claim.order_id, claim_id=claim.id,
+                      ticket_id=ticket.id, reason="lease_expired")
+            else:
+                ticket.status = TicketStatus.AVAILABLE.value
+                ticket.claim_id = None
+                released.append(ticket.id)
+                revoke_entrance_token(session, members[ticket.id], claim.order_id, "lease_expired", now)
+        claim.open = False
+        audit(session, now, "central", "lease_expired", claim.order_id, claim_id=claim.id, kiosk_id=claim.kiosk_id,
+              released=released, in_doubt=doubtful)
+
+    def _locked_claim(self, session: Session, kiosk: Kiosk, claim_id: str, now: datetime) -> Claim:
+        claim = session.get(Claim, claim_id, with_for_update=True)
+        if claim is None or claim.kiosk_id != kiosk.id:
+            raise Refusal(ErrorCode.CLAIM_NOT_FOUND, "no such claim for this kiosk")
+        if claim.open and claim.lease_expires_at <= now:
+            self._lapse(session, claim, now)
+        return claim
+
+    def _renew_lease(self, session: Session, claim: Claim, now: datetime) -> None:
+        claim.lease_expires_at = now + timedelta(seconds=self.settings.claim_lease_seconds)
+        # The tickets carry their own copy of the lease: it is what a competing claim checks.
+        session.execute(
+            update(Ticket)
+            .where(Ticket.claim_id == claim.id, Ticket.status == TicketStatus.CLAIMED.value)
+            .values(lease_expires_at=claim.lease_expires_at)
+            .execution_options(synchronize_session=False)
+        )
+
+    # ---- about to print --------------------------------------------------------------
+
+    def start_printing(self, kiosk: Kiosk, claim_id: str, notice: PrintNotice) -> PrintPermit:
+        """The kiosk is about to send a ticket's bytes to its printer: allowed only under a live lease.
+
+        Idempotent: the same notice again answers the same permit while the lease lives.
+        """
+        with self.sessions.begin() as session:
+            now = self.clock.now()
+            claim = self._locked_claim(session, kiosk, claim_id, now)
+            member = session.get(ClaimTicket, (claim.id, notice.ticket_id))
+            if member is None:
+                raise Refusal(ErrorCode.BAD_REQUEST, "this ticket is not part of this claim",
+                              {"ticket_ids": [notice.ticket_id]})
+            if not claim.open or now >= claim.lease_expires_at:
+                raise Refusal(ErrorCode.CLAIM_EXPIRED, "this claim's lease has run out: do not print it",
+                              {"lease_expired_at": iso(claim.lease_expires_at)})
+            ticket = session.get_one(Ticket, notice.ticket_id, with_for_update=True)
+            if member.outcome is not None or ticket.claim_id != claim.id or \
+                    ticket.status != TicketStatus.CLAIMED.value:
+                # Reported already, or refunded meanwhile: it is not this claim's to print.
+                raise Refusal(ErrorCode.TICKET_NOT_AVAILABLE, "this ticket is no longer held by this claim",
+                              {"ticket_ids": [notice.ticket_id]})
+            if ticket.print_started_at is None:
+                ticket.print_started_at = now
+                audit(session, now, kiosk.id, "print_started", claim.order_id, claim_id=claim.id,
+                      ticket_id=ticket.id)
+            self._renew_lease(session, claim, now)
+            return PrintPermit(claim_id=claim.id, ticket_id=ticket.id, lease_expires_at=claim.lease_expires_at)
+
     # ---- reports ---------------------------------------------------------------------
 
     def report(self, kiosk: Kiosk, claim_id: str, report: ClaimReport) -> ClaimStatus:
         with self.sessions.begin() as session:
             now = self.clock.now()
-            claim = session.get(Claim, claim_id, with_for_update=True)
-            if claim is None or claim.kiosk_id != kiosk.id:
-                raise Refusal(ErrorCode.CLAIM_NOT_FOUND, "no such claim for this kiosk")
+            claim = self._locked_claim(session, kiosk, claim_id, now)
             members = {
                 ct.ticket_id: ct for ct in session.scalars(select(ClaimTicket).where(ClaimTicket.claim_id == claim.id))
             }
@@ -491,20 +611,13 @@ class Central:
                 raise Refusal(
                     ErrorCode.BAD_REQUEST, "a reported ticket is not part of this claim", {"ticket_ids": strangers}
                 )
-            lease_live = now < claim.lease_expires_at
+            lease_live = claim.open and now < claim.lease_expires_at
             for ticket_id, outcome in sorted(report.outcomes.items()):
                 self._apply_outcome(session, kiosk, claim, members[ticket_id], outcome, lease_live, now)
             if lease_live:
-                claim.lease_expires_at = now + timedelta(seconds=self.settings.claim_lease_seconds)
-                # The tickets carry their own copy of the lease: it is what a competing claim checks.
-                session.execute(
-                    update(Ticket)
-                    .where(Ticket.claim_id == claim.id, Ticket.status == TicketStatus.CLAIMED.value)
-                    .values(lease_expires_at=claim.lease_expires_at)
-                    .execution_options(synchronize_session=False)
-                )
-            claim.open = any(ct.outcome is None for ct in members.values())
-            return self._claim_status(claim, list(members.values()), now)
+                self._renew_lease(session, claim, now)
+                claim.open = any(ct.outcome is None for ct in members.values())
+            return self._claim_status(session, claim, list(members.values()), now)
 
     def _apply_outcome(
         self,
@@ -539,7 +652,8 @@ class Central:
         )
         member.reported_at = now
         if not still_ours:
-            # The lease ran out and another claim (or a refund) took the ticket since.
+            # The lease ran out before the ticket was about to print (or a refund took it): it was
+            # released and may belong to another claim now.
             member.outcome = (
                 TicketOutcome.RELEASED.value if outcome == TicketOutcome.RELEASED else TicketOutcome.IN_DOUBT.value
             )
@@ -575,25 +689,37 @@ class Central:
             ticket.printed_at = now
             ticket.printed_by = kiosk.id
         elif outcome == TicketOutcome.RELEASED:
+            # The kiosk knows its bytes never reached the printer: collectable again, under a new token.
             ticket.status = TicketStatus.AVAILABLE.value
             ticket.claim_id = None
+            ticket.print_started_at = None
+            revoke_entrance_token(session, member, claim.order_id, "released", now)
         else:
             ticket.status = TicketStatus.IN_DOUBT.value
             audit(session, now, kiosk.id, "ticket_in_doubt", claim.order_id, claim_id=claim.id, ticket_id=ticket.id)
 
     @staticmethod
-    def _claim_status(claim: Claim, members: list[ClaimTicket], now: datetime) -> ClaimStatus:
-        live = now < claim.lease_expires_at
+    def _claim_status(session: Session, claim: Claim, members: list[ClaimTicket], now: datetime) -> ClaimStatus:
         by_outcome = {
             TicketOutcome.PRINTED.value: TicketStatus.PRINTED,
             TicketOutcome.RELEASED.value: TicketStatus.AVAILABLE,
             TicketOutcome.IN_DOUBT.value: TicketStatus.IN_DOUBT,
         }
-        pending = TicketStatus.CLAIMED if live else TicketStatus.AVAILABLE
+        ids = [m.ticket_id for m in members]
+        tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))}
+
+        def unreported(ticket: Ticket) -> TicketStatus:
+            if ticket.claim_id != claim.id:
+                return TicketStatus.AVAILABLE  # released by the lease, or refunded: no longer this claim's
+            return effective_status(ticket, now)
+
         return ClaimStatus(
             claim_id=claim.id,
-            open=claim.open and live,
-            tickets={ct.ticket_id: by_outcome.get(ct.outcome or "", pending) for ct in members},
+            open=claim.open and now < claim.lease_expires_at,
+            tickets={
+                ct.ticket_id: by_outcome[ct.outcome] if ct.outcome else unreported(tickets[ct.ticket_id])
+                for ct in members
+            },
         )
 
     # ---- keys and revocations --------------------------------------------------------
@@ -606,7 +732,9 @@ class Central:
             return KeySet(keys=[PublicKey(key_id=r.id, public_key=r.public_key, not_after=r.not_after) for r in rows])
 
     def revocation_list(self) -> RevocationList:
-        with self.sessions() as session:
+        with self.sessions.begin() as session:
+            # Lapsed leases revoke the tokens of the tickets they release: settle them first.
+            self.expire_leases(session, self.clock.now())
             rows = session.execute(select(Revocation.id, Revocation.token_id).order_by(Revocation.id)).all()
         return RevocationList(
             version=max((r.id for r in rows), default=0), revoked_token_ids=[r.token_id for r in rows]

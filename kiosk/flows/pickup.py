@@ -372,7 +372,9 @@ class PickupFlow:
     def _finish_printing(self, result: ClaimResult) -> None:
         not_selected = sum(1 for line in self._state.lines if line.collectable and not line.selected)
         note = None
-        if result.printer_detail:
+        if result.stopped_by_central:  # the claim was lost or the central went silent: the rest is not ours
+            note = Message.of(f"done.{result.stopped_by_central}")
+        elif result.printer_detail:
             note = Message.of(f"printer.{result.printer_detail}")
         elif result.stopped_by_person:
             note = Message.of("done.stopped")

@@ -48,6 +48,14 @@ class KioskApi:
             grant = self.central.claim_grant(order_id, self.credential)
         return self.post(Routes.CLAIMS, {"order_id": order_id, "ticket_ids": ticket_ids, "claim_grant": grant}, headers)
 
+    def start_printing(self, claim_id: str, ticket_id: str) -> requests.Response:
+        """Tell the central this ticket is about to print (its leave, or a refusal)."""
+        return self.post(Routes.CLAIM_PRINTING.format(claim_id=claim_id), {"ticket_id": ticket_id},
+                         {IDEMPOTENCY_HEADER: f"{claim_id}:{ticket_id}:printing"})
+
+    def revoked_token_ids(self) -> set[str]:
+        return set(ok(self.get(Routes.REVOCATIONS))["revoked_token_ids"])
+
     def report(self, claim_id: str, outcomes: dict[str, str]) -> requests.Response:
         return self.post(Routes.CLAIM_REPORT.format(claim_id=claim_id), {"outcomes": outcomes})
 

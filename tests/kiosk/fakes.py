@@ -16,6 +16,7 @@ from backend_client.wire import (
     ClaimStatus,
     ErrorCode,
     OrderView,
+    PrintPermit,
     TicketOutcome,
     TicketStatus,
     TicketView,
@@ -92,6 +93,10 @@ class FakeCentral:
             tickets=[ClaimedTicket(ticket_id=i, row=by_id[i].row, seat=by_id[i].seat, price_fen=by_id[i].price_fen,
                                    entrance_token=f"TK1.ticket-{i}") for i in ticket_ids],
         )
+
+    def start_printing(self, claim_id: str, ticket_id: str, idempotency_key: str) -> PrintPermit:
+        self._check()
+        return PrintPermit(claim_id=claim_id, ticket_id=ticket_id, lease_expires_at=NOW + timedelta(minutes=2))
 
     def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str) -> ClaimStatus:
         if self.unreachable or self.reports_unreachable:

@@ -18,6 +18,7 @@ from backend_client.wire import (
     ClaimResponse,
     ClaimStatus,
     OrderView,
+    PrintPermit,
     TicketOutcome,
     TicketStatus,
     TicketView,
@@ -85,6 +86,10 @@ class FakeCentral:
             tickets=[ClaimedTicket(ticket_id=i, row=seats[i].row, seat=seats[i].seat, price_fen=seats[i].price_fen,
                                    entrance_token=f"TK1.entrance.{i}") for i in ticket_ids],
         )
+
+    def start_printing(self, claim_id: str, ticket_id: str, idempotency_key: str) -> PrintPermit:
+        return PrintPermit(claim_id=claim_id, ticket_id=ticket_id,
+                           lease_expires_at=datetime.now(UTC) + timedelta(minutes=5))
 
     def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str) -> ClaimStatus:
         self.reports.append(outcomes)
