@@ -32,16 +32,12 @@ from backend_client.wire import (
     TokenLookupRequest,
 )
 from central.models import Kiosk
+from central.responses import error_response
 from central.service import CLAIM_NOT_ALLOWED_MESSAGE, Central, Refusal
+from central.test_hooks import install_test_hooks
 
 log = logging.getLogger("central.api")
 MAX_BODY_BYTES = 64 * 1024
-
-
-def error_response(code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
-    body = ErrorBody(code=code, message=message, details=details or {})
-    headers = {"WWW-Authenticate": AUTH_SCHEME} if code == ErrorCode.UNAUTHORIZED else None
-    return JSONResponse(body.model_dump(mode="json"), status_code=ERROR_HTTP_STATUS[code], headers=headers)
 
 
 class BodyLimit:
@@ -149,8 +145,6 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
         return central.revocation_list()
 
     if test_hooks:
-        from central.test_hooks import install_test_hooks
-
         install_test_hooks(app, central)
     app.add_middleware(BodyLimit)
     return app
