@@ -32,6 +32,7 @@ from tests.integration.conftest import StartKiosk
 from tests.integration.kiosk_rig import (
     JournalRow,
     KioskRig,
+    central_audit_actions,
     central_ticket_states,
     enrol_kiosk,
     message_key,
@@ -132,6 +133,8 @@ def test_a_kiosk_killed_mid_ticket_and_down_past_the_lease_lets_nothing_print_tw
     assert len(dead.printer.jobs) == jobs_before
     assert central_ticket_states(central, order["order_id"]) == {
         one: "printed", two: "in_doubt", three: "printed", four: "printed"}
+    # Its late reports agree with what the central decided: no conflict for staff to untangle.
+    assert "late_report_conflict" not in central_audit_actions(central, order["order_id"])
 
 
 def test_a_slow_kiosk_whose_lease_runs_out_stops_and_says_so(
