@@ -205,10 +205,11 @@ class CentralClient:
         )
 
     def report(
-        self, claim_id: str, outcomes: dict[str, wire.TicketOutcome], idempotency_key: str
+        self, claim_id: str, outcomes: dict[str, wire.TicketOutcome], idempotency_key: str,
+        entrance_tokens: dict[str, str] | None = None,
     ) -> wire.ClaimStatus:
         try:
-            request = wire.ClaimReport(outcomes=outcomes)
+            request = wire.ClaimReport(outcomes=outcomes, entrance_tokens=entrance_tokens or {})
         except ValidationError as exc:
             raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a report maps ticket ids to outcomes") from exc
         path = wire.Routes.CLAIM_REPORT.format(claim_id=quote(claim_id, safe=""))

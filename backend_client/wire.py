@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 # A claim grant is opaque to the kiosk: it hands back what its lookup answer gave it.
 CLAIM_GRANT_MAX_LENGTH = 1024
 AUTH_SCHEME = "Bearer"
+TOKEN_MAX_LENGTH = 2048  # a signed QR token (order or entrance ticket)
 
 
 class WireModel(BaseModel):
@@ -101,7 +102,7 @@ class CodeLookupRequest(WireModel):
 
 
 class TokenLookupRequest(WireModel):
-    token: str = Field(max_length=2048)
+    token: str = Field(max_length=TOKEN_MAX_LENGTH)
 
 
 class LookupResponse(WireModel):
@@ -153,6 +154,10 @@ class ClaimReport(WireModel):
     """The kiosk's report of what happened to some of a claim's tickets."""
 
     outcomes: dict[str, TicketOutcome]  # ticket_id -> outcome
+    # ticket_id -> the entrance token the central signed for it, sent with every ticket that is or
+    # may be on paper: proof of the claim for a central that has no record of it (restored from a
+    # backup), which then records the outcome instead of offering the ticket again.
+    entrance_tokens: dict[str, Annotated[str, Field(max_length=TOKEN_MAX_LENGTH)]] = Field(default_factory=dict)
 
 
 class ClaimStatus(WireModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ from central.common import (
     revoke_entrance_token,
 )
 from central.leases import LeasesArea
-from central.models import Claim, ClaimTicket, Kiosk, Order, Ticket
+from central.models import Claim, ClaimTicket, Kiosk, Order, Revocation, Ticket
 from central.orders import OrdersArea
 from central.secret_store import ClaimGrantRefused
 
@@ -220,6 +221,8 @@ class ClaimsArea(OrdersArea, LeasesArea):
     def report(self, kiosk: Kiosk, claim_id: str, report: ClaimReport) -> ClaimStatus:
         with self.sessions.begin() as session:
             now = self.clock.now()
+            if report.entrance_tokens and session.get(Claim, claim_id) is None:
+                return self._report_without_claim(session, kiosk, claim_id, report, now)
             claim = self._locked_claim(session, kiosk, claim_id, now)
             members = {
                 ct.ticket_id: ct for ct in session.scalars(select(ClaimTicket).where(ClaimTicket.claim_id == claim.id))
@@ -236,6 +239,71 @@ class ClaimsArea(OrdersArea, LeasesArea):
                 self._renew_lease(session, claim, now)
                 claim.open = any(ct.outcome is None for ct in members.values())
             return self._claim_status(session, claim, list(members.values()), now)
+
+    def _report_without_claim(
+        self, session: Session, kiosk: Kiosk, claim_id: str, report: ClaimReport, now: datetime
+    ) -> ClaimStatus:
+        """A report for a claim this central has no record of (e.g. restored from a backup older than it).
+
+        A ticket that is, or may be, on paper is recorded all the same when its entrance token,
+        signed by this central for that ticket of this kiosk's cinema, proves the claim existed:
+        otherwise the ticket would be offered again.  Without that proof: ``claim_not_found``.
+        """
+        keys = self.keyring.verifying_keys(session, now)
+        settled: dict[str, TicketStatus] = {}
+        for ticket_id, outcome in sorted(report.outcomes.items()):
+            if outcome == TicketOutcome.RELEASED:
+                continue  # never reached a printer: nothing to protect
+            ticket = self._proven_ticket(session, kiosk, ticket_id, report.entrance_tokens.get(ticket_id), keys, now)
+            if ticket is None:
+                raise Refusal(ErrorCode.CLAIM_NOT_FOUND, "no such claim for this kiosk", {"ticket_ids": [ticket_id]})
+            self.expire_leases(session, now, ticket.order_id)  # a lapsed claim of another kiosk lets go first
+            status = effective_status(ticket, now)
+            if status is TicketStatus.AVAILABLE:
+                ticket.claim_id = None
+                ticket.lease_expires_at = None
+                ticket.print_started_at = None
+                if outcome == TicketOutcome.PRINTED:
+                    ticket.status = TicketStatus.PRINTED.value
+                    ticket.printed_at = now
+                    ticket.printed_by = kiosk.id
+                else:
+                    ticket.status = TicketStatus.IN_DOUBT.value
+                audit(session, now, kiosk.id, "report_without_claim", ticket.order_id, claim_id=claim_id,
+                      ticket_id=ticket.id, reported=outcome.value)
+            elif not (status is TicketStatus.PRINTED and ticket.printed_by == kiosk.id):
+                # Held by another claim, printed elsewhere, refunded: staff untangle it.
+                audit(session, now, kiosk.id, "report_without_claim_conflict", ticket.order_id, claim_id=claim_id,
+                      ticket_id=ticket.id, reported=outcome.value, ticket_status=status.value)
+            settled[ticket_id] = effective_status(ticket, now)
+        if not settled:
+            raise Refusal(ErrorCode.CLAIM_NOT_FOUND, "no such claim for this kiosk")
+        return ClaimStatus(claim_id=claim_id, open=False, tickets=settled)
+
+    @staticmethod
+    def _proven_ticket(
+        session: Session,
+        kiosk: Kiosk,
+        ticket_id: str,
+        entrance_token: str | None,
+        keys: dict[str, Ed25519PublicKey],
+        now: datetime,
+    ) -> Ticket | None:
+        """The ticket, when ``entrance_token`` is this central's valid, unrevoked token for it in the kiosk's cinema."""
+        if entrance_token is None:
+            return None
+        try:
+            proof = tokens.verify_token(entrance_token, keys, frozenset(), now)
+        except tokens.TokenError:
+            return None
+        if proof.kind != tokens.KIND_TICKET or proof.ticket_id != ticket_id or proof.cinema_id != kiosk.cinema_id:
+            return None
+        if session.scalars(select(Revocation.id).where(Revocation.token_id == proof.token_id)).first() is not None:
+            return None  # the central took this ticket back from that claim: it knows what happened
+        ticket = session.get(Ticket, ticket_id, with_for_update=True)
+        if ticket is None or ticket.order_id != proof.order_id:
+            return None
+        return ticket
 
     def _apply_outcome(
         self,

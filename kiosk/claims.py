@@ -50,7 +50,8 @@ CENTRAL_UNREACHABLE = "central_unreachable"  # no answer: nothing prints without
 class ReportingClient(Protocol):
     def start_printing(self, claim_id: str, ticket_id: str, idempotency_key: str) -> PrintPermit: ...
 
-    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str) -> ClaimStatus: ...
+    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str,
+               entrance_tokens: dict[str, str] | None = None) -> ClaimStatus: ...
 
 
 class Outbox:
@@ -62,10 +63,12 @@ class Outbox:
         # The printing worker and the monitor both flush: one delivery at a time keeps the order.
         self._flush_lock = threading.Lock()
 
-    def report(self, claim_id: str, ticket_id: str, outcome: TicketOutcome) -> None:
+    def report(self, claim_id: str, ticket_id: str, outcome: TicketOutcome, entrance_token: str | None = None) -> None:
         key = f"{claim_id}:{ticket_id}:{outcome.value}"
-        self._journal.enqueue(REPORT_KIND, {"claim_id": claim_id, "ticket_id": ticket_id,
-                                            "outcome": outcome.value}, key)
+        payload = {"claim_id": claim_id, "ticket_id": ticket_id, "outcome": outcome.value}
+        if entrance_token and outcome is not TicketOutcome.RELEASED:
+            payload["entrance_token"] = entrance_token  # the claim's proof, should the central have lost it
+        self._journal.enqueue(REPORT_KIND, payload, key)
 
     def flush(self) -> int:
         """Deliver what is pending, in order; stop at the first failure. Returns how many went."""
@@ -79,8 +82,9 @@ class Outbox:
                 continue
             payload = item.payload
             try:
+                proof = {payload["ticket_id"]: payload["entrance_token"]} if payload.get("entrance_token") else None
                 self.client.report(payload["claim_id"], {payload["ticket_id"]: TicketOutcome(payload["outcome"])},
-                                    item.idempotency_key)
+                                   item.idempotency_key, entrance_tokens=proof)
             except CentralRefused as exc:
                 if exc.code in (ErrorCode.CLAIM_NOT_FOUND, ErrorCode.BAD_REQUEST):
                     self._reject(item.item_id, payload, exc.code)
@@ -273,7 +277,7 @@ class ClaimPrinter:
                     log.warning("ticket in doubt after restart, claim %s", claim_id)
                 else:
                     # Final already; make sure its report is queued (idempotent).
-                    self._outbox.report(claim_id, ticket.ticket_id, _OUTCOME_OF_STATE[ticket.state])
+                    self._queue_report(ticket, ticket.state)
             for ticket in self._journal.tickets(claim_id):
                 counts[ticket.state] = counts.get(ticket.state, 0) + 1
             self._finish(claim_id)
@@ -292,7 +296,11 @@ class ClaimPrinter:
 
     def _settle(self, ticket: JournalTicket, state: TicketState, detail: str) -> None:
         self._journal.set_ticket_state(ticket.claim_id, ticket.ticket_id, state, detail)
-        self._outbox.report(ticket.claim_id, ticket.ticket_id, _OUTCOME_OF_STATE[state])
+        self._queue_report(ticket, state)
+
+    def _queue_report(self, ticket: JournalTicket, state: TicketState) -> None:
+        self._outbox.report(ticket.claim_id, ticket.ticket_id, _OUTCOME_OF_STATE[state],
+                            ticket.content.get("entrance_token"))
 
     def _finish(self, claim_id: str) -> None:
         if all(t.state in FINAL_STATES for t in self._journal.tickets(claim_id)):

@@ -11,7 +11,7 @@ from typing import Any
 
 from backend_client import tokens
 from backend_client.wire import ClaimResponse, ErrorCode, PrintPermit
-from tests.central.kiosk_api import KioskApi, new_order, ok, refusal
+from tests.central.kiosk_api import KioskApi, forget_claims, new_order, ok, refusal
 
 LEASE_S = 120
 
@@ -139,3 +139,28 @@ def test_refund_is_refused_while_a_ticket_is_being_printed_or_in_doubt(kiosk_a: 
     assert doubtful.returncode != 0 and "in doubt" in doubtful.stderr
     assert kiosk_a.central.cli_json("show-order", order["order_id"])["status"] == "paid"
     assert set(_token_ids(claim).values()) & kiosk_a.revoked_token_ids() == {_token_ids(claim)[second]}
+
+
+def test_a_report_to_a_central_that_lost_the_claim_is_recorded_by_its_entrance_token(
+    kiosk_a: KioskApi, kiosk_b: KioskApi
+) -> None:
+    order = new_order(kiosk_a.central, seat_count=3)
+    one, two, three = order["ticket_ids"]
+    claim = _claim(kiosk_a, order)
+    proofs = {t.ticket_id: t.entrance_token for t in claim.tickets}
+    for ticket in (one, two):
+        ok(kiosk_a.start_printing(claim.claim_id, ticket))
+    forget_claims(kiosk_a.central, order["order_id"])  # restored from a backup taken before the claim
+
+    refusal(kiosk_a.report(claim.claim_id, {one: "printed"}), ErrorCode.CLAIM_NOT_FOUND)  # no proof
+    refusal(kiosk_a.report(claim.claim_id, {one: "printed"}, {one: proofs[two]}), ErrorCode.CLAIM_NOT_FOUND)
+    refusal(kiosk_a.report(claim.claim_id, {one: "printed"}, {one: proofs[one][:-4] + "AAAA"}),
+            ErrorCode.CLAIM_NOT_FOUND)  # forged
+    assert ok(kiosk_a.report(claim.claim_id, {one: "printed"}, {one: proofs[one]}))["tickets"] == {one: "printed"}
+    assert ok(kiosk_a.report(claim.claim_id, {two: "in_doubt"}, {two: proofs[two]}))["tickets"] == {two: "in_doubt"}
+    # Repeated (an answer lost on the way): the same, nothing more.
+    assert ok(kiosk_a.report(claim.claim_id, {one: "printed"}, {one: proofs[one]}))["tickets"] == {one: "printed"}
+    assert _offered(kiosk_b, order) == {three}
+    summary = kiosk_a.central.cli_json("show-order", order["order_id"])
+    assert summary["tickets"] == {one: "printed", two: "in_doubt", three: "available"}
+    assert [e["action"] for e in summary["audit"]].count("report_without_claim") == 2

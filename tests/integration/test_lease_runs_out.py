@@ -27,7 +27,7 @@ from devices.sim.central_proxy import CentralProxy
 from devices.sim.printer import PrintedJob
 from kiosk.claims import RecoveryReport
 from kiosk.flows.pickup import Step
-from tests.central.kiosk_api import KioskApi, new_order
+from tests.central.kiosk_api import KioskApi, forget_claims, new_order
 from tests.integration.conftest import StartKiosk
 from tests.integration.kiosk_rig import (
     JournalRow,
@@ -210,3 +210,24 @@ def test_a_network_cut_mid_claim_stops_printing_and_nothing_prints_twice(
     # What a restart would find: nothing open, nothing to print or report again.
     assert cut.services.claim_printer.recover() == RecoveryReport(claims=0, printed=0, released=0, in_doubt=0)
     assert len(cut.printer.jobs) == 2
+
+
+def test_a_central_restored_from_a_backup_still_learns_what_was_printed(
+    module_central: RunningCentral, run_kiosk: RunKiosk  # noqa: F811
+) -> None:
+    central = module_central
+    order = new_order(central, seat_count=2)
+    dead = run_kiosk(central, order, hold="before-reports")
+    dead.wait_for(lambda rows: states(rows) == ["printed", "printed"] and all(row.claim_closed for row in rows),
+                  "every ticket printed, no report sent")
+    dead.kill()
+    forget_claims(central, order["order_id"])  # head office restores a backup from before the claim
+    assert set(central_ticket_states(central, order["order_id"]).values()) == {"available"}
+
+    kiosk = dead.restart()  # its queued reports reach a central that never heard of the claim
+    assert kiosk.services.outbox.pending_count() == 0
+    assert kiosk.services.outbox.undeliverable() == []
+    assert set(central_ticket_states(central, order["order_id"]).values()) == {"printed"}
+    kiosk.look_up(order)
+    assert message_key(kiosk.flow.state.refusal) == "refusal.already_collected"
+    assert len(dead.printer.jobs) == 2

@@ -98,7 +98,8 @@ class FakeCentral:
         self._check()
         return PrintPermit(claim_id=claim_id, ticket_id=ticket_id, lease_expires_at=NOW + timedelta(minutes=2))
 
-    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str) -> ClaimStatus:
+    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str,
+               entrance_tokens: dict[str, str] | None = None) -> ClaimStatus:
         if self.unreachable or self.reports_unreachable:
             raise CentralUnreachable("connection refused")
         self.reports.append((claim_id, outcomes, idempotency_key))

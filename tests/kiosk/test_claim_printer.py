@@ -31,6 +31,7 @@ class ScriptedCentral:
     refusal: Exception = field(default_factory=lambda: CentralRefused(ErrorCode.CLAIM_EXPIRED, "lease gone"))
     report_refusal: Exception | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
+    proofs: dict[str, str] = field(default_factory=dict)
 
     def start_printing(self, claim_id: str, ticket_id: str, idempotency_key: str) -> PrintPermit:
         allowed = sum(1 for kind, _ in self.calls if kind == "printing")
@@ -39,9 +40,11 @@ class ScriptedCentral:
         self.calls.append(("printing", ticket_id))
         return PrintPermit(claim_id=claim_id, ticket_id=ticket_id, lease_expires_at=NOW + timedelta(minutes=2))
 
-    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str) -> ClaimStatus:
+    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str,
+               entrance_tokens: dict[str, str] | None = None) -> ClaimStatus:
         if self.report_refusal is not None:
             raise self.report_refusal
+        self.proofs.update(entrance_tokens or {})
         for ticket_id, outcome in outcomes.items():
             self.calls.append((outcome.value, ticket_id))
         return ClaimStatus(claim_id=claim_id, open=True, tickets={})
@@ -128,3 +131,11 @@ def test_a_journal_written_before_held_reports_existed_opens_and_keeps_its_outbo
     assert [item.idempotency_key for item in journal.pending()] == ["c:t:printed"]
     journal.hold_undeliverable(journal.pending()[0].item_id, "refused")
     assert journal.pending() == [] and len(journal.held()) == 1
+
+
+def test_reports_of_tickets_on_paper_carry_their_entrance_token_as_proof(tmp_path: Path) -> None:
+    central = ScriptedCentral(refuse_from=1)
+    claim_printer, _, journal, claim_id = claim_four(tmp_path, central)
+    claim_printer.print_claim(claim_id, lambda: False, lambda _: None)
+    tokens = {t.ticket_id: t.content["entrance_token"] for t in journal.tickets(claim_id)}
+    assert central.proofs == {"t0": tokens["t0"]}  # printed: proof sent; released ones: none needed

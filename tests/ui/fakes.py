@@ -91,7 +91,8 @@ class FakeCentral:
         return PrintPermit(claim_id=claim_id, ticket_id=ticket_id,
                            lease_expires_at=datetime.now(UTC) + timedelta(minutes=5))
 
-    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str) -> ClaimStatus:
+    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str,
+               entrance_tokens: dict[str, str] | None = None) -> ClaimStatus:
         self.reports.append(outcomes)
         return ClaimStatus(claim_id=claim_id, open=False, tickets={})
 
