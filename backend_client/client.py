@@ -238,11 +238,29 @@ class CentralClient:
             log_subject=f"order={order_id} tickets={len(ticket_ids)}",
         )
 
+    def start_printing(self, claim_id: str, ticket_id: str, idempotency_key: str) -> wire.PrintPermit:
+        """Ask leave to send one ticket to the printer; a refusal means: print nothing more of this claim."""
+        try:
+            request = wire.PrintNotice(ticket_id=ticket_id)
+        except ValidationError as exc:
+            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a print notice names one ticket") from exc
+        path = wire.Routes.CLAIM_PRINTING.format(claim_id=quote(claim_id, safe=""))
+        return self._call(
+            "POST",
+            path,
+            wire.PrintPermit,
+            body=request,
+            policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key,
+            log_subject=f"claim={claim_id}",
+        )
+
     def report(
-        self, claim_id: str, outcomes: dict[str, wire.TicketOutcome], idempotency_key: str
+        self, claim_id: str, outcomes: dict[str, wire.TicketOutcome], idempotency_key: str,
+        entrance_tokens: dict[str, str] | None = None,
     ) -> wire.ClaimStatus:
         try:
-            request = wire.ClaimReport(outcomes=outcomes)
+            request = wire.ClaimReport(outcomes=outcomes, entrance_tokens=entrance_tokens or {})
         except ValidationError as exc:
             raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a report maps ticket ids to outcomes") from exc
         path = wire.Routes.CLAIM_REPORT.format(claim_id=quote(claim_id, safe=""))

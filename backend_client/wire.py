@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 # A claim grant is opaque to the kiosk: it hands back what its lookup answer gave it.
 CLAIM_GRANT_MAX_LENGTH = 1024
 AUTH_SCHEME = "Bearer"
+TOKEN_MAX_LENGTH = 2048  # a signed QR token (order or entrance ticket)
 
 
 class WireModel(BaseModel):
@@ -46,7 +47,7 @@ class ErrorCode(str, enum.Enum):
     LOCKED_OUT = "locked_out"  # too many wrong codes for this serial / kiosk
     INVALID_TOKEN = "invalid_token"  # QR token forged, expired, malformed, revoked
     TICKET_TOKEN = "ticket_token"  # an entrance ticket's QR, not an order's
-    CLAIM_EXPIRED = "claim_expired"
+    CLAIM_EXPIRED = "claim_expired"  # the claim's lease ran out: print nothing more of it
     CLAIM_NOT_FOUND = "claim_not_found"
     CLAIM_NOT_ALLOWED = "claim_not_allowed"  # no valid grant from this kiosk's own lookup of the order
     TICKET_NOT_AVAILABLE = "ticket_not_available"
@@ -101,7 +102,7 @@ class CodeLookupRequest(WireModel):
 
 
 class TokenLookupRequest(WireModel):
-    token: str = Field(max_length=2048)
+    token: str = Field(max_length=TOKEN_MAX_LENGTH)
 
 
 class LookupResponse(WireModel):
@@ -129,6 +130,20 @@ class ClaimResponse(WireModel):
     tickets: list[ClaimedTicket]
 
 
+class PrintNotice(WireModel):
+    """Sent before a ticket's bytes go to the printer: the central must allow it first."""
+
+    ticket_id: str = Field(min_length=1, max_length=64)
+
+
+class PrintPermit(WireModel):
+    """The central's leave to print one ticket now; the claim's lease was renewed."""
+
+    claim_id: str
+    ticket_id: str
+    lease_expires_at: datetime
+
+
 class TicketOutcome(str, enum.Enum):
     PRINTED = "printed"
     RELEASED = "released"  # never sent to the printer: collectable again
@@ -139,6 +154,10 @@ class ClaimReport(WireModel):
     """The kiosk's report of what happened to some of a claim's tickets."""
 
     outcomes: dict[str, TicketOutcome]  # ticket_id -> outcome
+    # ticket_id -> the entrance token the central signed for it, sent with every ticket that is or
+    # may be on paper: proof of the claim for a central that has no record of it (restored from a
+    # backup), which then records the outcome instead of offering the ticket again.
+    entrance_tokens: dict[str, Annotated[str, Field(max_length=TOKEN_MAX_LENGTH)]] = Field(default_factory=dict)
 
 
 class ClaimStatus(WireModel):
@@ -175,6 +194,8 @@ class Routes:
     LOOKUP_CODE = API_PREFIX + "/lookup/code"  # POST CodeLookupRequest -> LookupResponse
     LOOKUP_TOKEN = API_PREFIX + "/lookup/token"  # POST TokenLookupRequest -> LookupResponse
     CLAIMS = API_PREFIX + "/claims"  # POST ClaimRequest (+Idempotency-Key) -> ClaimResponse
+    # POST PrintNotice (+Idempotency-Key) -> PrintPermit; refused (claim_expired, ...) means do not print.
+    CLAIM_PRINTING = API_PREFIX + "/claims/{claim_id}/printing"
     CLAIM_REPORT = API_PREFIX + "/claims/{claim_id}/report"  # POST ClaimReport (+Idempotency-Key) -> ClaimStatus
     KEYS = API_PREFIX + "/keys"  # GET -> KeySet
     REVOCATIONS = API_PREFIX + "/revocations"  # GET -> RevocationList

@@ -14,9 +14,22 @@ from sqlalchemy.orm import Session
 
 from backend_client import tokens
 from backend_client.wire import TicketStatus
-from central.models import AuditEntry, Cinema, Film, Hall, Kiosk, Order, PickupCode, Revocation, Showing, Ticket
+from central.models import (
+    AuditEntry,
+    Cinema,
+    Claim,
+    ClaimTicket,
+    Film,
+    Hall,
+    Kiosk,
+    Order,
+    PickupCode,
+    Revocation,
+    Showing,
+    Ticket,
+)
 from central.secret_store import hash_kiosk_secret, new_kiosk_secret
-from central.service import Central, audit, effective_status, iso, new_id
+from central.service import Central, audit, effective_status, iso, new_id, revoke_entrance_token
 
 SEAT_RE = re.compile(r"^([A-Z]{1,2})([0-9]{1,3})$")
 # Serials below this are kept for the demo data's fixed codes.
@@ -160,20 +173,35 @@ def _order(session: Session, order_id: str) -> Order:
 
 
 def refund(central: Central, session: Session, order_id: str) -> dict[str, Any]:
+    """Refund an order none of whose tickets is printed, being printed or in doubt.
+
+    A ticket that may be on paper is never refunded here: printed ones at the box office, in
+    doubt ones once staff have decided, one being printed when its kiosk has reported it.
+    Every entrance token issued for the order's tickets is revoked.
+    """
     now = central.clock.now()
     order = _order(session, order_id)
     if order.status == "refunded":
         return {"order_id": order.id, "status": "refunded", "already": True}
+    central.expire_leases(session, now, order.id)
     tickets = session.scalars(select(Ticket).where(Ticket.order_id == order.id).with_for_update()).all()
-    printed = [t.id for t in tickets if t.status == TicketStatus.PRINTED.value]
-    if printed:
+    if any(t.status == TicketStatus.PRINTED.value for t in tickets):
         raise AdminError(f"order {order.id} has printed tickets; refund them at the box office")
+    if any(effective_status(t, now) is TicketStatus.IN_DOUBT for t in tickets):
+        raise AdminError(f"order {order.id} has tickets in doubt (they may be on paper); staff decide them first")
+    if any(t.status == TicketStatus.CLAIMED.value and t.print_started_at is not None for t in tickets):
+        raise AdminError(f"order {order.id} has a ticket being printed at a kiosk now; try again in a few minutes")
     for ticket in tickets:
         ticket.status = TicketStatus.REFUNDED.value
         ticket.claim_id = None
         ticket.lease_expires_at = None
+    members = session.scalars(select(ClaimTicket).where(ClaimTicket.ticket_id.in_([t.id for t in tickets]))).all()
+    for member in members:
+        revoke_entrance_token(session, member, order.id, "refunded", now)
+    for claim in session.scalars(select(Claim).where(Claim.order_id == order.id, Claim.open.is_(True))):
+        claim.open = False  # its kiosk's next "about to print" is refused
     order.status = "refunded"
-    audit(session, now, ACTOR, "refund", order.id)
+    audit(session, now, ACTOR, "refund", order.id, entrance_tokens_revoked=len(members))
     return {"order_id": order.id, "status": "refunded", "already": False}
 
 

@@ -29,26 +29,20 @@ from backend_client.wire import (
     KeySet,
     KioskHello,
     LookupResponse,
+    PrintNotice,
+    PrintPermit,
     RevocationList,
     Routes,
     TokenLookupRequest,
 )
 from central.models import Kiosk
+from central.responses import error_response
 from central.service import CLAIM_NOT_ALLOWED_MESSAGE, Central, Refusal
+from central.test_hooks import install_test_hooks
 
 log = logging.getLogger("central.api")
 MAX_BODY_BYTES = 64 * 1024
 _KIOSK_STATE = "kiosk"  # request.state attribute: the kiosk RequestGuard authenticated
-
-
-def error_response(
-    code: ErrorCode, message: str, details: dict[str, Any] | None = None, status_code: int | None = None
-) -> JSONResponse:
-    """An ErrorBody; the status is the code's own unless the HTTP layer needs a more precise one (413)."""
-    body = ErrorBody(code=code, message=message, details=details or {})
-    headers = {"WWW-Authenticate": AUTH_SCHEME} if code == ErrorCode.UNAUTHORIZED else None
-    status = status_code or ERROR_HTTP_STATUS[code]
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 class RequestGuard:
@@ -241,6 +235,13 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
     def claim(body: ClaimRequest, k: CurrentKiosk, idempotency_key: IdempotencyKey = None) -> ClaimResponse:
         return central.claim(k, body, idempotency_key)
 
+    @app.post(Routes.CLAIM_PRINTING, response_model=PrintPermit, responses=refusals)
+    def start_printing(
+        claim_id: str, body: PrintNotice, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
+    ) -> PrintPermit:
+        # Idempotent by content (claim, ticket); the header is accepted for symmetry with claims.
+        return central.start_printing(k, claim_id, body)
+
     @app.post(Routes.CLAIM_REPORT, response_model=ClaimStatus, responses=refusals)
     def report(
         claim_id: ClaimIdPath, body: ClaimReport, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
@@ -257,8 +258,6 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
         return central.revocation_list()
 
     if test_hooks:
-        from central.test_hooks import install_test_hooks
-
         install_test_hooks(app, central)
     app.add_middleware(RequestGuard)
     return app

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -110,6 +111,9 @@ class Ticket(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     printed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # kiosk id
+    # When the holding claim's kiosk said this ticket was about to print (its bytes may have reached
+    # a printer from then on): a lease that runs out makes it in doubt instead of collectable again.
+    print_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Kiosk(Base):
@@ -124,7 +128,10 @@ class Kiosk(Base):
 
 class Claim(Base):
     __tablename__ = "claims"
-    __table_args__ = (UniqueConstraint("kiosk_id", "idempotency_key", name="uq_claim_idempotency"),)
+    __table_args__ = (
+        UniqueConstraint("kiosk_id", "idempotency_key", name="uq_claim_idempotency"),
+        Index("ix_claims_open_lease", "open", "lease_expires_at"),
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"), index=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)

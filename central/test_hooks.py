@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 from backend_client.wire import API_PREFIX, ErrorCode
-from central.api import error_response
+from central.responses import error_response
 from central.service import Central
 
 TEST_PREFIX = "/test"

@@ -3,10 +3,14 @@
 Order of every step, each written to the journal before the next acts:
 
 1. the claim granted by the central is journaled with each ticket's printable content;
-2. a ticket is journaled ``sent`` before its bytes go to the printer;
-3. it is journaled ``printed`` only when the printer reported a healthy status after its
+2. the central is told, synchronously, that the ticket is about to print; when it refuses
+   (the claim's lease ran out, the order was refunded) or cannot be reached, nothing more of
+   the claim prints: the ticket and the rest are released;
+3. a ticket is journaled ``sent`` before its bytes go to the printer;
+4. it is journaled ``printed`` only when the printer reported a healthy status after its
    cut, ``released`` when nothing reached the printer, ``in_doubt`` otherwise;
-4. the outcome is queued in the outbox (deterministic idempotency key) and delivered.
+5. the outcome is queued in the outbox (deterministic idempotency key) and delivered at
+   once, before the next ticket: every accepted report renews the claim's lease.
 
 After a crash, :meth:`ClaimPrinter.recover` finishes what the journal shows: ``claimed``
 tickets were never sent and are released, ``sent`` ones are in doubt and go to staff.
@@ -23,9 +27,9 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from backend_client.errors import CentralError, CentralRefused
-from backend_client.wire import ClaimResponse, ClaimStatus, ErrorCode, OrderView, TicketOutcome
+from backend_client.wire import ClaimResponse, ClaimStatus, ErrorCode, OrderView, PrintPermit, TicketOutcome
 from devices.printer_api import PrintOutcome, TicketContent, TicketPrinter
-from kiosk.journal import FINAL_STATES, Journal, JournalTicket, TicketState
+from kiosk.journal import FINAL_STATES, Journal, JournalTicket, OutboxItem, TicketState
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,16 @@ _OUTCOME_OF_STATE = {
 }
 
 
+# Why the central stopped a claim's printing (ClaimResult.stopped_by_central).
+CLAIM_LOST = "claim_lost"  # the central refused: lease gone, order refunded, claim unknown
+CENTRAL_UNREACHABLE = "central_unreachable"  # no answer: nothing prints without the central's leave
+
+
 class ReportingClient(Protocol):
-    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str) -> ClaimStatus: ...
+    def start_printing(self, claim_id: str, ticket_id: str, idempotency_key: str) -> PrintPermit: ...
+
+    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str,
+               entrance_tokens: dict[str, str] | None = None) -> ClaimStatus: ...
 
 
 class Outbox:
@@ -47,14 +59,16 @@ class Outbox:
 
     def __init__(self, journal: Journal, client: ReportingClient) -> None:
         self._journal = journal
-        self._client = client
+        self.client = client  # the claim printer asks it for leave to print, too
         # The printing worker and the monitor both flush: one delivery at a time keeps the order.
         self._flush_lock = threading.Lock()
 
-    def report(self, claim_id: str, ticket_id: str, outcome: TicketOutcome) -> None:
+    def report(self, claim_id: str, ticket_id: str, outcome: TicketOutcome, entrance_token: str | None = None) -> None:
         key = f"{claim_id}:{ticket_id}:{outcome.value}"
-        self._journal.enqueue(REPORT_KIND, {"claim_id": claim_id, "ticket_id": ticket_id,
-                                            "outcome": outcome.value}, key)
+        payload = {"claim_id": claim_id, "ticket_id": ticket_id, "outcome": outcome.value}
+        if entrance_token and outcome is not TicketOutcome.RELEASED:
+            payload["entrance_token"] = entrance_token  # the claim's proof, should the central have lost it
+        self._journal.enqueue(REPORT_KIND, payload, key)
 
     def flush(self) -> int:
         """Deliver what is pending, in order; stop at the first failure. Returns how many went."""
@@ -68,14 +82,12 @@ class Outbox:
                 continue
             payload = item.payload
             try:
-                self._client.report(payload["claim_id"], {payload["ticket_id"]: TicketOutcome(payload["outcome"])},
-                                    item.idempotency_key)
+                proof = {payload["ticket_id"]: payload["entrance_token"]} if payload.get("entrance_token") else None
+                self.client.report(payload["claim_id"], {payload["ticket_id"]: TicketOutcome(payload["outcome"])},
+                                   item.idempotency_key, entrance_tokens=proof)
             except CentralRefused as exc:
                 if exc.code in (ErrorCode.CLAIM_NOT_FOUND, ErrorCode.BAD_REQUEST):
-                    # The central will never accept it: keep it visible to staff, stop retrying.
-                    self._journal.audit("report_rejected", claim=payload["claim_id"], ticket=payload["ticket_id"],
-                                        outcome=payload["outcome"], reason=exc.code.value)
-                    self._journal.mark_delivered(item.item_id)
+                    self._reject(item.item_id, payload, exc.code)
                     continue
                 self._journal.mark_attempt_failed(item.item_id, str(exc))
                 return delivered
@@ -86,8 +98,28 @@ class Outbox:
             delivered += 1
         return delivered
 
+    def _reject(self, item_id: int, payload: dict[str, Any], code: ErrorCode) -> None:
+        """The central will never accept this report (it does not know the claim: e.g. restored from a backup)."""
+        fields = {"claim": payload["claim_id"], "ticket": payload["ticket_id"], "outcome": payload["outcome"],
+                  "reason": code.value}
+        if payload["outcome"] == TicketOutcome.RELEASED.value:
+            # Nothing reached a printer: there is nothing for the central to protect.
+            self._journal.audit("report_rejected", **fields)
+            self._journal.mark_delivered(item_id)
+            return
+        # A ticket that is, or may be, on paper: dropping the report would let the central offer it
+        # again.  It stays in the journal, no longer retried, until staff settle it with head office.
+        self._journal.hold_undeliverable(item_id, f"refused: {code.value}")
+        self._journal.audit("report_undeliverable", **fields)
+        log.warning("the central refused the %s report of ticket %s (claim %s: %s); kept for staff",
+                    payload["outcome"], payload["ticket_id"], payload["claim_id"], code.value)
+
     def pending_count(self) -> int:
         return sum(1 for item in self._journal.pending() if item.kind == REPORT_KIND)
+
+    def undeliverable(self) -> list[OutboxItem]:
+        """Reports the central refused for good: for staff to settle with head office."""
+        return [item for item in self._journal.held() if item.kind == REPORT_KIND]
 
 
 @dataclass(frozen=True)
@@ -105,6 +137,7 @@ class ClaimResult:
     in_doubt: int
     stopped_by_person: bool
     printer_detail: str  # why printing stopped early, e.g. "paper_out"; "" when it did not
+    stopped_by_central: str = ""  # CLAIM_LOST or CENTRAL_UNREACHABLE when the central stopped it
 
 
 @dataclass(frozen=True)
@@ -173,12 +206,19 @@ class ClaimPrinter:
         total = len(tickets)
         stopped_by_person = False
         printer_detail = ""
+        central_stop = ""
         for ticket in tickets:
             if ticket.state is not TicketState.CLAIMED:
                 continue
-            if printer_detail or should_stop():
-                stopped_by_person = stopped_by_person or not printer_detail
-                self._settle(ticket, TicketState.RELEASED, "not printed: " + (printer_detail or "stopped"))
+            if printer_detail or central_stop or should_stop():
+                stopped_by_person = stopped_by_person or not (printer_detail or central_stop)
+                self._settle(ticket, TicketState.RELEASED,
+                             "not printed: " + (printer_detail or central_stop or "stopped"))
+                on_progress(TicketProgress(ticket.ticket_id, ticket.position, total, TicketState.RELEASED))
+                continue
+            central_stop = self._ask_to_print(ticket)
+            if central_stop:
+                self._settle(ticket, TicketState.RELEASED, "not printed: " + central_stop)
                 on_progress(TicketProgress(ticket.ticket_id, ticket.position, total, TicketState.RELEASED))
                 continue
             self._journal.set_ticket_state(claim_id, ticket.ticket_id, TicketState.SENT)
@@ -191,6 +231,8 @@ class ClaimPrinter:
             else:
                 state = TicketState.IN_DOUBT
             self._settle(ticket, state, result.detail)
+            # Reported before the next ticket: the central knows at once, and the lease is renewed.
+            self._outbox.flush()
             on_progress(TicketProgress(ticket.ticket_id, ticket.position, total, state))
             if state is not TicketState.PRINTED:
                 printer_detail = result.status.health().reason or result.detail or "printer_error"
@@ -205,7 +247,25 @@ class ClaimPrinter:
             in_doubt=sum(t.state is TicketState.IN_DOUBT for t in final),
             stopped_by_person=stopped_by_person,
             printer_detail=printer_detail,
+            stopped_by_central=central_stop,
         )
+
+    def _ask_to_print(self, ticket: JournalTicket) -> str:
+        """The central's leave to print this ticket now: "" when given, else why printing must stop."""
+        try:
+            self._outbox.client.start_printing(ticket.claim_id, ticket.ticket_id,
+                                               f"{ticket.claim_id}:{ticket.ticket_id}:printing")
+        except CentralRefused as exc:
+            log.warning("the central stopped claim %s before ticket %s: %s",
+                        ticket.claim_id, ticket.ticket_id, exc.code.value)
+            self._journal.audit("claim_lost", claim=ticket.claim_id, ticket=ticket.ticket_id, reason=exc.code.value)
+            return CLAIM_LOST
+        except CentralError as exc:
+            log.warning("no leave to print ticket %s of claim %s: %s", ticket.ticket_id, ticket.claim_id, exc)
+            self._journal.audit("print_not_allowed", claim=ticket.claim_id, ticket=ticket.ticket_id,
+                                reason="central_unreachable")
+            return CENTRAL_UNREACHABLE
+        return ""
 
     def recover(self) -> RecoveryReport:
         """Resolve claims left open by a crash or power loss. Nothing is printed again."""
@@ -220,7 +280,7 @@ class ClaimPrinter:
                     log.warning("ticket in doubt after restart, claim %s", claim_id)
                 else:
                     # Final already; make sure its report is queued (idempotent).
-                    self._outbox.report(claim_id, ticket.ticket_id, _OUTCOME_OF_STATE[ticket.state])
+                    self._queue_report(ticket, ticket.state)
             for ticket in self._journal.tickets(claim_id):
                 counts[ticket.state] = counts.get(ticket.state, 0) + 1
             self._finish(claim_id)
@@ -239,7 +299,11 @@ class ClaimPrinter:
 
     def _settle(self, ticket: JournalTicket, state: TicketState, detail: str) -> None:
         self._journal.set_ticket_state(ticket.claim_id, ticket.ticket_id, state, detail)
-        self._outbox.report(ticket.claim_id, ticket.ticket_id, _OUTCOME_OF_STATE[state])
+        self._queue_report(ticket, state)
+
+    def _queue_report(self, ticket: JournalTicket, state: TicketState) -> None:
+        self._outbox.report(ticket.claim_id, ticket.ticket_id, _OUTCOME_OF_STATE[state],
+                            ticket.content.get("entrance_token"))
 
     def _finish(self, claim_id: str) -> None:
         if all(t.state in FINAL_STATES for t in self._journal.tickets(claim_id)):

@@ -6,7 +6,8 @@ it.  Tables:
 - ``claims`` / ``claim_tickets``: a claim granted by the central and, per ticket, how far
   printing got (``claimed`` -> ``sent`` -> ``printed``, or ``released`` / ``in_doubt``).
 - ``outbox``: reports that must reach the central, each with its idempotency key, kept
-  until the central acknowledged them, so they are delivered exactly once.
+  until the central acknowledged them, so they are delivered exactly once.  One the central
+  refuses for good (it does not know the claim) is held (``held_at``) for staff, not dropped.
 - ``cache``: small JSON documents (key set, revocation list, ...).
 - ``audit``: what happened, with codes and numbers already masked by the caller.
 """
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT NOT NULL DEFAULT '',
-    delivered_at REAL
+    delivered_at REAL,
+    held_at REAL
 );
 CREATE TABLE IF NOT EXISTS cache (
     name TEXT PRIMARY KEY,
@@ -112,8 +114,15 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            self._upgrade()
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"cannot open the journal {self.path}: {exc}") from exc
+
+    def _upgrade(self) -> None:
+        """Bring a journal written by an older kiosk to this schema (columns added since)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "held_at" not in columns:
+            self._db.execute("ALTER TABLE outbox ADD COLUMN held_at REAL")
 
     def close(self) -> None:
         with self._lock:
@@ -205,9 +214,24 @@ class Journal:
     def pending(self) -> list[OutboxItem]:
         rows = self._query(
             "SELECT item_id, kind, idempotency_key, payload, attempts FROM outbox "
-            "WHERE delivered_at IS NULL ORDER BY item_id"
+            "WHERE delivered_at IS NULL AND held_at IS NULL ORDER BY item_id"
         )
         return [OutboxItem(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
+
+    def held(self) -> list[OutboxItem]:
+        """Messages the central refused for good, kept for staff."""
+        rows = self._query(
+            "SELECT item_id, kind, idempotency_key, payload, attempts FROM outbox "
+            "WHERE delivered_at IS NULL AND held_at IS NOT NULL ORDER BY item_id"
+        )
+        return [OutboxItem(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
+
+    def hold_undeliverable(self, item_id: int, error: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE outbox SET held_at = ?, attempts = attempts + 1, last_error = ? WHERE item_id = ?",
+                (self._clock(), error[:500], item_id),
+            )
 
     def mark_delivered(self, item_id: int) -> None:
         with self._transaction() as db:

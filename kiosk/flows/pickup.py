@@ -24,7 +24,7 @@ from backend_client.wire import ClaimResponse, ErrorCode, OrderView, TicketStatu
 from devices.camera_api import DecodedCode
 from devices.health import Health
 from devices.printer_api import PrinterStatus, TicketPrinter
-from kiosk.claims import ClaimPrinter, ClaimResult, TicketProgress, ticket_contents
+from kiosk.claims import CLAIM_LOST, ClaimPrinter, ClaimResult, TicketProgress, ticket_contents
 from kiosk.config import PickupSection
 from kiosk.flows.journey import Journey, JourneyState, NavView
 from kiosk.flows.runtime import Message, Worker
@@ -371,7 +371,10 @@ class PickupFlow(Journey[PickupState]):
     def _finish_printing(self, result: ClaimResult) -> None:
         not_selected = sum(1 for line in self._state.lines if line.collectable and not line.selected)
         note = None
-        if result.printer_detail:
+        if result.stopped_by_central:  # the claim was lost or the central went silent: nothing more printed
+            note = Message.of("done.claim_lost" if result.stopped_by_central == CLAIM_LOST
+                              else "done.central_unreachable")
+        elif result.printer_detail:
             note = Message.of(f"printer.{result.printer_detail}")
         elif result.stopped_by_person:
             note = Message.of("done.stopped")

@@ -7,8 +7,10 @@ import uuid
 from typing import Any
 
 import requests
+from sqlalchemy import text
 
 from backend_client.wire import ERROR_HTTP_STATUS, IDEMPOTENCY_HEADER, ErrorBody, ErrorCode, Routes
+from central.db import make_engine
 from tests.support.central_server import RunningCentral
 
 TIMEOUT_S = 15
@@ -48,8 +50,20 @@ class KioskApi:
             grant = self.central.claim_grant(order_id, self.credential)
         return self.post(Routes.CLAIMS, {"order_id": order_id, "ticket_ids": ticket_ids, "claim_grant": grant}, headers)
 
-    def report(self, claim_id: str, outcomes: dict[str, str]) -> requests.Response:
-        return self.post(Routes.CLAIM_REPORT.format(claim_id=claim_id), {"outcomes": outcomes})
+    def start_printing(self, claim_id: str, ticket_id: str) -> requests.Response:
+        """Tell the central this ticket is about to print (its leave, or a refusal)."""
+        return self.post(Routes.CLAIM_PRINTING.format(claim_id=claim_id), {"ticket_id": ticket_id},
+                         {IDEMPOTENCY_HEADER: f"{claim_id}:{ticket_id}:printing"})
+
+    def revoked_token_ids(self) -> set[str]:
+        return set(ok(self.get(Routes.REVOCATIONS))["revoked_token_ids"])
+
+    def report(self, claim_id: str, outcomes: dict[str, str],
+               entrance_tokens: dict[str, str] | None = None) -> requests.Response:
+        body: dict[str, Any] = {"outcomes": outcomes}
+        if entrance_tokens is not None:
+            body["entrance_tokens"] = entrance_tokens
+        return self.post(Routes.CLAIM_REPORT.format(claim_id=claim_id), body)
 
 
 def refusal(response: requests.Response, code: ErrorCode) -> dict[str, Any]:
@@ -84,3 +98,25 @@ def new_kiosk(central: RunningCentral, cinema: str | None = None) -> KioskApi:
     name = f"Lobby-{uuid.uuid4().hex[:4]}-09"
     enrolled = central.cli_json("kiosk", "enrol", name, "--cinema", cinema or central.demo["cinema_id"])
     return KioskApi(central, enrolled["credential"])
+
+
+def forget_claims(central: RunningCentral, order_id: str) -> None:
+    """The central's database as a backup from before this order's claims would have it.
+
+    The order's claims are gone and its tickets available again, as when head office restores a
+    backup taken before the kiosks claimed them (the server keeps running on the same database).
+    """
+    engine = make_engine(central.db_url)
+    try:
+        with engine.begin() as connection:
+            claim_ids = [row[0] for row in connection.execute(
+                text("SELECT id FROM claims WHERE order_id = :order"), {"order": order_id})]
+            for claim_id in claim_ids:
+                connection.execute(text("DELETE FROM claim_tickets WHERE claim_id = :claim"), {"claim": claim_id})
+                connection.execute(text("DELETE FROM claims WHERE id = :claim"), {"claim": claim_id})
+            connection.execute(text(
+                "UPDATE tickets SET status = 'available', claim_id = NULL, lease_expires_at = NULL, "
+                "print_started_at = NULL, printed_at = NULL, printed_by = NULL WHERE order_id = :order"),
+                {"order": order_id})
+    finally:
+        engine.dispose()

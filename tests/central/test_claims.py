@@ -122,10 +122,12 @@ def test_a_report_extends_the_lease(kiosk_a: KioskApi, kiosk_b: KioskApi) -> Non
     refusal(kiosk_b.claim(order["order_id"], [second]), ErrorCode.BEING_COLLECTED)
 
 
-def test_late_printed_report_is_accepted_when_nobody_took_the_ticket(kiosk_a: KioskApi, kiosk_b: KioskApi) -> None:
+def test_late_printed_report_of_a_ticket_about_to_print_is_accepted(kiosk_a: KioskApi, kiosk_b: KioskApi) -> None:
     order = new_order(kiosk_a.central, seat_count=1)
     claim = ok(kiosk_a.claim(order["order_id"], order["ticket_ids"]))
+    ok(kiosk_a.start_printing(claim["claim_id"], order["ticket_ids"][0]))
     kiosk_a.central.advance_clock(LEASE_S + 30)
+    refusal(kiosk_b.lookup_order(order), ErrorCode.TICKET_NOT_AVAILABLE)  # in doubt meanwhile, not offered
     status = ok(kiosk_a.report(claim["claim_id"], {order["ticket_ids"][0]: "printed"}))
     assert status["tickets"] == {order["ticket_ids"][0]: "printed"}
     refusal(kiosk_b.lookup_order(order), ErrorCode.ALREADY_COLLECTED)

@@ -42,6 +42,7 @@ CONTRACT: dict[str, RouteContract] = {
     wire.Routes.LOOKUP_CODE: RouteContract("post", wire.CodeLookupRequest, wire.LookupResponse),
     wire.Routes.LOOKUP_TOKEN: RouteContract("post", wire.TokenLookupRequest, wire.LookupResponse),
     wire.Routes.CLAIMS: RouteContract("post", wire.ClaimRequest, wire.ClaimResponse, idempotent=True),
+    wire.Routes.CLAIM_PRINTING: RouteContract("post", wire.PrintNotice, wire.PrintPermit, idempotent=True),
     wire.Routes.CLAIM_REPORT: RouteContract("post", wire.ClaimReport, wire.ClaimStatus, idempotent=True),
     wire.Routes.KEYS: RouteContract("get", None, wire.KeySet),
     wire.Routes.REVOCATIONS: RouteContract("get", None, wire.RevocationList),

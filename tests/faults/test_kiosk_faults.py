@@ -130,7 +130,9 @@ def test_central_down_for_a_minute_refuses_then_works_and_delivers_reports_once(
 
     kiosk.flow.subscribe(line_breaks_while_printing)
     kiosk.pick_up(first)
-    assert (kiosk.flow.state.printed, kiosk.flow.state.owed, kiosk.flow.state.in_doubt) == (2, 0, 0)
+    # Ticket 1 was printing when the line broke; ticket 2 gets no leave to print without the central.
+    assert (kiosk.flow.state.printed, kiosk.flow.state.owed, kiosk.flow.state.in_doubt) == (1, 1, 0)
+    assert message_key(kiosk.flow.state.result_note) == "done.central_unreachable"
     assert line.is_down and kiosk.services.outbox.pending_count() == 2
 
     kiosk.look_up(second)
@@ -151,12 +153,15 @@ def test_central_down_for_a_minute_refuses_then_works_and_delivers_reports_once(
     kiosk.flow.reset()
     kiosk.pick_up(second)
     assert kiosk.flow.state.printed == 1
+    kiosk.flow.reset()
+    kiosk.pick_up(first)  # the ticket owed from the first visit
+    assert kiosk.flow.state.printed == 1
 
     jobs = kiosk.printer.wait_for_jobs(3)
     assert Counter(printed_ticket_ids(jobs)) == Counter(first["ticket_ids"] + second["ticket_ids"])
     for order in (first, second):
         assert set(central_ticket_states(sqlite_central, order["order_id"]).values()) == {"printed"}
-    assert Counter(central_audit_actions(sqlite_central, first["order_id"]))["claim"] == 1
+    assert Counter(central_audit_actions(sqlite_central, first["order_id"]))["claim"] == 2
 
 
 @pytest.mark.parametrize("step, refusal", [

@@ -9,7 +9,7 @@ SIGKILL at the moment it wants, found by reading the journal.
 
 ``--hold`` stops the process at a moment too short to catch by polling, until it is killed:
 ``after-claim`` once the claim is journaled (nothing sent to the printer yet),
-``before-reports`` when the reports are about to be sent to the central (all printed).
+``before-reports`` once every ticket is printed, none of their reports sent to the central.
 """
 
 from __future__ import annotations
@@ -54,11 +54,15 @@ def install_hold(services: KioskServices, moment: str) -> None:
 
         services.claim_printer.record = record_then_hold  # type: ignore[method-assign]
     else:
-        def hold_instead_of_flush() -> int:
-            hold_forever(moment)
-            return 0
+        # Reports are sent as each ticket settles: keep them all queued, then hold once the claim ends.
+        services.outbox.flush = lambda: 0  # type: ignore[method-assign]
+        print_claim = services.claim_printer.print_claim
 
-        services.outbox.flush = hold_instead_of_flush  # type: ignore[method-assign]
+        def print_then_hold(*args: Any, **kwargs: Any) -> Any:
+            print_claim(*args, **kwargs)
+            hold_forever(moment)
+
+        services.claim_printer.print_claim = print_then_hold  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:

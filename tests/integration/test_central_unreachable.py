@@ -1,4 +1,4 @@
-"""The central out of reach: pickups are refused clearly, reports wait and arrive exactly once.
+"""The central out of reach: nothing more prints, pickups are refused clearly, reports wait and arrive once.
 
 The kiosk reaches the central through the fault-injecting proxy, which goes down the way a
 broken line does (connections refused).  "Down for a minute" is the central's controllable
@@ -36,17 +36,22 @@ def test_offline_kiosk_refuses_pickups_and_delivers_queued_reports_once_when_bac
         kiosk.look_up(order)
         assert kiosk.flow.state.can_confirm
 
+        cuts: list[bool] = []
+
         def cut_the_line_once_printing(state: PickupState) -> None:
-            # The claim was granted; the line breaks while the tickets print.
-            if any(ticket.print_state is TicketState.SENT for ticket in state.lines) and not line.is_down:
+            # The claim was granted; the line breaks while the first ticket prints (once).
+            if any(ticket.print_state is TicketState.SENT for ticket in state.lines) and not cuts:
+                cuts.append(True)
                 line.set_down(True)
 
         kiosk.flow.subscribe(cut_the_line_once_printing)
         kiosk.flow.confirm()
         done = kiosk.flow.state
-        assert (done.step, done.printed, done.owed, done.in_doubt) == (Step.DONE, 2, 0, 0)
-        assert sorted(printed_ticket_ids(kiosk.printer.wait_for_jobs(2))) == sorted(order["ticket_ids"])
-        assert kiosk.services.outbox.pending_count() == 2
+        # The ticket being printed comes out; the next gets no leave to print without the central.
+        assert (done.step, done.printed, done.owed, done.in_doubt) == (Step.DONE, 1, 1, 0)
+        assert message_key(done.result_note) == "done.central_unreachable"
+        assert printed_ticket_ids(kiosk.printer.wait_for_jobs(1)) == order["ticket_ids"][:1]
+        assert kiosk.services.outbox.pending_count() == 2  # ticket 1 printed, ticket 2 released
         assert line.upstream_hits(REPORTS_PATH) == 0
         assert set(central_ticket_states(central, order["order_id"]).values()) == {"claimed"}
 
@@ -63,8 +68,14 @@ def test_offline_kiosk_refuses_pickups_and_delivers_queued_reports_once_when_bac
         kiosk.services.outbox.flush()  # nothing left to send: nothing goes twice
         assert kiosk.services.outbox.pending_count() == 0
         assert line.upstream_hits(REPORTS_PATH) == 2  # one report per ticket, each delivered once
+        assert sorted(central_ticket_states(central, order["order_id"]).values()) == ["available", "printed"]
+
+        kiosk.flow.reset()
+        kiosk.pick_up(order)  # the owed ticket, now the line is back
+        assert kiosk.flow.state.printed == 1
+        assert sorted(printed_ticket_ids(kiosk.printer.wait_for_jobs(2))) == sorted(order["ticket_ids"])
 
     assert set(central_ticket_states(central, order["order_id"]).values()) == {"printed"}
     actions = Counter(central_audit_actions(central, order["order_id"]))
-    assert actions["claim"] == 1
+    assert actions["claim"] == 2
     assert actions["report_conflict"] == actions["late_report"] == 0

@@ -21,6 +21,7 @@ from backend_client.wire import (
     ClaimStatus,
     ErrorCode,
     OrderView,
+    PrintPermit,
     TicketOutcome,
     TicketStatus,
     TicketView,
@@ -132,7 +133,18 @@ class FakeCentral:
                                    entrance_token=f"TK1.ticket-{i}") for i in ticket_ids],
         )
 
-    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str) -> ClaimStatus:
+    def start_printing(self, claim_id: str, ticket_id: str, idempotency_key: str) -> PrintPermit:
+        self._check()
+        lease_expires_at = datetime.now(UTC) + timedelta(minutes=2)
+        return PrintPermit(claim_id=claim_id, ticket_id=ticket_id, lease_expires_at=lease_expires_at)
+
+    def report(
+        self,
+        claim_id: str,
+        outcomes: dict[str, TicketOutcome],
+        idempotency_key: str,
+        entrance_tokens: dict[str, str] | None = None,
+    ) -> ClaimStatus:
         if self.unreachable or self.reports_unreachable:
             raise CentralUnreachable("connection refused")
         self.reports.append((claim_id, outcomes, idempotency_key))
