@@ -33,13 +33,26 @@ from devices.yearcard import crypto
 from devices.yearcard import profile as p
 from devices.yearcard.terminal import Transmit
 
+log = logging.getLogger(__name__)
+
 PSAM_PORT = VPCD_PORT + 1  # "Virtual PCD 00 01"
 PSAM_READER = "Virtual PCD 00 01"
 
 
 def handler_channel(handler: Handler) -> Transmit:
-    """A transmit callable straight to a card handler, in-process (unit tests: no pcscd)."""
-    return lambda apdu: ApduResponse.from_bytes(handler(apdu))
+    """A transmit callable straight to a card handler, in-process (unit tests: no pcscd).
+
+    A handler that fails answers 6F00, as behind the emulator.
+    """
+
+    def transmit(apdu: bytes) -> ApduResponse:
+        try:
+            return ApduResponse.from_bytes(handler(apdu))
+        except Exception:
+            log.exception("card handler failed on a %d-byte command", len(apdu))
+            return ApduResponse(b"", 0x6F, 0x00)
+
+    return transmit
 
 
 @dataclass
