@@ -44,7 +44,7 @@ class PsamState:
     purchase_key: bytes  # MPK
     public_key: bytes  # MIK
     seq: int = 0  # the last terminal transaction sequence number given out
-    # recent purchases, newest last: {"seq": n, "mac2": hex, "verified": bool}
+    # recent purchases, newest last: {"seq": n, "mac2": hex}
     recent: list[dict[str, Any]] = field(default_factory=list)
     chip_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
 
@@ -163,7 +163,7 @@ class PsamOS:
         )
         dpk = crypto.diversify(self.state.purchase_key, card_number)
         key = crypto.purchase_session_key(dpk, bytes(card_random), counter, seq)
-        recent = [*self.state.recent, {"seq": seq, "mac2": crypto.mac2(key, purchase).hex(), "verified": False}]
+        recent = [*self.state.recent, {"seq": seq, "mac2": crypto.mac2(key, purchase).hex()}]
         new = PsamState(**{**self.state.__dict__, "seq": seq, "recent": recent[-RECENT_PURCHASES:]})
         self._commit(new)  # the sequence number is spent before MAC1 leaves the PSAM
         return _sw(p.SW_OK, seq.to_bytes(4, "big") + crypto.mac1(key, purchase))
@@ -184,10 +184,7 @@ class PsamOS:
             return _sw(p.SW_CONDITIONS)
         if not hmac.compare_digest(bytes.fromhex(entry["mac2"]), mac2):
             return _sw(p.SW_MAC_INVALID)
-        if not entry["verified"]:
-            recent = [dict(e, verified=True) if e is entry else e for e in self.state.recent]
-            self._commit(PsamState(**{**self.state.__dict__, "recent": recent}))
-        return _sw(p.SW_OK)
+        return _sw(p.SW_OK)  # nothing to write: the same MAC2 may be checked again after a tear
 
     def _verify_public(self, cmd: ParsedApdu) -> bytes:
         if len(cmd.data) != p.PUBLIC_BYTES:
