@@ -69,6 +69,10 @@ class CardIntegrityError(YearCardError):
 class UnreadableCard(YearCardError):
     """The card answered something the profile does not allow."""
 
+    def __init__(self, message: str, sw: int | None = None) -> None:
+        super().__init__(message)
+        self.sw = sw  # the error status word, when that was the trouble
+
 
 class NotEnoughVisits(YearCardError):
     def __init__(self, message: str, balance: int) -> None:
@@ -186,7 +190,8 @@ class DebitInterrupted(YearCardError):
 
 
 class Mac2Refused(CardIntegrityError):
-    """The card debited but the PSAM refused its MAC2: the proof goes to the central, which checks the TAC."""
+    """The card's log shows the debit but the PSAM refuses its MAC2, twice: a card that is not what it
+    claims. The proof goes to the central, which checks the TAC."""
 
     def __init__(self, message: str, proof: DebitProof) -> None:
         super().__init__(message)
@@ -260,7 +265,12 @@ class YearCardTerminal:
     def read_public(self) -> p.PublicInfo:
         """SELECT the application, read the public file and have the PSAM check the issuer's MAC on it."""
         self._card_step(p.select_aid(p.CARD_AID), _parse_card_select)
-        public: p.PublicInfo = self._card_step(p.read_public(), p.parse_public)
+        try:
+            public: p.PublicInfo = self._card_step(p.read_public(), p.parse_public)
+        except UnreadableCard as exc:
+            if exc.sw == p.SW_CONDITIONS:
+                raise BlankCard("the card was never personalised") from None
+            raise
         self.terminal_id()
         response = self._psam_call(p.verify_public(public.raw))
         if response.sw == p.SW_MAC_INVALID:
@@ -308,6 +318,8 @@ class YearCardTerminal:
             balance = self._card_step(p.get_balance(), p.parse_balance)
             message = f"card {public.masked_number} has {balance} visit(s), not {visits}"
             raise NotEnoughVisits(message, balance) from None
+        if init.balance < visits:  # a card that accepts a debit it cannot pay answers nonsense
+            raise UnreadableCard(f"card {public.masked_number} offered {visits} of its {init.balance} visit(s)")
         when = self._clock().replace(microsecond=0)
         date, time = p.bcd_date(when.date()), p.bcd_time(when)
         sam: p.SamPurchase = self._psam_step(
@@ -329,59 +341,93 @@ class YearCardTerminal:
         )
         if on_pending is not None:
             on_pending(pending)
+        masked = public.masked_number
         try:
             response = self._card(p.debit_for_purchase(sam.terminal_seq, date, time, sam.mac1))
         except CardError as exc:
-            raise DebitInterrupted(f"card {public.masked_number}: DEBIT FOR PURCHASE lost ({exc})", pending) from None
+            raise DebitInterrupted(f"card {masked}: DEBIT FOR PURCHASE lost ({exc})", pending) from None
         try:
             answer = p.parse_debit(response)
-        except p.CardStatus as exc:
-            if exc.sw == p.SW_MAC_INVALID:
-                message = f"card {public.masked_number} refused the PSAM's MAC1: keys of another issuer"
-                raise CardIntegrityError(message) from None
-            raise _card_status_error(exc) from None  # an error status word: the card did not debit
         except p.ProfileError as exc:
-            raise DebitInterrupted(f"card {public.masked_number}: {exc}", pending) from None
+            # an error status word means "not done" from a sound card; the card's log says for sure
+            return self._settle(pending, exc)
         proof = DebitProof(pending, answer.tac.hex().upper())
-        self._check_mac2(pending, answer.mac2, proof, by_seq=False)
-        log.info("year-card %s debited %d visit(s), counter %d", public.masked_number, visits, init.card_counter)
+        if not self._mac2_valid(pending, answer.mac2, by_seq=False):
+            return self._settle(pending, None)  # a glitch or a lying card: the log and a second MAC2 tell
+        log.info("year-card %s debited %d visit(s), counter %d", masked, visits, init.card_counter)
         return proof
 
-    def _check_mac2(self, pending: PendingDebit, mac2: bytes, proof: DebitProof, by_seq: bool) -> None:
+    def _settle(self, pending: PendingDebit, problem: p.ProfileError | None) -> DebitProof:
+        """After a DEBIT that did not answer as it should, with the card still there: did it debit?
+
+        Returns the proof when it did (MAC2 checked again), raises the refusal when it did not, and
+        DebitInterrupted when the card cannot tell now (the caller recovers later).
+        """
+        masked = p.mask_card_number(pending.card_number)
+        try:
+            outcome = self.recover(pending)
+        except Mac2Refused:
+            raise
+        except YearCardError as exc:
+            raise DebitInterrupted(f"card {masked}: debit outcome unknown ({exc})", pending) from None
+        if isinstance(outcome, DebitProof):
+            return outcome
+        if isinstance(outcome, DebitedWithoutProof):
+            raise DebitInterrupted(f"card {masked}: debited, proof not available", pending)
+        if isinstance(problem, p.CardStatus):
+            if problem.sw == p.SW_MAC_INVALID:
+                raise CardIntegrityError(f"card {masked} refused the PSAM's MAC1: keys of another issuer")
+            raise _card_status_error(problem)
+        if problem is not None:
+            raise UnreadableCard(f"card {masked}: {problem}")
+        raise CardIntegrityError(f"card {masked} answered a debit that is not in its log")
+
+    def _mac2_valid(self, pending: PendingDebit, mac2: bytes, by_seq: bool) -> bool:
+        """The PSAM's verdict on MAC2; DebitInterrupted when the PSAM cannot give one (the card debited)."""
         try:
             response = self._psam(p.credit_sam_for_purchase(mac2, pending.terminal_seq if by_seq else None))
         except CardError as exc:
             raise DebitInterrupted(f"PSAM lost while checking MAC2 ({exc})", pending) from None
         if response.sw == p.SW_MAC_INVALID:
-            raise Mac2Refused(f"card {p.mask_card_number(pending.card_number)}: the PSAM refused MAC2", proof)
+            return False
         if response.sw != p.SW_OK:
-            raise PsamError(f"PSAM: CREDIT SAM FOR PURCHASE answered SW {response.sw:04X}")
+            raise DebitInterrupted(f"PSAM: CREDIT SAM FOR PURCHASE answered SW {response.sw:04X}", pending)
+        return True
 
     # ---- recovery ----
 
     def recover(self, pending: PendingDebit) -> DebitProof | NotDebited | DebitedWithoutProof:
-        """With the card back after a torn debit: did it happen? Raises WrongCard for another card."""
+        """With the card back after a torn debit: did it happen? Raises WrongCard for another card.
+
+        First GET TRANSACTION PROVE: a MAC2 the PSAM accepts for this debit's session is proof the
+        card made it. Without one, the card's log decides.
+        """
         public = self.read_public()
+        masked = public.masked_number
         if public.card_number != pending.card_number:
-            raise WrongCard(f"card {public.masked_number} is not the card of the torn debit")
+            raise WrongCard(f"card {masked} is not the card of the torn debit")
+        answer: p.DebitAnswer | None = self._card_step(
+            p.get_transaction_prove(pending.kind, pending.card_counter), p.parse_prove
+        )
+        refused: DebitProof | None = None
+        if answer is not None:
+            self.terminal_id()
+            proof = DebitProof(pending, answer.tac.hex().upper())
+            if self._mac2_valid(pending, answer.mac2, by_seq=True):
+                log.info("year-card %s: torn debit found on the card, counter %d", masked, pending.card_counter)
+                return proof
+            refused = proof  # the last debit had our counter but not our session, or the card lies: the log says
         records = self._records(p.LOG_RECORDS)
         ours = next((r for r in records if r.card_counter == pending.card_counter), None)
         if ours is None:
             if len(records) == p.LOG_RECORDS and records[-1].card_counter > pending.card_counter:
-                raise RecoveryUnknown(f"card {public.masked_number}: the log no longer reaches the torn debit")
+                raise RecoveryUnknown(f"card {masked}: the log no longer reaches the torn debit")
             return NotDebited(pending)
         if not _same_debit(ours, pending):
             return NotDebited(pending)  # the counter went to a later debit elsewhere: ours never happened
-        answer: p.DebitAnswer | None = self._card_step(
-            p.get_transaction_prove(pending.kind, pending.card_counter), p.parse_prove
-        )
-        if answer is None:
-            return DebitedWithoutProof(pending, ours)
-        self.terminal_id()
-        proof = DebitProof(pending, answer.tac.hex().upper())
-        self._check_mac2(pending, answer.mac2, proof, by_seq=True)
-        log.info("year-card %s: torn debit found on the card, counter %d", public.masked_number, pending.card_counter)
-        return proof
+        if refused is not None:
+            raise Mac2Refused(f"card {masked}: debited, but the PSAM refuses its MAC2", refused)
+        return DebitedWithoutProof(pending, ours)
 
 
 def _same_debit(record: p.TransactionRecord, pending: PendingDebit) -> bool:
@@ -403,10 +449,8 @@ def _parse_card_select(response: ApduResponse) -> None:
 def _card_status_error(exc: p.CardStatus) -> YearCardError:
     if exc.sw == p.SW_MEMORY_FAILURE:
         return CardIntegrityError(f"the card failed its own integrity check ({exc})")
-    if exc.sw == p.SW_CONDITIONS and "READ BINARY" in str(exc):
-        return BlankCard("the card was never personalised")
     if exc.sw == p.SW_INSUFFICIENT:
         return NotEnoughVisits(str(exc), balance=-1)
     if exc.sw == p.SW_FILE_NOT_FOUND:
         return NotAYearCard(str(exc))
-    return UnreadableCard(str(exc))
+    return UnreadableCard(str(exc), exc.sw)

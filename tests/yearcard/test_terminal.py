@@ -153,15 +153,30 @@ def test_recovery_refuses_another_card(kit: Kit, tmp_path: Path) -> None:
 # ---- refusals ----
 
 
-def test_the_psam_refuses_a_bad_mac2_and_the_proof_still_goes_to_the_central(kit: Kit) -> None:
-    def corrupt_mac2(apdu: bytes) -> ApduResponse:
-        answer = kit.card(apdu)
-        if apdu[1] == p.INS_DEBIT:
-            answer = answer[:4] + bytes(4) + answer[-2:]
+def mac2_corrupted(card: Callable[[bytes], bytes], commands: tuple[int, ...]) -> Callable[[bytes], ApduResponse]:
+    """The card's channel with the MAC2 of these commands' answers garbled (DEBIT: TAC|MAC2, PROVE: MAC2|TAC)."""
+
+    def transmit(apdu: bytes) -> ApduResponse:
+        answer = card(apdu)
+        if apdu[1] in commands and answer[-2:] == b"\x90\x00":
+            at = 4 if apdu[1] == p.INS_DEBIT else 0
+            answer = answer[:at] + bytes(4) + answer[at + 4 :]
         return ApduResponse.from_bytes(answer)
 
+    return transmit
+
+
+def test_a_garbled_mac2_is_checked_again_from_the_cards_proof(kit: Kit) -> None:
+    terminal = YearCardTerminal(mac2_corrupted(kit.card, (p.INS_DEBIT,)), handler_channel(kit.psam), clock=lambda: NOW)
+    proof = terminal.debit(1)
+    assert proof.verify(kit.master.tac) and proof.balance_after == 9
+    assert kit.card.state.balance == 9
+
+
+def test_the_psam_refuses_a_card_whose_mac2_is_always_wrong(kit: Kit) -> None:
+    bad = mac2_corrupted(kit.card, (p.INS_DEBIT, p.INS_PROVE))
     with pytest.raises(Mac2Refused) as refused:
-        YearCardTerminal(corrupt_mac2, handler_channel(kit.psam), clock=lambda: NOW).debit(1)
+        YearCardTerminal(bad, handler_channel(kit.psam), clock=lambda: NOW).debit(1)
     assert refused.value.proof.verify(kit.master.tac)  # the card debited; its TAC is the issuer's to judge
 
 
