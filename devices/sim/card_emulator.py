@@ -227,6 +227,7 @@ class CardEmulator:
         self._removed = threading.Event()  # set by remove(): the holder took the card out
         self._generation = 0  # bumped by insert/remove so a stale reconnect thread gives up
         self._stall_s = 0.0
+        self._stall_skip = 0
         self._pull_next = False
         self._pull_skip = 0
         self._pull_executed = False
@@ -241,10 +242,13 @@ class CardEmulator:
         with self._lock:
             self._handler = new
 
-    def stall_next(self, seconds: float) -> None:
-        """Answer the next APDU only after ``seconds`` (or not at all if removed meanwhile)."""
+    def stall_next(self, seconds: float, skip: int = 0) -> None:
+        """Answer the next APDU (after ``skip`` others) only after ``seconds``, not at all if removed
+        meanwhile. The card does the command after the wait: a slow write, its answer too late."""
+        if skip < 0:
+            raise ValueError("skip is zero or more")
         with self._lock:
-            self._stall_s = seconds
+            self._stall_s, self._stall_skip = seconds, skip
 
     def pull_on_next_command(self) -> None:
         """Take the card out while the next APDU is being processed: close without answering."""
@@ -387,7 +391,10 @@ class CardEmulator:
             self.commands.append(apdu)
             self._command_seen.notify_all()
             handler = self._handler
-            stall, self._stall_s = self._stall_s, 0.0
+            if self._stall_s and self._stall_skip:
+                stall, self._stall_skip = 0.0, self._stall_skip - 1
+            else:
+                stall, self._stall_s = self._stall_s, 0.0
             pull = self._pull_next and self._pull_skip == 0
             if self._pull_next and not pull:
                 self._pull_skip -= 1

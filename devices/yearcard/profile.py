@@ -11,6 +11,7 @@ a :class:`MalformedAnswer` for data that does not fit the layout): never another
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 
 from devices.card_api import ApduResponse
@@ -311,6 +312,21 @@ class PublicInfo:
     @property
     def masked_number(self) -> str:
         return mask_card_number(self.card_number)
+
+    def life_on(self, day: dt.date) -> CardLife:
+        """What the card's own data says on ``day`` (the blacklist and recycling are the central's)."""
+        if not self.sold or self.activated is None or self.expires is None:
+            return CardLife.NOT_SOLD
+        if day < self.activated:
+            return CardLife.NOT_YET_VALID
+        return CardLife.ACTIVE if day <= self.expires else CardLife.EXPIRED
+
+
+class CardLife(str, enum.Enum):
+    NOT_SOLD = "not_sold"  # made at head office, not sold by a cinema yet
+    NOT_YET_VALID = "not_yet_valid"  # activated later than today (a clock or a card to look at)
+    ACTIVE = "active"  # valid through its expiry date, inclusive
+    EXPIRED = "expired"  # renew at the counter
 
 
 def mask_card_number(card_number: str) -> str:

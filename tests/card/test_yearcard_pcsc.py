@@ -177,6 +177,27 @@ def test_a_card_pulled_at_any_command_of_a_debit(yearcard: YearCardBench, at: in
     assert terminal.debit(1).balance_after == (7 if debited else 9)
 
 
+@pytest.mark.parametrize("pulled_while_slow", [False, True], ids=["slow write", "pulled while slow"])
+def test_a_card_too_slow_to_answer_the_debit(yearcard: YearCardBench, pulled_while_slow: bool) -> None:
+    """The card takes longer than the kiosk waits: it writes late (or is pulled before it could)."""
+    yearcard.rig.card.stall_next(2.5, skip=CARD_COMMANDS.index("DEBIT"))
+    impatient = YearCardTerminal(yearcard.card_reader, yearcard.psam_reader, timeout_s=1.0)
+    with pytest.raises(DebitInterrupted) as interrupted:
+        impatient.debit(2)
+    if pulled_while_slow:
+        yearcard.rig.card.remove()
+        yearcard.put_back("card")
+    else:
+        assert wait_until(lambda: yearcard.rig.card_os.state.counter == 1, EVENT_TIMEOUT_S)  # the late write
+    outcome = yearcard.terminal().recover(interrupted.value.pending)
+    if pulled_while_slow:
+        assert outcome == NotDebited(interrupted.value.pending)
+        assert yearcard.rig.card_os.state.balance == 10
+    else:
+        assert isinstance(outcome, DebitProof) and outcome.verify(yearcard.master.tac)
+        assert yearcard.rig.card_os.state.balance == 8
+
+
 def test_a_psam_pulled_at_the_mac2_check_is_recovered(yearcard: YearCardBench) -> None:
     # the PSAM sees SELECT, READ terminal id, VERIFY PUBLIC, SELECT, INIT SAM, then CREDIT SAM (MAC2)
     yearcard.rig.psam.pull_at_command(5)

@@ -124,3 +124,16 @@ def test_builders_make_well_formed_short_apdus() -> None:
         p.initialize_for_purchase(crypto.TRANSACTION_TICKET, 0, bytes(6))
     with pytest.raises(ValueError):
         p.read_record(11)
+
+
+def test_the_cards_own_dates_say_whether_it_can_be_used() -> None:
+    made, sold = dt.date(2026, 1, 5), dt.date(2026, 2, 1)
+    unsold = p.parse_public(ok(p.encode_public_signed(b"\x00\x00\x00\x01", "8800000000000042", 1, False,
+                                                      made, None, None) + b"MAC!"))
+    assert unsold.life_on(dt.date(2026, 3, 1)) is p.CardLife.NOT_SOLD
+    active = p.parse_public(ok(p.encode_public_signed(b"\x00\x00\x00\x01", "8800000000000042", 1, True,
+                                                      made, sold, dt.date(2027, 2, 1)) + b"MAC!"))
+    assert active.life_on(dt.date(2026, 1, 31)) is p.CardLife.NOT_YET_VALID
+    assert active.life_on(sold) is p.CardLife.ACTIVE
+    assert active.life_on(dt.date(2027, 2, 1)) is p.CardLife.ACTIVE  # the expiry day itself still counts
+    assert active.life_on(dt.date(2027, 2, 2)) is p.CardLife.EXPIRED
