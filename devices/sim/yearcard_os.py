@@ -215,12 +215,14 @@ class YearCardOS:
             log.warning("card image %s fails its integrity seal: the card answers 6581", store.path.name)
         self._selected = False
         self._session: _PurchaseSession | None = None
+        self._challenge: bytes | None = None
 
     def reset(self) -> None:
         """Power-on or reset: forget the selection and any purchase in progress."""
         with self._lock:
             self._selected = False
             self._session = None
+            self._challenge = None
 
     def __call__(self, apdu: bytes) -> bytes:
         with self._lock:
@@ -230,6 +232,7 @@ class YearCardOS:
             if cmd is None:
                 return _sw(p.SW_WRONG_LENGTH)
             session, self._session = self._session, None  # a purchase session lasts one command
+            challenge, self._challenge = self._challenge, None  # and so does a challenge
             if cmd.ins == p.INS_SELECT and cmd.cla == 0x00:
                 return self._select(cmd)
             if not self._selected:
@@ -240,6 +243,8 @@ class YearCardOS:
                 return _sw(p.SW_CLA_NOT_SUPPORTED if known else p.SW_INS_NOT_SUPPORTED)
             if cmd.ins == p.INS_DEBIT:
                 return self._debit(cmd, session)
+            if (cmd.cla, cmd.ins) == (p.CLA_SECURE, p.INS_UPDATE_BINARY):
+                return self._update_secure(cmd, challenge)
             return handler(self, cmd)
 
     # ---- commands ----
@@ -359,6 +364,30 @@ class YearCardOS:
             return _sw(p.SW_PROVE_UNAVAILABLE)
         return _sw(p.SW_OK, bytes.fromhex(last["mac2"]) + bytes.fromhex(last["tac"]))
 
+    def _get_challenge(self, cmd: ParsedApdu) -> bytes:
+        if (cmd.p1, cmd.p2) != (0, 0) or cmd.le != 4:
+            return _sw(p.SW_WRONG_P1P2 if (cmd.p1, cmd.p2) != (0, 0) else p.SW_WRONG_LENGTH)
+        self._challenge = secrets.token_bytes(4)
+        return _sw(p.SW_OK, self._challenge)
+
+    def _update_secure(self, cmd: ParsedApdu, challenge: bytes | None) -> bytes:
+        """The issuer rewrites the public file (sale, renewal, a new type): MAC under DAMK, card number kept."""
+        if not self.state.personalised or challenge is None or self.state.public is None:
+            return _sw(p.SW_CONDITIONS)
+        if cmd.p1 != 0x80 | p.SFI_PUBLIC or cmd.p2 != 0:
+            return _sw(p.SW_INCORRECT_P1P2)
+        if len(cmd.data) != p.PUBLIC_BYTES + crypto.MAC_BYTES:
+            return _sw(p.SW_WRONG_LENGTH)
+        data, mac = bytes(cmd.data[: p.PUBLIC_BYTES]), bytes(cmd.data[p.PUBLIC_BYTES :])
+        expected = crypto.secure_update_mac(self.state.keys[p.KEY_ID_MAINTENANCE], challenge,
+                                            p.SECURE_UPDATE_HEADER, data)
+        if not hmac.compare_digest(expected, mac):
+            return _sw(p.SW_MAC_INVALID)
+        if data[6:14] != self.state.public[6:14]:
+            return _sw(p.SW_WRONG_DATA)  # a card's number never changes
+        self._commit(CardState(**{**self.state.__dict__, "public": data}))
+        return _sw(p.SW_OK)
+
     # ---- personalisation (blank cards only) ----
 
     def _write_key(self, cmd: ParsedApdu) -> bytes:
@@ -412,6 +441,8 @@ _COMMANDS: dict[tuple[int, int], Any] = {
     (0x80, p.INS_INITIALIZE): YearCardOS._initialize,
     (0x80, p.INS_DEBIT): YearCardOS._debit,
     (0x80, p.INS_PROVE): YearCardOS._prove,
+    (0x00, p.INS_GET_CHALLENGE): YearCardOS._get_challenge,
+    (p.CLA_SECURE, p.INS_UPDATE_BINARY): YearCardOS._update_secure,
     (0x80, p.INS_WRITE_KEY): YearCardOS._write_key,
     (0x00, p.INS_UPDATE_BINARY): YearCardOS._update_binary,
     (0x80, p.INS_SET_BALANCE): YearCardOS._set_balance,

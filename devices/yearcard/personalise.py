@@ -2,13 +2,17 @@
 
 This is the issuer's side: it holds the master keys. The kiosk never imports it (a kiosk only
 reads and debits, with the PSAM). ``central cards make`` calls :func:`personalise` on a desktop
-PC/SC reader; tests call it on the emulated blank card through pcscd.
+PC/SC reader; tests call it on the emulated blank card through pcscd. A personalised card's
+public file changes later (sale, renewal, a new type at re-issue) only with the issuer's MAC under
+the card's maintenance key, on the card's one-time challenge (:func:`rewrite_public`, :func:`sell`,
+:func:`renew`; :func:`secure_update` alone when the central computes the APDU for a counter).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from devices.card_api import ApduResponse
 from devices.yearcard import crypto
@@ -68,3 +72,62 @@ def personalise(
         if not response.ok:
             meaning = p.SW_MEANINGS.get(response.sw, "unknown status")
             raise PersonalisationError(f"{what}: the card answered SW {response.sw:04X} ({meaning})")
+
+
+# ---- later changes to a personalised card's public file (sale, renewal, a new type) ----
+
+
+def signed_public(master: crypto.MasterKeys, current: p.PublicInfo, **changes: Any) -> bytes:
+    """``current`` with ``changes`` (card_type, sold, activated, expires), re-MACed by the issuer."""
+    fields: dict[str, Any] = {
+        "issuer": current.issuer, "card_number": current.card_number, "card_type": current.card_type,
+        "sold": current.sold, "made": current.made, "activated": current.activated, "expires": current.expires,
+    }
+    unknown = set(changes) - {"card_type", "sold", "activated", "expires"}
+    if unknown:
+        raise ValueError(f"a public file change cannot touch {sorted(unknown)}")
+    fields.update(changes)
+    signed = p.encode_public_signed(**fields)
+    return signed + crypto.public_mac(master.card_keys(current.card_number).public, signed)
+
+
+def secure_update(master: crypto.MasterKeys, card_number: str, challenge: bytes, public: bytes) -> bytes:
+    """The UPDATE BINARY APDU the issuer computes for the card's challenge (the central, online)."""
+    damk = master.card_keys(card_number).maintenance
+    return p.update_public_secure(public, crypto.secure_update_mac(damk, challenge, p.SECURE_UPDATE_HEADER, public))
+
+
+def rewrite_public(transmit: Transmit, master: crypto.MasterKeys, current: p.PublicInfo, **changes: Any) -> bytes:
+    """SELECT, GET CHALLENGE, UPDATE BINARY with the issuer's MAC; returns the new public file."""
+    public = signed_public(master, current, **changes)
+    steps: list[tuple[str, Callable[[bytes], bytes]]] = [
+        ("SELECT", lambda _: p.select_aid(p.CARD_AID)),
+        ("GET CHALLENGE", lambda _: p.get_challenge()),
+        ("UPDATE BINARY public", lambda challenge: secure_update(master, current.card_number, challenge, public)),
+    ]
+    challenge = b""
+    for what, build in steps:
+        response = transmit(build(challenge))
+        if not response.ok:
+            meaning = p.SW_MEANINGS.get(response.sw, "unknown status")
+            raise PersonalisationError(f"{what}: the card answered SW {response.sw:04X} ({meaning})")
+        if what == "GET CHALLENGE":
+            try:
+                challenge = p.parse_challenge(response)
+            except p.ProfileError as exc:
+                raise PersonalisationError(str(exc)) from None
+    return public
+
+
+def sell(transmit: Transmit, master: crypto.MasterKeys, current: p.PublicInfo, day: dt.date,
+         valid_days: int = 365) -> bytes:
+    """Activate a made card at its sale (发卡/售卡): valid from ``day`` for ``valid_days``."""
+    return rewrite_public(transmit, master, current, sold=True, activated=day,
+                          expires=day + dt.timedelta(days=valid_days))
+
+
+def renew(transmit: Transmit, master: crypto.MasterKeys, current: p.PublicInfo, until: dt.date) -> bytes:
+    """Renewal (续期): a new expiry date."""
+    if not current.sold:
+        raise ValueError("only a sold card is renewed")
+    return rewrite_public(transmit, master, current, expires=until)

@@ -48,6 +48,8 @@ INS_SELECT = 0xA4
 INS_READ_BINARY = 0xB0
 INS_READ_RECORD = 0xB2
 INS_UPDATE_BINARY = 0xD6
+INS_GET_CHALLENGE = 0x84
+CLA_SECURE = 0x04  # ISO 7816-4 secure messaging, proprietary (PBOC style): the command carries a MAC
 INS_GET_BALANCE = 0x5C
 INS_INITIALIZE = 0x50
 INS_DEBIT = 0x54
@@ -67,6 +69,7 @@ SW_WRONG_LENGTH = 0x6700
 SW_MEMORY_FAILURE = 0x6581  # the card's own integrity check failed (edited image)
 SW_CONDITIONS = 0x6985  # wrong life-cycle state (blank, personalised) or no session
 SW_WRONG_P1P2 = 0x6B00
+SW_WRONG_DATA = 0x6A80
 SW_INCORRECT_P1P2 = 0x6A86
 SW_FILE_NOT_FOUND = 0x6A82
 SW_RECORD_NOT_FOUND = 0x6A83
@@ -83,6 +86,7 @@ SW_MEANINGS = {
     SW_MEMORY_FAILURE: "the card's memory failed its integrity check",
     SW_CONDITIONS: "conditions of use not satisfied",
     SW_WRONG_P1P2: "wrong parameters",
+    SW_WRONG_DATA: "incorrect data",
     SW_INCORRECT_P1P2: "incorrect parameters",
     SW_FILE_NOT_FOUND: "application or file not found",
     SW_RECORD_NOT_FOUND: "record not found",
@@ -240,6 +244,24 @@ def write_key(key_id: int, key: bytes) -> bytes:
 
 def update_public(data: bytes) -> bytes:
     return _apdu(0x00, INS_UPDATE_BINARY, 0x80 | SFI_PUBLIC, 0x00, data)
+
+
+def get_challenge() -> bytes:
+    return _apdu(0x00, INS_GET_CHALLENGE, 0x00, 0x00, le=4)
+
+
+def parse_challenge(response: ApduResponse) -> bytes:
+    return bytes(expect_length(expect_ok(response, "GET CHALLENGE"), 4, "challenge"))
+
+
+SECURE_UPDATE_HEADER = bytes([CLA_SECURE, INS_UPDATE_BINARY, 0x80 | SFI_PUBLIC, 0x00, PUBLIC_BYTES + MAC_BYTES])
+
+
+def update_public_secure(public_file: bytes, mac: bytes) -> bytes:
+    """UPDATE BINARY of the public file on a personalised card: the issuer's MAC under DAMK."""
+    if len(public_file) != PUBLIC_BYTES or len(mac) != MAC_BYTES:
+        raise ValueError("a 36-byte public file and a 4-byte MAC")
+    return SECURE_UPDATE_HEADER + public_file + mac
 
 
 def set_balance(visits: int) -> bytes:

@@ -23,7 +23,7 @@ from devices.sim.yearcard import PSAM_READER, YearCardRig
 from devices.sim.yearcard_os import ImageStore, YearCardOS, blank_image, personalised_image, seal
 from devices.yearcard import crypto
 from devices.yearcard import profile as p
-from devices.yearcard.personalise import personalise
+from devices.yearcard.personalise import personalise, renew, sell
 from devices.yearcard.terminal import (
     CardIntegrityError,
     CardUnavailable,
@@ -332,3 +332,19 @@ def test_the_standalone_emulator_talks_to_scriptor_and_the_card_outlives_it(pcsc
     finally:
         stop_serving(process)
     assert wait_until(readers_empty, EVENT_TIMEOUT_S)
+
+
+def test_a_made_card_is_sold_and_renewed_through_pcscd(pcsc: Pcsc, tmp_path: Path) -> None:
+    master = crypto.MasterKeys.generate()
+    personalised_image(tmp_path / "made.json", master, CARD_NUMBER, visits=10)  # made, not sold
+    psam_image(tmp_path / "psam.json", master, TERMINAL_ID)
+    bench = start_bench(pcsc, tmp_path / "made.json", tmp_path / "psam.json", master)
+    try:
+        terminal = bench.terminal()
+        assert terminal.read_public().life_on(TODAY) is p.CardLife.NOT_SOLD
+        sell(bench.card_reader.transmit, master, terminal.read_public(), TODAY, valid_days=30)
+        assert terminal.read_public().life_on(TODAY + dt.timedelta(days=31)) is p.CardLife.EXPIRED
+        renew(bench.card_reader.transmit, master, terminal.read_public(), TODAY + dt.timedelta(days=400))
+        assert terminal.read_public().life_on(TODAY + dt.timedelta(days=31)) is p.CardLife.ACTIVE
+    finally:
+        stop_bench(bench)
