@@ -158,7 +158,8 @@ def _demo(args: argparse.Namespace) -> int:
     keys_path = paths[0]
     fd = os.open(keys_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump({name: getattr(master, name).hex() for name in ("purchase", "tac", "public", "maintenance")}, out)
+        names = ("purchase", "tac", "public", "maintenance", "load")
+        json.dump({name: getattr(master, name).hex() for name in names}, out)
     number = "8800" + "".join(secrets.choice("0123456789") for _ in range(12))
     personalised_image(paths[1], master, number, card_type=1, visits=args.visits, activated=dt.date.today())
     psam_image(paths[2], master, terminal_id=bytes.fromhex("000000010001"))

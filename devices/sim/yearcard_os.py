@@ -112,6 +112,7 @@ class CardState:
     public: bytes | None = None
     balance: int = 0
     counter: int = 0  # the next debit's card transaction counter
+    online_counter: int = 0  # the next load's counter
     log: list[bytes] = field(default_factory=list)  # newest first
     last_debit: dict[str, Any] | None = None  # counter, kind, mac2, tac of the last debit
     chip_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
@@ -124,6 +125,7 @@ class CardState:
             "public": None if self.public is None else self.public.hex(),
             "balance": self.balance,
             "counter": self.counter,
+            "online_counter": self.online_counter,
             "log": [record.hex() for record in self.log],
             "last_debit": self.last_debit,
             "chip_secret": self.chip_secret.hex(),
@@ -138,6 +140,7 @@ class CardState:
                 public=None if body["public"] is None else bytes.fromhex(body["public"]),
                 balance=int(body["balance"]),
                 counter=int(body["counter"]),
+                online_counter=int(body["online_counter"]),
                 log=[bytes.fromhex(record) for record in body["log"]],
                 last_debit=body["last_debit"],
                 chip_secret=bytes.fromhex(body["chip_secret"]),
@@ -204,6 +207,18 @@ class _PurchaseSession:
     counter: int
 
 
+@dataclass
+class _LoadSession:
+    amount: int
+    terminal_id: bytes
+    balance_before: int
+    online_counter: int
+    key: bytes
+
+    def load(self, date: bytes, time: bytes) -> crypto.Load:
+        return crypto.Load(self.amount, self.terminal_id, self.balance_before, self.online_counter, date, time)
+
+
 class YearCardOS:
     """The year-card application as a CardEmulator handler. Thread-safe."""
 
@@ -216,6 +231,7 @@ class YearCardOS:
         self._selected = False
         self._session: _PurchaseSession | None = None
         self._challenge: bytes | None = None
+        self._load: _LoadSession | None = None
 
     def reset(self) -> None:
         """Power-on or reset: forget the selection and any purchase in progress."""
@@ -223,6 +239,7 @@ class YearCardOS:
             self._selected = False
             self._session = None
             self._challenge = None
+            self._load = None
 
     def __call__(self, apdu: bytes) -> bytes:
         with self._lock:
@@ -233,6 +250,7 @@ class YearCardOS:
                 return _sw(p.SW_WRONG_LENGTH)
             session, self._session = self._session, None  # a purchase session lasts one command
             challenge, self._challenge = self._challenge, None  # and so does a challenge
+            load, self._load = self._load, None  # and a load session
             if cmd.ins == p.INS_SELECT and cmd.cla == 0x00:
                 return self._select(cmd)
             if not self._selected:
@@ -243,6 +261,8 @@ class YearCardOS:
                 return _sw(p.SW_CLA_NOT_SUPPORTED if known else p.SW_INS_NOT_SUPPORTED)
             if cmd.ins == p.INS_DEBIT:
                 return self._debit(cmd, session)
+            if (cmd.cla, cmd.ins) == (0x80, p.INS_CREDIT_LOAD):
+                return self._credit_load(cmd, load)
             if (cmd.cla, cmd.ins) == (p.CLA_SECURE, p.INS_UPDATE_BINARY):
                 return self._update_secure(cmd, challenge)
             return handler(self, cmd)
@@ -283,6 +303,8 @@ class YearCardOS:
         return _sw(p.SW_OK, self.state.balance.to_bytes(4, "big"))
 
     def _initialize(self, cmd: ParsedApdu) -> bytes:
+        if cmd.p1 == 0x00 and cmd.p2 == 0x02:
+            return self._initialize_load(cmd)
         if cmd.p2 != 0x02 or cmd.p1 not in crypto.TRANSACTION_KINDS:
             return _sw(p.SW_INCORRECT_P1P2)
         if len(cmd.data) != 11:
@@ -354,6 +376,51 @@ class YearCardOS:
         new.last_debit = {"counter": session.counter, "kind": session.kind, "mac2": mac2.hex(), "tac": tac.hex()}
         self._commit(new)
         return _sw(p.SW_OK, tac + mac2)
+
+    def _initialize_load(self, cmd: ParsedApdu) -> bytes:
+        if len(cmd.data) != 11:
+            return _sw(p.SW_WRONG_LENGTH)
+        if not self.state.personalised or self.state.online_counter >= MAX_COUNTER:
+            return _sw(p.SW_CONDITIONS)
+        if cmd.data[0] != p.KEY_INDEX_LOAD:
+            return _sw(p.SW_KEY_INDEX)
+        amount = int.from_bytes(cmd.data[1:5], "big")
+        if amount == 0:
+            return _sw(p.SW_WRONG_P1P2)
+        if self.state.balance + amount > p.MAX_VISITS:
+            return _sw(p.SW_BALANCE_LIMIT)
+        random = secrets.token_bytes(4)
+        key = crypto.load_session_key(self.state.keys[p.KEY_ID_LOAD], random, self.state.online_counter)
+        session = _LoadSession(amount, bytes(cmd.data[5:11]), self.state.balance, self.state.online_counter, key)
+        self._load = session
+        mac1 = crypto.cbc_mac(key, session.load(b"", b"").mac1_data())
+        answer = (
+            self.state.balance.to_bytes(4, "big") + session.online_counter.to_bytes(2, "big")
+            + bytes([p.KEY_VERSION, crypto.ALG_SM4]) + random + mac1
+        )
+        return _sw(p.SW_OK, answer)
+
+    def _credit_load(self, cmd: ParsedApdu, session: _LoadSession | None) -> bytes:
+        if session is None:
+            return _sw(p.SW_CONDITIONS)
+        if len(cmd.data) != 11:
+            return _sw(p.SW_WRONG_LENGTH)
+        date, time, mac2 = bytes(cmd.data[0:4]), bytes(cmd.data[4:7]), bytes(cmd.data[7:11])
+        try:
+            when = dt.datetime.combine(p.parse_bcd_date(date, "date") or dt.date.min, p.parse_bcd_time(time, "time"))
+        except p.ProfileError:
+            return _sw(p.SW_WRONG_P1P2)
+        load = session.load(date, time)
+        if not hmac.compare_digest(crypto.cbc_mac(session.key, load.mac2_data()), mac2):
+            return _sw(p.SW_MAC_INVALID)
+        balance = session.balance_before + session.amount
+        record = p.TransactionRecord(session.online_counter, session.amount, crypto.TRANSACTION_LOAD,
+                                     session.terminal_id, when, balance).encode()
+        new = CardState(**{**self.state.__dict__})
+        new.balance, new.online_counter = balance, session.online_counter + 1
+        new.log = [record, *self.state.log][: p.LOG_RECORDS]
+        self._commit(new)
+        return _sw(p.SW_OK, crypto.cbc_mac(self.state.keys[p.KEY_ID_TAC], load.tac_data()))
 
     def _prove(self, cmd: ParsedApdu) -> bytes:
         if cmd.p1 != 0x00 or len(cmd.data) != 2:
@@ -442,6 +509,7 @@ _COMMANDS: dict[tuple[int, int], Any] = {
     (0x80, p.INS_DEBIT): YearCardOS._debit,
     (0x80, p.INS_PROVE): YearCardOS._prove,
     (0x00, p.INS_GET_CHALLENGE): YearCardOS._get_challenge,
+    (0x80, p.INS_CREDIT_LOAD): YearCardOS._credit_load,
     (p.CLA_SECURE, p.INS_UPDATE_BINARY): YearCardOS._update_secure,
     (0x80, p.INS_WRITE_KEY): YearCardOS._write_key,
     (0x00, p.INS_UPDATE_BINARY): YearCardOS._update_binary,

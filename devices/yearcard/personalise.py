@@ -11,6 +11,7 @@ the card's maintenance key, on the card's one-time challenge (:func:`rewrite_pub
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,7 @@ def personalise(
         ("WRITE KEY TAC", p.write_key(p.KEY_ID_TAC, keys.tac)),
         ("WRITE KEY public", p.write_key(p.KEY_ID_PUBLIC, keys.public)),
         ("WRITE KEY maintenance", p.write_key(p.KEY_ID_MAINTENANCE, keys.maintenance)),
+        ("WRITE KEY load", p.write_key(p.KEY_ID_LOAD, keys.load)),
         ("UPDATE BINARY public", p.update_public(
             public_file(master, card_number, card_type, made or dt.date.today(), issuer, activated, valid_days)
         )),
@@ -131,3 +133,46 @@ def renew(transmit: Transmit, master: crypto.MasterKeys, current: p.PublicInfo, 
     if not current.sold:
         raise ValueError("only a sold card is renewed")
     return rewrite_public(transmit, master, current, expires=until)
+
+
+# ---- a load: visits added by the issuer (re-issue of a recycled card) ----
+
+
+def load_mac2(
+    master: crypto.MasterKeys, card_number: str, init: p.LoadInit, visits: int, terminal_id: bytes,
+    date: bytes, time: bytes,
+) -> bytes:
+    """The issuer's side of a load: check the card's MAC1, answer MAC2 (the central, online)."""
+    if init.key_version != p.KEY_VERSION or init.algorithm != crypto.ALG_SM4:
+        raise PersonalisationError("the card offers a load key or algorithm this issuer does not use")
+    key = crypto.load_session_key(master.card_keys(card_number).load, init.card_random, init.online_counter)
+    load = crypto.Load(visits, terminal_id, init.balance, init.online_counter, date, time)
+    if not hmac.compare_digest(crypto.cbc_mac(key, load.mac1_data()), init.mac1):
+        raise PersonalisationError("the card's load MAC1 is wrong: not a card of this issuer")
+    return crypto.cbc_mac(key, load.mac2_data())
+
+
+def load(
+    transmit: Transmit, master: crypto.MasterKeys, card_number: str, visits: int, terminal_id: bytes,
+    when: dt.datetime,
+) -> bytes:
+    """SELECT, INITIALIZE FOR LOAD, CREDIT FOR LOAD: add ``visits``; returns the card's TAC, checked."""
+    def step(what: str, apdu: bytes) -> ApduResponse:
+        response = transmit(apdu)
+        if not response.ok:
+            meaning = p.SW_MEANINGS.get(response.sw, "unknown status")
+            raise PersonalisationError(f"{what}: the card answered SW {response.sw:04X} ({meaning})")
+        return response
+
+    step("SELECT", p.select_aid(p.CARD_AID))
+    try:
+        init = p.parse_initialize_load(step("INITIALIZE FOR LOAD", p.initialize_for_load(visits, terminal_id)))
+        date, time = p.bcd_date(when.date()), p.bcd_time(when)
+        mac2 = load_mac2(master, card_number, init, visits, terminal_id, date, time)
+        tac = p.parse_credit_load(step("CREDIT FOR LOAD", p.credit_for_load(date, time, mac2)))
+    except p.ProfileError as exc:
+        raise PersonalisationError(str(exc)) from None
+    expected = crypto.Load(visits, terminal_id, init.balance, init.online_counter, date, time)
+    if not hmac.compare_digest(crypto.cbc_mac(master.card_keys(card_number).tac, expected.tac_data()), tac):
+        raise PersonalisationError("the card's load TAC is wrong")
+    return tac

@@ -15,7 +15,7 @@ import enum
 from dataclasses import dataclass
 
 from devices.card_api import ApduResponse
-from devices.yearcard.crypto import MAC_BYTES, TRANSACTION_KINDS, card_number_bytes
+from devices.yearcard.crypto import MAC_BYTES, RECORD_KINDS, TRANSACTION_KINDS, card_number_bytes
 
 # ---- application and files ----
 
@@ -40,7 +40,9 @@ KEY_ID_PURCHASE = 0x01
 KEY_ID_TAC = 0x02
 KEY_ID_PUBLIC = 0x03
 KEY_ID_MAINTENANCE = 0x04
-KEY_IDS = (KEY_ID_PURCHASE, KEY_ID_TAC, KEY_ID_PUBLIC, KEY_ID_MAINTENANCE)
+KEY_ID_LOAD = 0x05
+KEY_IDS = (KEY_ID_PURCHASE, KEY_ID_TAC, KEY_ID_PUBLIC, KEY_ID_MAINTENANCE, KEY_ID_LOAD)
+KEY_INDEX_LOAD = 0x01
 
 # ---- instructions ----
 
@@ -54,6 +56,7 @@ INS_GET_BALANCE = 0x5C
 INS_INITIALIZE = 0x50
 INS_DEBIT = 0x54
 INS_PROVE = 0x5A
+INS_CREDIT_LOAD = 0x52
 INS_WRITE_KEY = 0xD4
 INS_SET_BALANCE = 0xDA
 INS_END_PERSONALISATION = 0xEE
@@ -77,6 +80,7 @@ SW_INS_NOT_SUPPORTED = 0x6D00
 SW_CLA_NOT_SUPPORTED = 0x6E00
 SW_MAC_INVALID = 0x9302  # PBOC: MAC1 on the card, MAC2 on the PSAM, the public-file MAC
 SW_INSUFFICIENT = 0x9401  # PBOC: balance too low
+SW_BALANCE_LIMIT = 0x9402  # PBOC: the balance would pass its maximum
 SW_KEY_INDEX = 0x9403
 SW_PROVE_UNAVAILABLE = 0x9406  # PBOC: the asked MAC/TAC is not available
 SW_NO_PRECISE_DIAGNOSIS = 0x6F00
@@ -94,6 +98,7 @@ SW_MEANINGS = {
     SW_CLA_NOT_SUPPORTED: "class not supported",
     SW_MAC_INVALID: "MAC invalid",
     SW_INSUFFICIENT: "not enough visits",
+    SW_BALANCE_LIMIT: "more visits than a card may hold",
     SW_KEY_INDEX: "key index not supported",
     SW_PROVE_UNAVAILABLE: "no proof for this transaction",
     SW_NO_PRECISE_DIAGNOSIS: "no precise diagnosis",
@@ -225,6 +230,20 @@ def initialize_for_purchase(kind: int, amount: int, terminal_id: bytes) -> bytes
         raise ValueError("unknown transaction kind or a terminal id that is not 6 bytes")
     data = bytes([KEY_INDEX_PURCHASE]) + amount.to_bytes(4, "big") + terminal_id
     return _apdu(0x80, INS_INITIALIZE, kind, 0x02, data, INIT_ANSWER_BYTES)
+
+
+def initialize_for_load(amount: int, terminal_id: bytes) -> bytes:
+    _check_amount(amount)
+    if len(terminal_id) != TERMINAL_ID_BYTES:
+        raise ValueError("a terminal id is 6 bytes")
+    data = bytes([KEY_INDEX_LOAD]) + amount.to_bytes(4, "big") + terminal_id
+    return _apdu(0x80, INS_INITIALIZE, 0x00, 0x02, data, 0x10)
+
+
+def credit_for_load(date: bytes, time: bytes, mac2: bytes) -> bytes:
+    if len(date) != 4 or len(time) != 3 or len(mac2) != MAC_BYTES:
+        raise ValueError("CREDIT FOR LOAD takes a 4-byte date, a 3-byte time and a 4-byte MAC2")
+    return _apdu(0x80, INS_CREDIT_LOAD, 0x00, 0x00, date + time + mac2, 0x04)
 
 
 def debit_for_purchase(terminal_seq: int, date: bytes, time: bytes, mac1: bytes) -> bytes:
@@ -449,7 +468,7 @@ def decode_record(data: bytes) -> TransactionRecord:
     if len(data) != RECORD_BYTES:
         raise MalformedAnswer(f"transaction record: {len(data)} bytes, expected {RECORD_BYTES}")
     kind = data[6]
-    if kind not in TRANSACTION_KINDS:
+    if kind not in RECORD_KINDS:
         raise MalformedAnswer(f"transaction record: unknown kind {kind:02X}")
     day = parse_bcd_date(data[13:17], "record date")
     assert day is not None
@@ -484,6 +503,34 @@ def parse_initialize(response: ApduResponse) -> PurchaseInit:
         algorithm=data[10],
         card_random=bytes(data[11:15]),
     )
+
+
+@dataclass(frozen=True)
+class LoadInit:
+    """INITIALIZE FOR LOAD's answer."""
+
+    balance: int
+    online_counter: int
+    key_version: int
+    algorithm: int
+    card_random: bytes
+    mac1: bytes
+
+
+def parse_initialize_load(response: ApduResponse) -> LoadInit:
+    data = expect_length(expect_ok(response, "INITIALIZE FOR LOAD"), 16, "load init")
+    return LoadInit(
+        balance=int.from_bytes(data[0:4], "big"),
+        online_counter=int.from_bytes(data[4:6], "big"),
+        key_version=data[6],
+        algorithm=data[7],
+        card_random=bytes(data[8:12]),
+        mac1=bytes(data[12:16]),
+    )
+
+
+def parse_credit_load(response: ApduResponse) -> bytes:
+    return bytes(expect_length(expect_ok(response, "CREDIT FOR LOAD"), 4, "load TAC"))
 
 
 @dataclass(frozen=True)

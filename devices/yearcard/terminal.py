@@ -417,10 +417,11 @@ class YearCardTerminal:
                 log.info("year-card %s: torn debit found on the card, counter %d", masked, pending.card_counter)
                 return proof
             refused = proof  # the last debit had our counter but not our session, or the card lies: the log says
-        records = self._records(p.LOG_RECORDS)
+        # loads count on their own counter: only purchases can be the torn debit
+        records = [r for r in self._records(p.LOG_RECORDS) if r.kind in crypto.TRANSACTION_KINDS]
         ours = next((r for r in records if r.card_counter == pending.card_counter), None)
         if ours is None:
-            if len(records) == p.LOG_RECORDS and records[-1].card_counter > pending.card_counter:
+            if records and records[-1].card_counter > pending.card_counter:
                 raise RecoveryUnknown(f"card {masked}: the log no longer reaches the torn debit")
             return NotDebited(pending)
         if not _same_debit(ours, pending):

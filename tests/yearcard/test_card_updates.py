@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from devices.card_api import ApduResponse
 from devices.sim.psam import PsamOS, psam_image
 from devices.sim.yearcard import handler_channel
 from devices.sim.yearcard_os import YearCardOS, personalised_image
 from devices.yearcard import crypto
 from devices.yearcard import profile as p
-from devices.yearcard.personalise import PersonalisationError, renew, secure_update, sell, signed_public
-from devices.yearcard.terminal import YearCardTerminal
-from tests.yearcard.conftest import CARD_NUMBER, TERMINAL_ID, TODAY
+from devices.yearcard.personalise import PersonalisationError, load, renew, secure_update, sell, signed_public
+from devices.yearcard.terminal import DebitInterrupted, DebitProof, YearCardTerminal
+from tests.yearcard.conftest import CARD_NUMBER, NOW, TERMINAL_ID, TODAY, Kit
+from tests.yearcard.test_terminal import Tearing
 
 OK = p.SW_OK
 
@@ -75,3 +77,44 @@ def test_renewal_refuses_an_unsold_card_and_reports_a_refusing_card(made: tuple[
         renew(handler_channel(card), master, terminal.read_public(), dt.date(2030, 1, 1))
     with pytest.raises(PersonalisationError, match="9302"):
         sell(handler_channel(card), crypto.MasterKeys.generate(), terminal.read_public(), TODAY)
+
+
+LOAD_TERMINAL = bytes.fromhex("000000000001")  # head office
+WHEN = dt.datetime(2026, 11, 30, 9, 0, 0)
+
+
+def test_a_recycled_card_is_loaded_for_its_next_holder(kit: Kit) -> None:
+    terminal = kit.terminal()
+    terminal.debit(10)  # the last visit used: the card goes back to head office
+    assert terminal.read().balance == 0
+    tac = load(handler_channel(kit.card), kit.master, CARD_NUMBER, 12, LOAD_TERMINAL, WHEN)
+    assert len(tac) == 4
+    reading = terminal.read()
+    assert reading.balance == 12
+    newest = reading.records[0]
+    assert (newest.kind, newest.amount, newest.balance_after, newest.card_counter) == (
+        crypto.TRANSACTION_LOAD, 12, 12, 0  # loads count on their own counter
+    )
+    proof = terminal.debit(1)  # purchases go on with theirs
+    assert proof.pending.card_counter == 1 and proof.verify(kit.master.tac)
+
+
+def test_a_load_needs_the_issuers_keys_and_respects_the_maximum(kit: Kit) -> None:
+    with pytest.raises(PersonalisationError, match="MAC1"):
+        load(handler_channel(kit.card), crypto.MasterKeys.generate(), CARD_NUMBER, 5, LOAD_TERMINAL, WHEN)
+    card = kit.card
+    card(p.select_aid(p.CARD_AID))
+    init = p.parse_initialize_load(ApduResponse.from_bytes(card(p.initialize_for_load(5, LOAD_TERMINAL))))
+    assert sw(card(p.credit_for_load(p.bcd_date(WHEN.date()), p.bcd_time(WHEN), bytes(4)))) == p.SW_MAC_INVALID
+    assert init.balance == 10 and card.state.balance == 10
+    with pytest.raises(PersonalisationError, match="9402"):
+        load(handler_channel(card), kit.master, CARD_NUMBER, p.MAX_VISITS, LOAD_TERMINAL, WHEN)
+
+
+def test_recovery_is_not_fooled_by_a_load_with_the_same_counter(kit: Kit) -> None:
+    torn = Tearing(kit.card, 3, executed=True)
+    with pytest.raises(DebitInterrupted) as interrupted:
+        YearCardTerminal(torn, handler_channel(kit.psam), clock=lambda: NOW).debit(2)  # counter 0
+    load(handler_channel(kit.card), kit.master, CARD_NUMBER, 1, LOAD_TERMINAL, WHEN)  # online counter 0, newer
+    outcome = kit.terminal().recover(interrupted.value.pending)
+    assert isinstance(outcome, DebitProof) and outcome.verify(kit.master.tac)
