@@ -169,6 +169,16 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _visits(text: str) -> int:
+    try:
+        visits = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= visits <= p.MAX_VISITS:
+        raise argparse.ArgumentTypeError(f"a card holds 1 to {p.MAX_VISITS} visits, not {visits}")
+    return visits
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devices.sim.yearcard",
                                      description="The emulated year-card and PSAM behind vpcd.")
@@ -183,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     blank.add_argument("--image", type=Path, required=True)
     demo = commands.add_parser("demo", help="make test master keys, a sold card and a PSAM in a folder")
     demo.add_argument("--dir", type=Path, required=True)
-    demo.add_argument("--visits", type=int, default=10, choices=range(1, p.MAX_VISITS + 1), metavar="1..9999")
+    demo.add_argument("--visits", type=_visits, default=10, help="visits on the card, 1 to 9999 (default 10)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     return {"serve": _serve, "blank": _blank, "demo": _demo}[args.command](args)
