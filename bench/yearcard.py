@@ -13,7 +13,7 @@ terminal (devices.yearcard.terminal) drives both through PcscCardReader.
   each insertion comes at a random moment of pcscd's polling cycle, as a patron's tap does.
 * read after the inserted event: the same reads only.
 * debit with the PSAM: one visit, the whole exchange (10 APDUs to card and PSAM).
-* torn debits: the card (or the PSAM) pulled at each APDU of a debit, before or after the card
+* torn debits: the card or the PSAM pulled at each of its APDUs of a debit, before or after it
   executed it, then put back and the debit recovered; counts visits lost and tickets without visits.
 """
 
@@ -102,7 +102,8 @@ def tear_cases(rig: YearCardRig, master: crypto.MasterKeys, card_reader: PcscCar
     """Every APDU of a debit torn (card before/after each command, PSAM at the MAC2 check)."""
     counts = {"cases": 0, "debited": 0, "not_debited": 0, "visits_lost": 0, "tickets_without_visits": 0}
     cases: list[tuple[str, int, bool]] = [("card", at, executed) for at in range(4) for executed in (False, True)]
-    cases.append(("psam", 5, False))  # SELECT, READ id, VERIFY PUBLIC, SELECT, INIT SAM, then CREDIT (MAC2)
+    # the PSAM's SELECT, READ terminal id, VERIFY PUBLIC, SELECT, INIT SAM, CREDIT SAM (MAC2)
+    cases += [("psam", at, executed) for at in range(6) for executed in (False, True)]
     for which, at, executed in cases:
         before = rig.card_os.state.balance
         emulator = rig.card if which == "card" else rig.psam

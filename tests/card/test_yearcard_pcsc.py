@@ -33,6 +33,7 @@ from devices.yearcard.terminal import (
     NotDebited,
     NotEnoughVisits,
     PendingDebit,
+    PsamError,
     YearCardTerminal,
 )
 from tests.card.conftest import (
@@ -198,15 +199,28 @@ def test_a_card_too_slow_to_answer_the_debit(yearcard: YearCardBench, pulled_whi
         assert yearcard.rig.card_os.state.balance == 8
 
 
-def test_a_psam_pulled_at_the_mac2_check_is_recovered(yearcard: YearCardBench) -> None:
-    # the PSAM sees SELECT, READ terminal id, VERIFY PUBLIC, SELECT, INIT SAM, then CREDIT SAM (MAC2)
-    yearcard.rig.psam.pull_at_command(5)
+PSAM_COMMANDS = ["SELECT", "READ terminal id", "VERIFY PUBLIC", "SELECT again", "INIT SAM", "CREDIT SAM"]
+
+
+@pytest.mark.parametrize("executed", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("at", range(len(PSAM_COMMANDS)), ids=PSAM_COMMANDS)
+def test_a_psam_pulled_at_any_command_of_a_debit(yearcard: YearCardBench, at: int, executed: bool) -> None:
+    yearcard.rig.psam.pull_at_command(at, executed=executed)
     terminal = yearcard.terminal()
-    with pytest.raises(DebitInterrupted) as interrupted:
-        terminal.debit(2)
+    journal: list[PendingDebit] = []
+    if at < PSAM_COMMANDS.index("CREDIT SAM"):
+        with pytest.raises(PsamError):  # before the card's DEBIT: nothing debited
+            terminal.debit(2, on_pending=journal.append)
+        assert journal == [] and yearcard.rig.card_os.state.balance == 10
+    else:
+        with pytest.raises(DebitInterrupted):  # the card debited; the PSAM could not check MAC2
+            terminal.debit(2, on_pending=journal.append)
     yearcard.put_back("psam")
-    outcome = terminal.recover(interrupted.value.pending)
-    assert isinstance(outcome, DebitProof) and outcome.verify(yearcard.master.tac)
+    if journal:
+        outcome = terminal.recover(journal[0])
+        assert isinstance(outcome, DebitProof) and outcome.verify(yearcard.master.tac)
+    assert terminal.debit(1).verify(yearcard.master.tac)  # and the kiosk works on
+    assert yearcard.rig.card_os.state.balance == (7 if journal else 9)
 
 
 def test_the_psam_refuses_a_bad_mac2(yearcard: YearCardBench) -> None:
