@@ -15,6 +15,7 @@ staff screens cannot tell the two apart. Cards are the emulator's handlers
     reader.fail_next(b"\\x6f\\x00")           # the next command is answered with this status word
     reader.unplug() / reader.plug()         # the reader disappears and comes back
     reader.remove()
+    reader.put_back()                       # the card that was taken out (or pulled) comes back
 
 Events are delivered on the thread that caused them (the one calling insert, remove, unplug,
 or the command that pulled the card); the kiosk moves them onto its main loop anyway.
@@ -78,6 +79,7 @@ class SimCardReader:
         self._handler: Handler | None = None
         self._card_error = False
         self._stall_s = 0.0
+        self._last_card: tuple[bytes, Handler | None] | None = None
         self._pull_next = False
         self._pull_skip = 0
         self._pull_executed = False
@@ -107,6 +109,15 @@ class SimCardReader:
 
     def remove(self) -> None:
         self._take_card_out()
+
+    def put_back(self) -> None:
+        """The card that was taken out (or pulled) comes back, as it is; the default card if none was."""
+        with self._lock:
+            last = self._last_card
+        if last is None:
+            self.insert()
+        else:
+            self.insert(last[0], last[1])
 
     def stall_next(self, seconds: float) -> None:
         with self._lock:
@@ -232,6 +243,7 @@ class SimCardReader:
         with self._lock:
             if self._atr is None:
                 return
+            self._last_card = (self._atr, self._handler)
             self._atr, self._handler = None, None
             self._card_changed_locked()
         self._emit([CardEvent(CardEventKind.REMOVED, self.name, b"")])

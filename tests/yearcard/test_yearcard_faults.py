@@ -17,14 +17,19 @@ def test_a_scripted_pull_at_the_debit_command_is_recovered(kit: Kit, when: str, 
     reader = SimCardReader()
     reader.start(lambda event: None)
     reader.insert(p.CARD_ATR, kit.card)
-    script = FaultScript.parse({"step": [{"after": "debit", "do": "card.pull_at", "commands": 3, "when": when}]})
+    script = FaultScript.parse({"step": [
+        {"after": "debit", "do": "card.pull_at", "commands": 3, "when": when},
+        {"after": "asked_back", "at": 5, "do": "card.put_back"},
+    ]})
     runner = FaultRunner(script, FaultTargets(card=reader))
     runner.event("debit")  # SELECT, READ BINARY, INITIALIZE go through; the DEBIT is torn
     terminal = YearCardTerminal(reader, handler_channel(kit.psam), clock=lambda: NOW)
     with pytest.raises(DebitInterrupted) as interrupted:
         terminal.debit(2)
     assert not reader.card_present
-    reader.insert(p.CARD_ATR, kit.card)  # the patron puts the card back
+    runner.event("asked_back")
+    runner.advance(5)  # the patron puts the same card back
+    assert reader.card_present and reader.atr == p.CARD_ATR
     outcome = terminal.recover(interrupted.value.pending)
     assert isinstance(outcome, DebitProof if debited else NotDebited)
     assert terminal.read().balance == (8 if debited else 10)
