@@ -45,7 +45,7 @@ from devices.yearcard.terminal import DebitInterrupted, DebitProof, NotDebited, 
 CARD_NUMBER = "8800000000000042"
 TERMINAL_ID = bytes.fromhex("310100010007")
 WAIT_S = 10.0
-CARD_COMMANDS = ("SELECT", "READ BINARY", "INITIALIZE", "DEBIT")
+CARD_COMMANDS = ("SELECT", "READ BINARY", "INTERNAL AUTHENTICATE", "INITIALIZE", "DEBIT")
 
 
 class Presence:
@@ -101,9 +101,9 @@ def tear_cases(rig: YearCardRig, master: crypto.MasterKeys, card_reader: PcscCar
                psam_reader: PcscCardReader, card_presence: Presence, psam_presence: Presence) -> dict[str, int]:
     """Every APDU of a debit torn (card before/after each command, PSAM at the MAC2 check)."""
     counts = {"cases": 0, "debited": 0, "not_debited": 0, "visits_lost": 0, "tickets_without_visits": 0}
-    cases: list[tuple[str, int, bool]] = [("card", at, executed) for at in range(4) for executed in (False, True)]
-    # the PSAM's SELECT, READ terminal id, VERIFY PUBLIC, SELECT, INIT SAM, CREDIT SAM (MAC2)
-    cases += [("psam", at, executed) for at in range(6) for executed in (False, True)]
+    cases: list[tuple[str, int, bool]] = [("card", at, executed) for at in range(5) for executed in (False, True)]
+    # the PSAM's SELECT, READ terminal id, VERIFY PUBLIC, VERIFY AUTH, SELECT, INIT SAM, CREDIT SAM (MAC2)
+    cases += [("psam", at, executed) for at in range(7) for executed in (False, True)]
     for which, at, executed in cases:
         before = rig.card_os.state.balance
         emulator = rig.card if which == "card" else rig.psam

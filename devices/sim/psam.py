@@ -104,10 +104,12 @@ class PsamOS:
         if not self.intact:
             log.warning("PSAM image %s fails its integrity seal: the PSAM answers 6581", store.path.name)
         self._selected = False
+        self._auth: tuple[bytes, bytes] | None = None  # (card's DIK, challenge) after VERIFY PUBLIC
 
     def reset(self) -> None:
         with self._lock:
             self._selected = False
+            self._auth = None
 
     def __call__(self, apdu: bytes) -> bytes:
         with self._lock:
@@ -136,6 +138,8 @@ class PsamOS:
                 return self._credit_purchase(cmd)
             if cmd.ins == p.INS_VERIFY_PUBLIC:
                 return self._verify_public(cmd)
+            if cmd.ins == p.INS_VERIFY_AUTH:
+                return self._verify_auth(cmd)
             return _sw(p.SW_INS_NOT_SUPPORTED)
 
     def _init_purchase(self, cmd: ParsedApdu) -> bytes:
@@ -187,6 +191,7 @@ class PsamOS:
         return _sw(p.SW_OK)  # nothing to write: the same MAC2 may be checked again after a tear
 
     def _verify_public(self, cmd: ParsedApdu) -> bytes:
+        self._auth = None
         if len(cmd.data) != p.PUBLIC_BYTES:
             return _sw(p.SW_WRONG_LENGTH)
         card_number = cmd.data[6:14].hex()
@@ -195,6 +200,18 @@ class PsamOS:
         dik = crypto.diversify(self.state.public_key, card_number)
         signed, mac = bytes(cmd.data[: p.PUBLIC_SIGNED_BYTES]), bytes(cmd.data[p.PUBLIC_SIGNED_BYTES :])
         if not hmac.compare_digest(crypto.public_mac(dik, signed), mac):
+            return _sw(p.SW_MAC_INVALID)
+        challenge = secrets.token_bytes(p.AUTH_CHALLENGE_BYTES)
+        self._auth = (dik, challenge)  # for the card's INTERNAL AUTHENTICATE, next
+        return _sw(p.SW_OK, challenge)
+
+    def _verify_auth(self, cmd: ParsedApdu) -> bytes:
+        auth, self._auth = self._auth, None  # one answer per challenge
+        if len(cmd.data) != 8:
+            return _sw(p.SW_WRONG_LENGTH)
+        if auth is None:
+            return _sw(p.SW_CONDITIONS)
+        if not hmac.compare_digest(crypto.internal_auth(*auth), bytes(cmd.data)):
             return _sw(p.SW_MAC_INVALID)
         return _sw(p.SW_OK)
 

@@ -431,6 +431,15 @@ class YearCardOS:
             return _sw(p.SW_PROVE_UNAVAILABLE)
         return _sw(p.SW_OK, bytes.fromhex(last["mac2"]) + bytes.fromhex(last["tac"]))
 
+    def _internal_auth(self, cmd: ParsedApdu) -> bytes:
+        if (cmd.p1, cmd.p2) != (0x00, p.KEY_ID_PUBLIC):
+            return _sw(p.SW_INCORRECT_P1P2)
+        if len(cmd.data) != p.AUTH_CHALLENGE_BYTES:
+            return _sw(p.SW_WRONG_LENGTH)
+        if not self.state.personalised:
+            return _sw(p.SW_CONDITIONS)
+        return _sw(p.SW_OK, crypto.internal_auth(self.state.keys[p.KEY_ID_PUBLIC], bytes(cmd.data)))
+
     def _get_challenge(self, cmd: ParsedApdu) -> bytes:
         if (cmd.p1, cmd.p2) != (0, 0) or cmd.le != 4:
             return _sw(p.SW_WRONG_P1P2 if (cmd.p1, cmd.p2) != (0, 0) else p.SW_WRONG_LENGTH)
@@ -509,6 +518,7 @@ _COMMANDS: dict[tuple[int, int], Any] = {
     (0x80, p.INS_DEBIT): YearCardOS._debit,
     (0x80, p.INS_PROVE): YearCardOS._prove,
     (0x00, p.INS_GET_CHALLENGE): YearCardOS._get_challenge,
+    (0x00, p.INS_INTERNAL_AUTH): YearCardOS._internal_auth,
     (0x80, p.INS_CREDIT_LOAD): YearCardOS._credit_load,
     (p.CLA_SECURE, p.INS_UPDATE_BINARY): YearCardOS._update_secure,
     (0x80, p.INS_WRITE_KEY): YearCardOS._write_key,

@@ -13,7 +13,8 @@ key        on the card              elsewhere
 =========  ======================  =====================================================
 DPK        purchase key             PSAM holds the master MPK and diversifies per card
 DTK        TAC key                  the central (issuer) holds the master MTK, checks TACs
-DIK        public-data MAC key      PSAM holds the master MIK: verifies the public file
+DIK        public-data MAC key      PSAM holds the master MIK: verifies the public file and
+                                    the card's INTERNAL AUTHENTICATE (a copied chip fails)
 | DAMK       maintenance key          the central (MAMK): later updates (sale, renewal)
 DLK        load key                 the central (MLK): visits added at re-issue
 =========  ======================  =====================================================
@@ -142,6 +143,13 @@ def tac(dtk: bytes, purchase: Purchase) -> bytes:
 def verify_tac(master_tac_key: bytes, card_number: str, purchase: Purchase, proof: bytes) -> bool:
     """The issuer's check of a debit's TAC (constant time)."""
     return hmac.compare_digest(tac(diversify(master_tac_key, card_number), purchase), bytes(proof))
+
+
+def internal_auth(dik: bytes, challenge: bytes) -> bytes:
+    """The card's answer to INTERNAL AUTHENTICATE: proves the chip holds its DIK (a copy does not)."""
+    if len(challenge) != 8:
+        raise CryptoInputError("the challenge is 8 bytes")
+    return cbc_mac(dik, b"AUTH" + bytes(challenge), size=8)
 
 
 def public_mac(dik: bytes, public_data: bytes) -> bytes:

@@ -64,6 +64,9 @@ INS_END_PERSONALISATION = 0xEE
 INS_INIT_SAM_PURCHASE = 0x70
 INS_CREDIT_SAM_PURCHASE = 0x72
 INS_VERIFY_PUBLIC = 0x7A
+INS_VERIFY_AUTH = 0x7C
+INS_INTERNAL_AUTH = 0x88
+AUTH_CHALLENGE_BYTES = 8
 
 # ---- status words ----
 
@@ -325,7 +328,26 @@ def credit_sam_for_purchase(mac2: bytes, terminal_seq: int | None = None) -> byt
 
 
 def verify_public(public_file: bytes) -> bytes:
-    return _apdu(0x80, INS_VERIFY_PUBLIC, 0x00, 0x00, public_file)
+    """The PSAM checks the issuer's MAC and answers a challenge for the card's INTERNAL AUTHENTICATE."""
+    return _apdu(0x80, INS_VERIFY_PUBLIC, 0x00, 0x00, public_file, AUTH_CHALLENGE_BYTES)
+
+
+def parse_verify_public(response: ApduResponse) -> bytes:
+    return bytes(expect_length(expect_ok(response, "VERIFY PUBLIC"), AUTH_CHALLENGE_BYTES, "auth challenge"))
+
+
+def internal_authenticate(challenge: bytes) -> bytes:
+    if len(challenge) != AUTH_CHALLENGE_BYTES:
+        raise ValueError("the challenge is 8 bytes")
+    return _apdu(0x00, INS_INTERNAL_AUTH, 0x00, KEY_ID_PUBLIC, challenge, AUTH_CHALLENGE_BYTES)
+
+
+def parse_internal_authenticate(response: ApduResponse) -> bytes:
+    return bytes(expect_length(expect_ok(response, "INTERNAL AUTHENTICATE"), 8, "authentication answer"))
+
+
+def verify_auth(answer: bytes) -> bytes:
+    return _apdu(0x80, INS_VERIFY_AUTH, 0x00, 0x00, answer)
 
 
 # ---- layouts and parsers ----

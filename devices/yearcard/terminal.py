@@ -246,7 +246,10 @@ class YearCardTerminal:
             raise UnreadableCard(str(exc)) from None
 
     def _psam_step(self, apdu: bytes, parse: Callable[[ApduResponse], Any]) -> Any:
-        response = self._psam_call(apdu)
+        return self._psam_parse(self._psam_call(apdu), parse)
+
+    @staticmethod
+    def _psam_parse(response: ApduResponse, parse: Callable[[ApduResponse], Any]) -> Any:
         try:
             return parse(response)
         except p.ProfileError as exc:
@@ -275,8 +278,18 @@ class YearCardTerminal:
         response = self._psam_call(p.verify_public(public.raw))
         if response.sw == p.SW_MAC_INVALID:
             raise CardIntegrityError(f"card {public.masked_number}: the public file fails the issuer's MAC")
+        challenge: bytes = self._psam_parse(response, p.parse_verify_public)
+        # the chip proves it holds the card's own key: a copy of the public file on another chip fails
+        try:
+            answer: bytes = self._card_step(p.internal_authenticate(challenge), p.parse_internal_authenticate)
+        except UnreadableCard as exc:
+            message = f"card {public.masked_number}: no answer to INTERNAL AUTHENTICATE ({exc})"
+            raise CardIntegrityError(message) from None
+        response = self._psam_call(p.verify_auth(answer))
+        if response.sw == p.SW_MAC_INVALID:
+            raise CardIntegrityError(f"card {public.masked_number}: the chip is not the card's own (a copy)")
         if response.sw != p.SW_OK:
-            raise PsamError(f"PSAM: VERIFY PUBLIC answered SW {response.sw:04X}")
+            raise PsamError(f"PSAM: VERIFY AUTH answered SW {response.sw:04X}")
         return public
 
     def read(self, records: int = p.LOG_RECORDS) -> CardReading:

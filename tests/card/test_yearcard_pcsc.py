@@ -143,7 +143,7 @@ def test_the_balance_never_goes_negative(yearcard: YearCardBench) -> None:
     assert yearcard.rig.card_os.state.balance == 0
 
 
-CARD_COMMANDS = ["SELECT", "READ BINARY", "INITIALIZE", "DEBIT"]
+CARD_COMMANDS = ["SELECT", "READ BINARY", "INTERNAL AUTHENTICATE", "INITIALIZE", "DEBIT"]
 
 
 @pytest.mark.parametrize("executed", [False, True], ids=["before", "after"])
@@ -199,7 +199,9 @@ def test_a_card_too_slow_to_answer_the_debit(yearcard: YearCardBench, pulled_whi
         assert yearcard.rig.card_os.state.balance == 8
 
 
-PSAM_COMMANDS = ["SELECT", "READ terminal id", "VERIFY PUBLIC", "SELECT again", "INIT SAM", "CREDIT SAM"]
+PSAM_COMMANDS = [
+    "SELECT", "READ terminal id", "VERIFY PUBLIC", "VERIFY AUTH", "SELECT again", "INIT SAM", "CREDIT SAM"
+]
 
 
 @pytest.mark.parametrize("executed", [False, True], ids=["before", "after"])

@@ -112,7 +112,7 @@ def test_a_load_needs_the_issuers_keys_and_respects_the_maximum(kit: Kit) -> Non
 
 
 def test_recovery_is_not_fooled_by_a_load_with_the_same_counter(kit: Kit) -> None:
-    torn = Tearing(kit.card, 3, executed=True)
+    torn = Tearing(kit.card, 4, executed=True)  # at the DEBIT
     with pytest.raises(DebitInterrupted) as interrupted:
         YearCardTerminal(torn, handler_channel(kit.psam), clock=lambda: NOW).debit(2)  # counter 0
     load(handler_channel(kit.card), kit.master, CARD_NUMBER, 1, LOAD_TERMINAL, WHEN)  # online counter 0, newer

@@ -92,7 +92,8 @@ def test_more_visits_than_the_card_holds_are_refused_without_a_debit(kit: Kit) -
 
 # ---- tears: at every command of a debit, the card holds old or new state and recovery says which ----
 
-CARD_COMMANDS = ["SELECT", "READ BINARY", "INITIALIZE", "DEBIT"]
+CARD_COMMANDS = ["SELECT", "READ BINARY", "INTERNAL AUTHENTICATE", "INITIALIZE", "DEBIT"]
+DEBIT = CARD_COMMANDS.index("DEBIT")
 
 
 @pytest.mark.parametrize("executed", [False, True], ids=["before", "after"])
@@ -101,8 +102,8 @@ def test_a_card_pulled_at_any_command_of_a_debit_is_recovered(kit: Kit, at: int,
     torn = Tearing(kit.card, at, executed)
     terminal = YearCardTerminal(torn, handler_channel(kit.psam), clock=lambda: NOW)
     journal: list[PendingDebit] = []
-    debited = at == 3 and executed
-    if at < 3:
+    debited = at == DEBIT and executed
+    if at < DEBIT:
         with pytest.raises(CardUnavailable):  # before the DEBIT: nothing was debited, nothing to recover
             terminal.debit(2, on_pending=journal.append)
         assert journal == []
@@ -123,8 +124,8 @@ def test_a_card_pulled_at_any_command_of_a_debit_is_recovered(kit: Kit, at: int,
 
 
 def test_a_psam_lost_while_checking_mac2_is_recovered(kit: Kit) -> None:
-    # PSAM commands of a debit: SELECT, READ terminal id, VERIFY PUBLIC, SELECT, INIT SAM, CREDIT SAM
-    psam = Tearing(kit.psam, 5, executed=False)
+    # PSAM commands of a debit: SELECT, READ terminal id, VERIFY PUBLIC, VERIFY AUTH, SELECT, INIT SAM, CREDIT SAM
+    psam = Tearing(kit.psam, 6, executed=False)
     terminal = YearCardTerminal(handler_channel(kit.card), psam, clock=lambda: NOW)
     with pytest.raises(DebitInterrupted) as interrupted:
         terminal.debit(2)
@@ -133,7 +134,7 @@ def test_a_psam_lost_while_checking_mac2_is_recovered(kit: Kit) -> None:
 
 
 def test_a_debit_elsewhere_after_a_lost_one_does_not_count_as_ours(kit: Kit) -> None:
-    torn = Tearing(kit.card, 3, executed=False)
+    torn = Tearing(kit.card, DEBIT, executed=False)
     with pytest.raises(DebitInterrupted) as interrupted:
         YearCardTerminal(torn, handler_channel(kit.psam), clock=lambda: NOW).debit(2)
     later = NOW + dt.timedelta(minutes=5)
@@ -142,7 +143,7 @@ def test_a_debit_elsewhere_after_a_lost_one_does_not_count_as_ours(kit: Kit) -> 
 
 
 def test_recovery_refuses_another_card(kit: Kit, tmp_path: Path) -> None:
-    torn = Tearing(kit.card, 3, executed=True)
+    torn = Tearing(kit.card, DEBIT, executed=True)
     with pytest.raises(DebitInterrupted) as interrupted:
         YearCardTerminal(torn, handler_channel(kit.psam), clock=lambda: NOW).debit(2)
     other = YearCardOS(personalised_image(tmp_path / "other.json", kit.master, "8800000000000099", activated=TODAY))
@@ -219,6 +220,27 @@ def test_a_card_whose_keys_do_not_match_the_psam_is_never_debited(kit: Kit, tmp_
     with pytest.raises(CardIntegrityError, match="MAC1"):
         YearCardTerminal(handler_channel(copy), handler_channel(kit.psam)).debit(1)
     assert copy.state.balance == 10
+
+
+def test_a_copy_of_the_public_file_on_another_chip_is_refused_at_the_first_read(kit: Kit) -> None:
+    image = json.loads(kit.card_path.read_text())
+    image["keys"]["3"] = "11" * 16  # the public file copied verbatim, its MAC too; the chip's own key unknown
+    body = {k: v for k, v in image.items() if k != "seal"}
+    kit.card_path.write_text(json.dumps({**body, "seal": seal(body)}))
+    copy = YearCardOS(ImageStore(kit.card_path))
+    with pytest.raises(CardIntegrityError, match="a copy"):
+        YearCardTerminal(handler_channel(copy), handler_channel(kit.psam)).read()
+
+
+def test_the_psam_takes_one_answer_per_challenge(kit: Kit) -> None:
+    psam, card = kit.psam, kit.card
+    psam(p.select_aid(p.PSAM_AID))
+    card(p.select_aid(p.CARD_AID))
+    public = card(p.read_public())[:-2]
+    challenge = psam(p.verify_public(public))[:-2]
+    answer = card(p.internal_authenticate(challenge))[:-2]
+    assert psam(p.verify_auth(answer))[-2:] == b"\x90\x00"
+    assert psam(p.verify_auth(answer))[-2:] == b"\x69\x85"  # replayed: no challenge waiting
 
 
 def test_other_cards_and_blank_cards_are_named(kit: Kit, tmp_path: Path) -> None:

@@ -18,11 +18,11 @@ def test_a_scripted_pull_at_the_debit_command_is_recovered(kit: Kit, when: str, 
     reader.start(lambda event: None)
     reader.insert(p.CARD_ATR, kit.card)
     script = FaultScript.parse({"step": [
-        {"after": "debit", "do": "card.pull_at", "commands": 3, "when": when},
+        {"after": "debit", "do": "card.pull_at", "commands": 4, "when": when},
         {"after": "asked_back", "at": 5, "do": "card.put_back"},
     ]})
     runner = FaultRunner(script, FaultTargets(card=reader))
-    runner.event("debit")  # SELECT, READ BINARY, INITIALIZE go through; the DEBIT is torn
+    runner.event("debit")  # SELECT, READ BINARY, INTERNAL AUTHENTICATE, INITIALIZE go through; the DEBIT is torn
     terminal = YearCardTerminal(reader, handler_channel(kit.psam), clock=lambda: NOW)
     with pytest.raises(DebitInterrupted) as interrupted:
         terminal.debit(2)
