@@ -227,7 +227,10 @@ class CardEmulator:
         self._removed = threading.Event()  # set by remove(): the holder took the card out
         self._generation = 0  # bumped by insert/remove so a stale reconnect thread gives up
         self._stall_s = 0.0
+        self._stall_skip = 0
         self._pull_next = False
+        self._pull_skip = 0
+        self._pull_executed = False
         self._fail_sw: bytes | None = None
         self._command_seen = threading.Condition(self._lock)
 
@@ -239,15 +242,30 @@ class CardEmulator:
         with self._lock:
             self._handler = new
 
-    def stall_next(self, seconds: float) -> None:
-        """Answer the next APDU only after ``seconds`` (or not at all if removed meanwhile)."""
+    def stall_next(self, seconds: float, skip: int = 0) -> None:
+        """Answer the next APDU (after ``skip`` others) only after ``seconds``, not at all if removed
+        meanwhile. The card does the command after the wait: a slow write, its answer too late."""
+        if skip < 0:
+            raise ValueError("skip is zero or more")
         with self._lock:
-            self._stall_s = seconds
+            self._stall_s, self._stall_skip = seconds, skip
 
     def pull_on_next_command(self) -> None:
         """Take the card out while the next APDU is being processed: close without answering."""
+        self.pull_at_command(0)
+
+    def pull_at_command(self, skip: int, executed: bool = False) -> None:
+        """Let ``skip`` APDUs through, then take the card out on the next one, unanswered.
+
+        ``executed=False``: the card leaves before that APDU reaches it (nothing done);
+        ``executed=True``: the card does the command (a debit is written) and leaves before answering.
+        """
+        if skip < 0:
+            raise ValueError("skip is zero or more")
         with self._lock:
             self._pull_next = True
+            self._pull_skip = skip
+            self._pull_executed = executed
 
     def fail_next(self, sw: bytes = SW_NO_PRECISE_DIAGNOSIS) -> None:
         """Answer the next APDU with this status word only (no data, nothing executed)."""
@@ -292,8 +310,7 @@ class CardEmulator:
         thread = threading.Thread(target=self._serve, args=(sock,), name="card-emulator", daemon=True)
         with self._lock:
             self._sock, self._thread = sock, thread
-        if isinstance(self._handler, MemoryCard):
-            self._handler.reset()
+        _reset(self._handler)
         thread.start()
 
     # ---- serving ----
@@ -364,8 +381,7 @@ class CardEmulator:
         if code == CTRL_GET_ATR:
             _send(sock, self.atr)
         elif code in (CTRL_POWER_ON, CTRL_RESET, CTRL_POWER_OFF):
-            if isinstance(self._handler, MemoryCard):
-                self._handler.reset()  # a power cycle forgets the selected application
+            _reset(self._handler)  # a power cycle forgets the selected application
         else:
             log.warning("card emulator: unknown control message %d", code)
 
@@ -375,14 +391,19 @@ class CardEmulator:
             self.commands.append(apdu)
             self._command_seen.notify_all()
             handler = self._handler
-            stall, self._stall_s = self._stall_s, 0.0
-            pull, self._pull_next = self._pull_next, False
+            if self._stall_s and self._stall_skip:
+                stall, self._stall_skip = 0.0, self._stall_skip - 1
+            else:
+                stall, self._stall_s = self._stall_s, 0.0
+            pull = self._pull_next and self._pull_skip == 0
+            if self._pull_next and not pull:
+                self._pull_skip -= 1
+            else:
+                self._pull_next = False
+            executed = self._pull_executed
             fail, self._fail_sw = self._fail_sw, None
-        if pull:
-            with self._lock:
-                if self._sock is sock:
-                    self._sock = None
-            _close(sock)
+        if pull and not executed:
+            self._pulled(sock)
             return False
         if stall and self._removed.wait(stall):
             return False
@@ -394,8 +415,17 @@ class CardEmulator:
             except Exception:  # a broken test handler must not kill the card silently
                 log.exception("card emulator handler failed on %s", apdu.hex())
                 response = SW_NO_PRECISE_DIAGNOSIS
+        if pull:
+            self._pulled(sock)
+            return False
         _send(sock, response)
         return True
+
+    def _pulled(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._sock is sock:
+                self._sock = None
+        _close(sock)
 
     # ---- helpers ----
 
@@ -406,6 +436,13 @@ class CardEmulator:
     @staticmethod
     def _as_handler(handler: Handler | Sequence[Rule]) -> Handler:
         return handler if callable(handler) else rules_handler(handler)
+
+
+def _reset(handler: Handler) -> None:
+    """Tell a card that keeps session state (selection, a purchase in progress) about a power cycle."""
+    reset = getattr(handler, "reset", None)
+    if callable(reset):
+        reset()
 
 
 def _quick_ack(sock: socket.socket) -> None:

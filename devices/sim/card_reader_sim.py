@@ -11,9 +11,11 @@ staff screens cannot tell the two apart. Cards are the emulator's handlers
     reader.insert(atr, [(b"\\x00\\xa4", b"\\x90\\x00")])   # a card of given ATR and answers
     reader.stall_next(2.0)                  # the next command is answered 2 s late
     reader.pull_on_next_command()           # the card leaves during the next command
+    reader.pull_at_command(3, executed=True)  # ... during the 4th command from now, after doing it
     reader.fail_next(b"\\x6f\\x00")           # the next command is answered with this status word
     reader.unplug() / reader.plug()         # the reader disappears and comes back
     reader.remove()
+    reader.put_back()                       # the card that was taken out (or pulled) comes back
 
 Events are delivered on the thread that caused them (the one calling insert, remove, unplug,
 or the command that pulled the card); the kiosk moves them onto its main loop anyway.
@@ -77,7 +79,10 @@ class SimCardReader:
         self._handler: Handler | None = None
         self._card_error = False
         self._stall_s = 0.0
+        self._last_card: tuple[bytes, Handler | None] | None = None
         self._pull_next = False
+        self._pull_skip = 0
+        self._pull_executed = False
         self._fail_sw: bytes | None = None
         self._epoch = 0  # +1 per insert/remove: a stalled command notices its card left
         self._changed = threading.Condition(self._lock)
@@ -105,13 +110,29 @@ class SimCardReader:
     def remove(self) -> None:
         self._take_card_out()
 
+    def put_back(self) -> None:
+        """The card that was taken out (or pulled) comes back, as it is; the default card if none was."""
+        with self._lock:
+            last = self._last_card
+        if last is None:
+            self.insert()
+        else:
+            self.insert(last[0], last[1])
+
     def stall_next(self, seconds: float) -> None:
         with self._lock:
             self._stall_s = max(0.0, seconds)
 
     def pull_on_next_command(self) -> None:
+        self.pull_at_command(0)
+
+    def pull_at_command(self, skip: int, executed: bool = False) -> None:
+        """Let ``skip`` commands through, then the card leaves during the next one: before the card
+        gets it, or (``executed``) after the card did it and before its answer came back."""
+        if skip < 0:
+            raise ValueError("skip is zero or more")
         with self._lock:
-            self._pull_next = True
+            self._pull_next, self._pull_skip, self._pull_executed = True, skip, executed
 
     def fail_next(self, sw: bytes = SW_NO_PRECISE_DIAGNOSIS) -> None:
         if len(sw) != 2:
@@ -180,7 +201,12 @@ class SimCardReader:
             self.commands.append(bytes(apdu))
             handler, epoch = self._handler, self._epoch
             stall, self._stall_s = self._stall_s, 0.0
-            pull, self._pull_next = self._pull_next, False
+            pull = self._pull_next and self._pull_skip == 0
+            if self._pull_next and not pull:
+                self._pull_skip -= 1
+            else:
+                self._pull_next = False
+            executed = self._pull_executed
             fail, self._fail_sw = self._fail_sw, None
             if stall:
                 # waits like a card that does not answer; a removal or stop ends the wait early
@@ -190,7 +216,7 @@ class SimCardReader:
                 if stall >= timeout_s:
                     self._card_error = True
                     raise CardUnresponsive(f"the card did not answer within {timeout_s:.1f} s (simulated)")
-        if pull:
+        if pull and not executed:
             self._take_card_out()
             raise CardRemoved("the card left the reader during the command (simulated)")
         try:
@@ -198,6 +224,9 @@ class SimCardReader:
         except Exception:  # a broken handler is a card answering nonsense, not a crash
             log.exception("simulated card handler failed on a %d-byte command", len(apdu))
             response = SW_NO_PRECISE_DIAGNOSIS
+        if pull:
+            self._take_card_out()
+            raise CardRemoved("the card left the reader before answering (simulated)")
         try:
             answer = ApduResponse.from_bytes(response)
         except CardUnresponsive:
@@ -214,6 +243,7 @@ class SimCardReader:
         with self._lock:
             if self._atr is None:
                 return
+            self._last_card = (self._atr, self._handler)
             self._atr, self._handler = None, None
             self._card_changed_locked()
         self._emit([CardEvent(CardEventKind.REMOVED, self.name, b"")])

@@ -303,6 +303,18 @@ def _card_insert(_runner: FaultRunner, targets: FaultTargets, params: dict[str, 
     card.insert()
 
 
+def _card_put_back(_runner: FaultRunner, targets: FaultTargets, _params: dict[str, Any]) -> None:
+    card = _card(targets)
+    if isinstance(card, SimCardReader):
+        card.put_back()
+    else:
+        card.insert()  # the emulator keeps its card (handler) across remove/insert
+
+
+def _card_pull_at(_runner: FaultRunner, targets: FaultTargets, params: dict[str, Any]) -> None:
+    _card(targets).pull_at_command(int(params.get("commands", 0)), executed=params.get("when") == "after")
+
+
 def _card_unreadable(_runner: FaultRunner, targets: FaultTargets, _params: dict[str, Any]) -> None:
     card = _card(targets)
     if isinstance(card, SimCardReader):
@@ -372,7 +384,13 @@ ACTIONS: dict[str, _Action] = {
     # card reader (SimCardReader, or the CardEmulator behind vpcd)
     "card.insert": _Action("card", _card_insert, {"atr": str}),
     "card.remove": _Action("card", lambda _r, t, _p: _card(t).remove()),
+    # the card that was taken out or pulled comes back as it was (a year-card with its image)
+    "card.put_back": _Action("card", _card_put_back),
     "card.pull_mid_command": _Action("card", lambda _r, t, _p: _card(t).pull_on_next_command()),
+    # the card leaves at the command `commands` from now (0: the next), before it reaches the card or
+    # after the card did it (a debit written, its answer lost): a tear at any APDU of a redemption
+    "card.pull_at": _Action("card", _card_pull_at, {"commands": int, "when": str},
+                            choices={"when": ("before", "after")}),
     "card.stall": _Action("card", lambda _r, t, p: _card(t).stall_next(float(p.get("seconds", 5))),
                           {"seconds": NUMBER}),
     "card.unreadable": _Action("card", _card_unreadable),

@@ -94,7 +94,7 @@ def pcsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcsc]:
         process.stop()
 
 
-def card_in_virtual_reader() -> bool:
+def card_in_virtual_reader(reader: str = VIRTUAL_READER) -> bool:
     """What pcscd believes now (it looks at the virtual reader's socket about every 0.4 s)."""
     from smartcard import scard
 
@@ -102,7 +102,7 @@ def card_in_virtual_reader() -> bool:
     if hr != scard.SCARD_S_SUCCESS:
         return False
     try:
-        hr, states = scard.SCardGetStatusChange(context, 0, [(VIRTUAL_READER, scard.SCARD_STATE_UNAWARE)])
+        hr, states = scard.SCardGetStatusChange(context, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
         return hr == scard.SCARD_S_SUCCESS and bool(states[0][1] & scard.SCARD_STATE_PRESENT)
     finally:
         scard.SCardReleaseContext(context)

@@ -144,3 +144,25 @@ def test_flows_and_the_host_never_import_kivy() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             wrong += [f"{name} -> {n}" for n in names if n == "kivy" or n.startswith("kivy.")]
     assert wrong == []
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph.get(node, ()))
+    return seen
+
+
+def test_the_kiosks_card_terminal_reaches_no_issuer_code_and_no_simulator() -> None:
+    # the kiosk side of the year-card only passes APDUs between card and PSAM: no personalisation
+    # (it holds master keys), no emulator (its images hold card keys)
+    graph = import_graph()
+    reached = _reachable(graph, "devices.yearcard.terminal")
+    assert "devices.yearcard.personalise" not in reached
+    assert not any(_in(module, "devices.sim") for module in reached)
+    wrong = sorted(f"{source} -> {target}" for source, targets in graph.items() for target in targets
+                   if _in(source, "kiosk") and target == "devices.yearcard.personalise")
+    assert wrong == []
