@@ -323,7 +323,7 @@ class KioskServices:
             self._central_reachable = False
             return False
         except CentralError as exc:
-            if self._central_reachable:
+            if self._central_reachable or not self._central_problem:  # once per outage, the first at start too
                 log.warning("central unreachable: %s", exc)
             self._central_problem = str(exc)
             self._central_reachable = False
