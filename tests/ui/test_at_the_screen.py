@@ -242,3 +242,18 @@ def test_done_after_a_lost_connection_fits_the_screen_and_says_collect_later_onc
         boxes.append((name, bottom, top))
     for (upper, upper_bottom, _), (lower, _, lower_top) in itertools.pairwise(boxes):
         assert lower_top <= upper_bottom + 0.5, f"{lower} overlaps {upper} ({language})"
+
+
+NOT_FOUND_TITLES = {"en": "We could not find your tickets", "zh_CN": "未找到您的票", "zh_TW": "找不到您的票"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_wrong_code_is_not_told_we_cannot_print_these_tickets(start_kiosk: StartKiosk, language: str) -> None:
+    kiosk = start_kiosk(language=language)
+    ui = kiosk.ui
+    ui.tap("collect_button")
+    ui.wait_for("pickup.enter_code")
+    ui.type_digits("999999" + VERIFICATION)  # no such order: no tickets were ever shown
+    ui.tap("submit")
+    ui.wait_for("pickup.refused")
+    assert ui.text_of("title") == NOT_FOUND_TITLES[language]
