@@ -257,3 +257,14 @@ def test_a_wrong_code_is_not_told_we_cannot_print_these_tickets(start_kiosk: Sta
     ui.tap("submit")
     ui.wait_for("pickup.refused")
     assert ui.text_of("title") == NOT_FOUND_TITLES[language]
+
+
+def test_the_done_screen_offers_no_back_to_tickets_already_printed(start_kiosk: StartKiosk) -> None:
+    kiosk = start_kiosk(language="en")
+    to_review(kiosk)
+    ui = kiosk.ui
+    ui.tap("confirm")
+    ui.wait_for("pickup.done")
+    ui.pump(2)
+    assert ui.find("nav_back").disabled  # Back did what Finish does: two buttons for one thing
+    assert not ui.find("finish").disabled and not ui.find("nav_cancel").disabled
