@@ -312,7 +312,9 @@ class CentralClient:
             except _TransportFailure as failure:
                 last_problem = str(failure)
                 may_repeat = policy is RetryPolicy.SAFE or not failure.sent
-                log.warning(
+                # A GET is a poll whose caller logs the outcome once (an outage is not a line every 5 s).
+                log.log(
+                    logging.DEBUG if method == "GET" else logging.WARNING,
                     "central %s %s %s: attempt %d/%d failed: %s",
                     method, path, log_subject, attempt, attempts, failure,
                 )
@@ -321,7 +323,8 @@ class CentralClient:
                 raise CentralUnreachable(f"no answer from the central: {failure}") from None
             if answer.status >= 500:
                 last_problem = f"HTTP {answer.status}"
-                log.warning(
+                log.log(
+                    logging.DEBUG if method == "GET" else logging.WARNING,
                     "central %s %s %s: attempt %d/%d answered HTTP %d",
                     method, path, log_subject, attempt, attempts, answer.status,
                 )

@@ -99,7 +99,8 @@ class TrustStore:
             key_set = self._client.key_set()
             revocations = self._client.revocations()
         except CentralError as exc:
-            log.warning("key set refresh failed, keeping the copy from %s: %s", self.last_refresh, exc)
+            kept = f"keeping the copy from {self.last_refresh}" if self.last_refresh else "no copy yet"
+            log.warning("key set refresh failed, %s: %s", kept, exc)
             return False
         snapshot = _snapshot(key_set, revocations, self._clock())
         with self._lock:

@@ -212,7 +212,10 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(ErrorCode.BAD_REQUEST, str(exc.detail), {"http_status": exc.status_code})
+        # The wire's code for the body, the HTTP layer's own status (404, 405) for proxies and monitors.
+        return error_response(
+            ErrorCode.BAD_REQUEST, str(exc.detail), {"http_status": exc.status_code}, status_code=exc.status_code
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
@@ -237,7 +240,7 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
 
     @app.post(Routes.CLAIM_PRINTING, response_model=PrintPermit, responses=refusals)
     def start_printing(
-        claim_id: str, body: PrintNotice, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
+        claim_id: ClaimIdPath, body: PrintNotice, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
     ) -> PrintPermit:
         # Idempotent by content (claim, ticket); the header is accepted for symmetry with claims.
         return central.start_printing(k, claim_id, body)

@@ -220,12 +220,29 @@ def _listen(settings: Settings, args: argparse.Namespace) -> Listen:
     for path in (cert, key):
         if path is not None and not path.is_file():
             raise SettingsError(f"{path}: no such TLS file (central/README.md says how to make one)")
+    if cert is not None and key is not None:
+        _check_tls_pair(cert, key)
     if cert is None and host not in LOOPBACK_HOSTS:
         raise SettingsError(
             f"refusing to serve plain HTTP on {host}: kiosks send credentials and pickup codes; "
             "give --tls-cert and --tls-key (central/README.md), or listen on 127.0.0.1 behind a TLS proxy"
         )
     return Listen(host, port, cert, key)
+
+
+def _check_tls_pair(cert: Path, key: Path) -> None:
+    """Load the pair as the server will, so a wrong file stops here in one line naming both files."""
+    import ssl
+
+    try:
+        # password="": an encrypted key fails here instead of prompting on a terminal nobody watches.
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert), str(key), password="")
+    except ssl.SSLError as exc:
+        reason = exc.reason or exc.strerror or str(exc)
+        raise SettingsError(
+            f"{cert} and {key} are not a PEM certificate and its unencrypted private key ({reason}); "
+            "central/README.md says how to make them"
+        ) from None
 
 
 def _serve(central: Any, listen: Listen, test_hooks: bool) -> int:

@@ -144,6 +144,7 @@ class EscposTicketPrinter:
         self._conn: Escpos | None = None
         self._lock = threading.Lock()
         self.observer: PrinterObserver | None = None
+        self._status_problem = ""  # the last status failure's text, so a lasting one is logged once
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -202,9 +203,15 @@ class EscposTicketPrinter:
             return UNKNOWN_STATUS  # a file (or a printer device node) cannot answer
         for attempt in (1, 2):  # a second try on a fresh connection after a dropped one
             try:
-                return self._query_status(self._connection())
+                status = self._query_status(self._connection())
+                self._status_problem = ""
+                return status
             except Exception as err:
-                log.info("printer status attempt %d failed: %s", attempt, err)
+                problem = " ".join(str(err).split())  # python-escpos puts a newline in its socket errors
+                # Polled every few seconds: a lasting problem is one line, logged again only when it changes.
+                log.log(logging.DEBUG if problem == self._status_problem else logging.INFO,
+                        "printer status attempt %d failed: %s", attempt, problem)
+                self._status_problem = problem
                 self._drop_connection()
         return UNKNOWN_STATUS
 

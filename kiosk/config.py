@@ -170,6 +170,10 @@ class KioskConfig:
         return Path(self.kiosk.data_dir, *parts)
 
 
+# A kiosk config is a few KiB; anything this large is the wrong file.
+MAX_CONFIG_BYTES = 256 * 1024
+
+
 def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> KioskConfig:
     """Defaults, then the file (if named), then overrides such as {"printer.port": 9101}."""
     data: dict[str, Any] = {}
@@ -178,7 +182,11 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         source = str(path)
         try:
             with open(path, "rb") as handle:
-                data = tomllib.load(handle)
+                # Bounded: a path to /dev/zero, a pipe or a log file must not be read without end.
+                raw = handle.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(source, "", f"larger than {MAX_CONFIG_BYTES // 1024} KiB: not a kiosk config file")
+            data = tomllib.loads(raw.decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError(source, "", "file not found") from None
         except OSError as exc:

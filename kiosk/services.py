@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,14 @@ def central_tls(config: KioskConfig) -> tuple[str | None, str | None]:
     ca_file = section.ca_file or None
     if ca_file is not None and not Path(ca_file).is_file():
         raise ConfigError("configuration", "central.ca_file", f"{ca_file}: no such file (the CA's PEM certificate)")
+    if ca_file is not None:
+        try:  # loaded here as the client will: else every call fails as "central unreachable"
+            ssl.create_default_context(cafile=ca_file)
+        except ssl.SSLError as exc:
+            raise ConfigError("configuration", "central.ca_file",
+                              f"{ca_file}: not a PEM CA certificate ({exc.reason or exc})") from None
+        except OSError as exc:
+            raise ConfigError("configuration", "central.ca_file", f"{ca_file}: cannot read: {exc.strerror}") from None
     pin = section.cert_sha256 or None
     if pin is not None:
         try:
@@ -323,7 +332,7 @@ class KioskServices:
             self._central_reachable = False
             return False
         except CentralError as exc:
-            if self._central_reachable:
+            if self._central_reachable or not self._central_problem:  # once per outage, the first at start too
                 log.warning("central unreachable: %s", exc)
             self._central_problem = str(exc)
             self._central_reachable = False

@@ -424,6 +424,8 @@ class PickupFlow(Journey[PickupState]):
             stopping = self._state.stop_requested
             return NavView(back_enabled=False, cancel_key="print.stopping" if stopping else "print.stop",
                            cancel_enabled=not stopping)
+        if self._state.step is Step.DONE:  # nothing to go back to: Finish (or Cancel) ends the visit
+            return NavView(back_enabled=False)
         return NavView()
 
     def tick(self) -> None:

@@ -127,9 +127,16 @@ def test_unauthenticated_request_is_refused_before_its_body_is_read(
     "claim_id", ["\x00", "clm-\x00", "\x00" * 70, "x" * 65, "é", "clm x", "%2e%2e", "-clm"],
     ids=["nul", "nul-suffix", "nuls", "long", "non-ascii", "space", "dots", "leading-dash"],
 )
-def test_claim_id_in_the_path_is_validated_before_the_database(api: KioskApi, claim_id: str) -> None:
-    path = Routes.CLAIM_REPORT.format(claim_id=quote(claim_id, safe=""))
-    response = api.post(path, {"outcomes": {}})
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [(Routes.CLAIM_REPORT, {"outcomes": {}}), (Routes.CLAIM_PRINTING, {"ticket_id": "tkt-1"})],
+    ids=["report", "printing"],
+)
+def test_claim_id_in_the_path_is_validated_before_the_database(
+    api: KioskApi, claim_id: str, route: str, body: dict[str, Any]
+) -> None:
+    path = route.format(claim_id=quote(claim_id, safe=""))
+    response = api.post(path, body)
     refusal(response, ErrorCode.BAD_REQUEST)
     assert "Traceback" not in response.text
     # The same keep-alive connection serves the next request.
@@ -183,3 +190,15 @@ def test_valid_requests_still_pass_the_guard(api: KioskApi) -> None:
     # A body just under the cap reaches the route's own validation.
     refusal(api.post(Routes.LOOKUP_TOKEN, {"token": "x" * (MAX_BODY_BYTES - 100)}), ErrorCode.BAD_REQUEST)
     assert requests.get(api.central.base_url + "/openapi.json", timeout=15).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", Routes.LOOKUP_CODE, 405), ("PUT", Routes.CLAIMS, 405), ("GET", "/api/v1/no-such-route", 404)],
+    ids=["get-on-post-route", "put-on-post-route", "unknown-route"],
+)
+def test_wrong_method_or_path_keeps_its_http_status(api: KioskApi, method: str, path: str, status: int) -> None:
+    # A proxy, a monitor or an operator's curl reads the status: a missing route is a 404, not a 422.
+    response = api.http.request(method, api.central.base_url + path, timeout=15)
+    assert response.status_code == status, response.text
+    assert ErrorBody.model_validate(response.json()).code == ErrorCode.BAD_REQUEST

@@ -141,3 +141,24 @@ def test_the_central_refuses_plain_http_beyond_loopback(tmp_path: Path, tls_cent
     ]
 
 
+
+
+@pytest.mark.parametrize("swap", ["not-pem", "key-of-another-cert"])
+def test_a_tls_file_that_is_not_a_certificate_and_its_key_stops_serve_in_one_line(
+    tmp_path: Path, tls_central: RunningCentral, tls_files: TlsFiles, swap: str
+) -> None:
+    cert, key = tls_files.cert, tls_files.key
+    if swap == "not-pem":
+        cert = tmp_path / "central.pem"
+        cert.write_text("this is not a certificate\n", encoding="utf-8")
+    else:
+        key = issue_server_cert(make_ca(tmp_path / "ca", "Another CA"), tmp_path / "other").key
+    done = subprocess.run(
+        [sys.executable, "-m", "central", "serve", "--db", tls_central.db_url, "--host", "0.0.0.0",
+         "--port", str(free_port()), "--tls-cert", str(cert), "--tls-key", str(key)],
+        cwd=tmp_path, env=tls_central.env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines  # not "serving https://..." first, then OpenSSL's "[SSL] PEM lib"
+    assert str(cert) in lines[0] and str(key) in lines[0] and "certificate" in lines[0]

@@ -41,6 +41,15 @@ BAD_FILES = [
 ]
 
 
+def test_a_file_far_larger_than_a_config_is_refused_unread(tmp_path: Path) -> None:
+    # The wrong path (a log, an image, /dev/zero) gives one line instead of being read without end.
+    path = tmp_path / "kiosk.log"
+    path.write_text("# a log line that happens to be valid TOML\n" * 100_000, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value) and "not a kiosk config" in str(caught.value)
+
+
 @pytest.mark.parametrize("text, key", BAD_FILES, ids=[key + "-" + str(i) for i, (_, key) in enumerate(BAD_FILES)])
 def test_out_of_range_values_name_the_file_and_the_setting(tmp_path: Path, text: str, key: str) -> None:
     path = tmp_path / "kiosk.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from backend_client.errors import CentralRefused
 from backend_client.wire import ErrorCode
+from central.process import free_port
 from devices.sim.printer import VirtualPrinter
 from kiosk.flows.pickup import Step
 from kiosk.flows.runtime import ThreadWorker
@@ -67,3 +69,26 @@ def test_the_status_check_logs_only_what_changed(services: KioskServices, caplog
         services.monitor_round()
     assert [r.getMessage() for r in our_records(caplog) if r.levelno >= logging.INFO] == []
     assert services.availability().can_pick_up
+
+
+def test_a_central_that_stays_down_is_logged_once_not_every_round(sqlite_central: RunningCentral, tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Before: while the central was down, every round logged one WARNING per attempt of its hello (3 each 5 s)."""
+    config = kiosk_config(sqlite_central, tmp_path)
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens: the central is down
+    config = dataclasses.replace(config, central=dataclasses.replace(config.central, url=nobody))
+    printer = VirtualPrinter(host=config.printer.host, port=config.printer.port, out_dir=tmp_path / "tickets").start()
+    kiosk = KioskServices(config, injected_camera=True, hooks=ServiceHooks(background_threads=False))
+    caplog.set_level(logging.INFO)
+    try:
+        kiosk.start(lambda _code: None)
+        for _ in range(4):
+            kiosk.monitor_round()
+        assert not kiosk.availability().can_pick_up
+    finally:
+        kiosk.stop()
+        printer.stop()
+    loud = [r.getMessage() for r in our_records(caplog) if r.levelno >= logging.WARNING]
+    assert [m for m in loud if m.startswith("central unreachable: ")] == loud[:1], loud  # said once, first
+    assert not [m for m in loud if " failed: " in m and "/3 " in m], loud  # no line per attempt
+    assert len(loud) <= 2, loud  # the outage, and QR keys not fetched ("no copy yet")

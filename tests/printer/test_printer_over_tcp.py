@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -212,3 +213,17 @@ def test_reconnects_after_the_printer_restarts(tmp_path: Path) -> None:
             assert [job.qr_payloads for job in second.wait_for_jobs(1)] == [[SAMPLE_TOKEN]]
     finally:
         printer.close()
+
+
+def test_a_printer_that_stays_unreachable_is_one_log_line_not_two_per_poll(caplog: pytest.LogCaptureFixture) -> None:
+    """Before: every 5-second poll logged two INFO entries, each split over two lines by python-escpos."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    printer = EscposTicketPrinter(PrinterConfig(host="127.0.0.1", port=port, timeout_s=0.3))
+    caplog.set_level(logging.INFO, logger="devices.printer")
+    for _ in range(3):
+        assert printer.status() == UNKNOWN_STATUS
+    lines = [r.getMessage() for r in caplog.records if r.name == "devices.printer" and r.levelno >= logging.INFO]
+    assert len(lines) == 1, lines
+    assert "\n" not in lines[0] and "Connection refused" in lines[0]

@@ -133,6 +133,7 @@ def test_no_camera_is_critical_and_turns_the_qr_path_off(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("settings, key", [
     ({"central.ca_file": "/nowhere/central-ca.pem"}, "central.ca_file"),
+    ({"central.ca_file": "/etc/passwd"}, "central.ca_file"),  # a file, but not a CA certificate
     ({"central.cert_sha256": "AB:CD"}, "central.cert_sha256"),
 ])
 def test_unusable_tls_settings_stop_the_kiosk_in_one_line(tmp_path: Path, settings: dict[str, str],

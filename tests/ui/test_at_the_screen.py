@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from backend_client.errors import CentralRefused
 from backend_client.wire import ErrorCode
 from devices.camera_api import DecodedCode
 from devices.health import Health, HealthLevel
+from devices.printer_api import PrintResult, TicketContent
 from kiosk.availability import Availability
 from kiosk.config import PickupSection
 from kiosk.i18n import LANGUAGES
@@ -200,3 +202,69 @@ def test_a_card_at_home_is_answered_on_screen_until_the_card_journey_exists(star
     kiosk.ui.pump()
     assert kiosk.ui.current_screen_name == "home"
     assert kiosk.ui.text_of("notice") == CARD_TEXTS[language]
+
+
+SAME_CODE_CLAUSE = {"en": "later with the same code", "zh_CN": "用同一取票码", "zh_TW": "用同一取票碼"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_done_after_a_lost_connection_fits_the_screen_and_says_collect_later_once(
+    start_kiosk: StartKiosk, language: str, shots: Path
+) -> None:
+    kiosk = start_kiosk(language=language, order=make_order(tickets=4))
+    rig = kiosk.rig
+    print_one = rig.printer.print_ticket
+
+    def print_then_lose_the_central(ticket: TicketContent) -> PrintResult:
+        result = print_one(ticket)
+        rig.central.unreachable = True  # the network goes after the first ticket is out
+        return result
+
+    rig.printer.print_ticket = print_then_lose_the_central  # type: ignore[method-assign]
+    to_review(kiosk)
+    ui = kiosk.ui
+    ui.tap("confirm")
+    ui.wait_for("pickup.done")
+    ui.pump(3)
+    ui.screenshot(shots / f"done-lost-connection-{language}.png")
+    assert len(rig.printer.printed) == 1
+    owed = ui.text_of("owed")
+    assert owed.count(SAME_CODE_CLAUSE[language]) == 1, owed
+    screen = kiosk.app.kiosk_root.ids.screens.current_screen  # type: ignore[union-attr]
+    screen_top = screen.to_window(screen.x, screen.top)[1]
+    screen_bottom = screen.to_window(screen.x, screen.y)[1]
+    boxes = []
+    for name in ("title", "printed", "take", "owed", "finish"):
+        widget = screen.ids[name]
+        top = widget.to_window(widget.x, widget.top)[1]
+        bottom = widget.to_window(widget.x, widget.y)[1]
+        assert screen_bottom - 0.5 <= bottom and top <= screen_top + 0.5, f"{name} is cut off ({language})"
+        boxes.append((name, bottom, top))
+    for (upper, upper_bottom, _), (lower, _, lower_top) in itertools.pairwise(boxes):
+        assert lower_top <= upper_bottom + 0.5, f"{lower} overlaps {upper} ({language})"
+
+
+NOT_FOUND_TITLES = {"en": "We could not find your tickets", "zh_CN": "未找到您的票", "zh_TW": "找不到您的票"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_wrong_code_is_not_told_we_cannot_print_these_tickets(start_kiosk: StartKiosk, language: str) -> None:
+    kiosk = start_kiosk(language=language)
+    ui = kiosk.ui
+    ui.tap("collect_button")
+    ui.wait_for("pickup.enter_code")
+    ui.type_digits("999999" + VERIFICATION)  # no such order: no tickets were ever shown
+    ui.tap("submit")
+    ui.wait_for("pickup.refused")
+    assert ui.text_of("title") == NOT_FOUND_TITLES[language]
+
+
+def test_the_done_screen_offers_no_back_to_tickets_already_printed(start_kiosk: StartKiosk) -> None:
+    kiosk = start_kiosk(language="en")
+    to_review(kiosk)
+    ui = kiosk.ui
+    ui.tap("confirm")
+    ui.wait_for("pickup.done")
+    ui.pump(2)
+    assert ui.find("nav_back").disabled  # Back did what Finish does: two buttons for one thing
+    assert not ui.find("finish").disabled and not ui.find("nav_cancel").disabled

@@ -122,7 +122,7 @@ def test_paper_running_out_says_what_is_still_owed_and_why(start_kiosk: StartKio
     assert ui.text_of("printed") == "1 ticket printed."
     assert ui.text_of("take") == "Take your tickets from the slot below."
     assert ui.text_of("owed") == ("1 ticket is still waiting for you. The ticket printer ran out of paper. "
-                                  "You can collect it later with the same code.")
+                                  "You can collect it later with the same code, or ask staff.")
 
 
 def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKiosk, shots: Path) -> None:
