@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import string
 from collections.abc import Mapping
 from datetime import datetime
@@ -40,6 +41,15 @@ _FALLBACKS = {"zh_CN": ("zh_CN", "en"), "zh_TW": ("zh_TW", "zh_CN", "en"), "en":
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 _FORMATTER = string.Formatter()
+
+# Kivy breaks a line only at an ASCII space (and cuts a word too long for a line anywhere), so
+# in Chinese a space between a character and a number is where "还有 3" / "张票未取" would split.
+# Chinese text needs no such spaces: they go.  A date keeps a space on each side instead, so it
+# moves to the next line whole rather than being cut ("2026年12" / "月1日").
+_CJK = "\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_SPACE = re.compile(f"(?<=[{_CJK}]) +(?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) +(?=[{_CJK}])")
+_IS_CJK = re.compile(f"[{_CJK}]")
+_IS_IDEOGRAPH = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @cache
@@ -103,13 +113,41 @@ class Translator:
             if template is None:
                 return readable_key(key)
         values = {name: self._shown_value(key, name, value) for name, value in params.items()}
-        text = self._fill(template, values)
+        dates = {name for name, value in params.items() if _is_time(value)}
+        text = self._fill(self._spaced(template, dates), values)
         detail = self.lookup(key + ".detail")
         if detail is not None:
             fields = template_fields(detail)
             if fields and all(values.get(name) not in (None, "") for name in fields):
-                text = self.join(text, self._fill(detail, values))
+                text = self.join(text, self._fill(self._spaced(detail, dates), values))
         return text
+
+    def _spaced(self, template: str, dates: set[str]) -> str:
+        """In Chinese, ``template`` with no space between a character and a number or value (see _CJK_SPACE)."""
+        if not self.language.startswith("zh"):
+            return template
+        try:
+            parts = list(_FORMATTER.parse(template))
+        except ValueError:
+            return template  # _fill reports it
+        out: list[str] = []
+        after_date = False
+        for literal, name, spec, conversion in parts:
+            literal = _CJK_SPACE.sub("", literal)
+            if out:  # the literal follows a field: a Chinese character right after it needs no space
+                stripped = literal.lstrip(" ")
+                if stripped and _IS_CJK.match(stripped):
+                    # Before a full stop or comma no space, and no line break either.
+                    literal = (" " if after_date and _IS_IDEOGRAPH.match(stripped) else "") + stripped
+            if name is not None:
+                stripped = literal.rstrip(" ")
+                if stripped and _IS_CJK.match(stripped[-1]):
+                    literal = stripped + (" " if name in dates else "")
+            out.append(literal.replace("{", "{{").replace("}", "}}"))
+            if name is not None:
+                out.append("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+            after_date = name in dates
+        return "".join(out)
 
     def join(self, first: str, second: str) -> str:
         """Two sentences in a row: a space in English, none after Chinese punctuation."""
@@ -167,12 +205,20 @@ class Translator:
         local = value.astimezone(self._zone)
         weekday = self.lookup(f"weekday.{local.weekday()}") or ""
         month_name = self.lookup(f"month.{local.month}") or str(local.month)
-        return self._fill(self.lookup("format.datetime") or "{year}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}",
+        template = self.lookup("format.datetime") or "{year}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}"
+        if self.language.startswith("zh"):
+            # "周二 19:30" is one piece: a no-break space keeps the weekday with its time.
+            template = re.sub(r"(?<=\{weekday\}) +", "\u00a0", template)
+        return self._fill(template,
                           {"year": local.year, "month": local.month, "month_name": month_name, "day": local.day,
                            "weekday": weekday, "hour": local.hour, "minute": local.minute})
 
     def money(self, fen: int) -> str:
         return self.text("format.money", yuan=f"{fen / 100:.2f}")
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, datetime) or (isinstance(value, str) and _parse_time(value) is not None)
 
 
 def _parse_time(value: str) -> datetime | None:

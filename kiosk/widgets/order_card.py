@@ -34,7 +34,7 @@ class OrderCard(Panel):
         self.original_title = original if original != order.film_title else ""
         self.cinema_line = tr.text("review.cinema", value=order.cinema_name)
         self.hall_line = tr.text("review.hall", value=order.hall_name)
-        self.time_line = tr.text("review.show_time", value=tr.datetime(order.show_start))
+        self.time_line = tr.text("review.show_time", value=order.show_start)
         self.count_line = tr.text("review.ticket_count", count=len(order.tickets))
 
 

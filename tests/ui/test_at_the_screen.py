@@ -166,8 +166,8 @@ def test_one_collectable_ticket_is_not_one_of_one_tickets_selected(start_kiosk: 
 
 HERE_TEXTS = {
     "en": "These tickets have already been collected at this kiosk. Collected on Sat 21 Nov 2026, 20:05.",
-    "zh_CN": "这些票已在本机取出。取票时间：2026年11月21日 周六 20:05。",
-    "zh_TW": "這些票已在本機取出。取票時間：2026年11月21日 週六 20:05。",
+    "zh_CN": "这些票已在本机取出。取票时间： 2026年11月21日 周六\u00a020:05。",
+    "zh_TW": "這些票已在本機取出。取票時間： 2026年11月21日 週六\u00a020:05。",
 }
 
 

@@ -149,13 +149,13 @@ def test_refusal_facts_are_shown_only_when_the_central_gave_them() -> None:
     assert tr.message(Message.of("refusal.invalid_token", reason="something_internal")) == \
         "This QR code cannot be used."
     assert Translator("zh_CN").message(Message.of("refusal.outside_window", opens_at="2026-11-22T02:00:00+00:00")) \
-        == "本场次尚未开放取票。开放时间：2026年11月22日 周日 10:00。"
+        == "本场次尚未开放取票。开放时间： 2026年11月22日 周日\u00a010:00。"
 
 
 def test_times_are_shown_in_the_cinemas_timezone() -> None:
     show = datetime(2026, 11, 22, 11, 30, tzinfo=UTC)
-    assert Translator("zh_CN", "Asia/Shanghai").datetime(show) == "2026年11月22日 周日 19:30"
-    assert Translator("zh_TW", "Asia/Taipei").datetime(show) == "2026年11月22日 週日 19:30"
+    assert Translator("zh_CN", "Asia/Shanghai").datetime(show) == "2026年11月22日 周日\u00a019:30"
+    assert Translator("zh_TW", "Asia/Taipei").datetime(show) == "2026年11月22日 週日\u00a019:30"
     assert Translator("en", "Asia/Shanghai").datetime(show) == "Sun 22 Nov 2026, 19:30"
     assert Translator("en", "Not/A_Zone").datetime(show) == "Sun 22 Nov 2026, 11:30"  # logged, shown in UTC
     assert Translator("en", "Asia/Shanghai").datetime(show.replace(tzinfo=None)) == "Sun 22 Nov 2026, 19:30"

@@ -53,13 +53,13 @@ def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKios
     assert kiosk.rig.central.looked_up == [(SERIAL, VERIFICATION)]
     texts = " ".join(ui.visible_texts())
     for expected in ("流浪地球", "The Wandering Earth", "星光影城 人民广场店", "3号厅 IMAX",
-                     "2026年11月22日 周日 19:30", "5排11座", "已取票", "5排12座", "5排13座"):
+                     "2026年11月22日 周日\u00a019:30", "5排11座", "已取票", "5排12座", "5排13座"):
         assert expected in texts
-    assert ui.text_of("confirm") == "打印 2 张票"
+    assert ui.text_of("confirm") == "打印2张票"
     ui.screenshot(shots / "02-review.png")
 
     ui.tap("ticket_t3")  # leave 5-13 for later
-    assert ui.text_of("confirm") == "打印 1 张票"
+    assert ui.text_of("confirm") == "打印1张票"
     ui.tap("ticket_t1")  # already collected: nothing happens
     assert kiosk.rig.flow.state.selected_ids == ["t2"]
 
@@ -68,9 +68,9 @@ def test_code_pickup_by_touches_prints_the_chosen_tickets(start_kiosk: StartKios
     assert [ticket.seat for ticket in kiosk.rig.printer.printed] == ["12"]
     assert [ids for _, ids, _ in kiosk.rig.central.claims] == [["t2"]]
     texts = " ".join(ui.visible_texts())
-    assert "已打印 1 张票。" in texts
+    assert "已打印1张票。" in texts
     assert "请从下方出票口取票。" in texts
-    assert "还有 1 张票未取。" in texts and "同一取票码" in texts
+    assert "还有1张票未取。" in texts and "同一取票码" in texts
     done_shot = ui.screenshot(shots / "03-done.png")
     assert done_shot == shots / "03-done.png"
 
@@ -106,8 +106,8 @@ def test_printing_shows_each_ticket_and_cancel_stops_after_the_current_one(start
 
     assert len(printer.printed) == 1
     done_texts = " ".join(ui.visible_texts())
-    assert "已打印 1 张票。" in done_texts
-    assert "您停止了打印。" in done_texts and "还有 1 张票未取。" in done_texts
+    assert "已打印1张票。" in done_texts
+    assert "您停止了打印。" in done_texts and "还有1张票未取。" in done_texts
 
 
 def test_paper_running_out_says_what_is_still_owed_and_why(start_kiosk: StartKiosk) -> None:
@@ -133,7 +133,7 @@ def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKi
     enter_code(kiosk)
     ui = kiosk.ui
     ui.wait_for("pickup.refused")
-    assert ui.text_of("message") == "这些票已经被取走。于 2026年11月21日 周六 20:05 在取票机 Lobby-**-03 取出。"
+    assert ui.text_of("message") == "这些票已经被取走。于 2026年11月21日 周六\u00a020:05 在取票机Lobby-**-03取出。"
     assert ui.text_of("hint") == "请到售票处找工作人员帮助。"
     ui.screenshot(shots / "refused.png")
 
@@ -150,9 +150,9 @@ def test_refusal_shows_the_translated_reason_with_its_facts(start_kiosk: StartKi
 LOCKED_SERIAL_TEXTS = {
     "en": ("This pickup code is paused after too many wrong tries. It works again in 15 min.",
            "Other pickup codes still work. If this is your code, staff at the box office can help you."),
-    "zh_CN": ("此取票码因错误次数过多已暂停使用。15 分钟后可再次使用。",
+    "zh_CN": ("此取票码因错误次数过多已暂停使用。15分钟后可再次使用。",
               "其他取票码不受影响。如这是您的取票码，请联系售票处工作人员。"),
-    "zh_TW": ("此取票碼因錯誤次數過多已暫停使用。15 分鐘後可再次使用。",
+    "zh_TW": ("此取票碼因錯誤次數過多已暫停使用。15分鐘後可再次使用。",
               "其他取票碼不受影響。如這是您的取票碼，請洽售票處工作人員。"),
 }
 
@@ -181,8 +181,8 @@ def test_a_locked_serial_is_refused_in_minutes_and_blocks_nobody_else(start_kios
 PAUSE_TEXTS = {
     "en": ("Please check the code in your order confirmation. After several wrong codes the keypad pauses for "
            "5 minutes.", "Too many wrong codes. You can try again in 5 minutes."),
-    "zh_CN": ("请核对订单确认信息中的取票码。多次输错后，键盘将暂停 5 分钟。", "错误次数过多，请 5 分钟后再试。"),
-    "zh_TW": ("請核對訂單確認資訊中的取票碼。多次輸錯後，鍵盤將暫停 5 分鐘。", "錯誤次數過多，請 5 分鐘後再試。"),
+    "zh_CN": ("请核对订单确认信息中的取票码。多次输错后，键盘将暂停5分钟。", "错误次数过多，请5分钟后再试。"),
+    "zh_TW": ("請核對訂單確認資訊中的取票碼。多次輸錯後，鍵盤將暫停5分鐘。", "錯誤次數過多，請5分鐘後再試。"),
 }
 
 
@@ -250,7 +250,7 @@ def test_language_switch_rerenders_every_visible_text(start_kiosk: StartKiosk) -
     assert unchanged <= {"流浪地球", "The Wandering Earth", "简体中文", "繁體中文", "English"}, unchanged
 
     ui.tap("lang_zh_TW")
-    assert {"返回", "取消", "全選", "自助取票機", "列印 2 張票"} <= set(ui.visible_texts())
+    assert {"返回", "取消", "全選", "自助取票機", "列印2張票"} <= set(ui.visible_texts())
     assert kiosk.app.language == "zh_TW"
 
 
