@@ -148,6 +148,11 @@ class RecoveryReport:
     in_doubt: int
 
 
+def order_reference(order_id: str) -> str:
+    """The order's short reference printed on a ticket: its last six characters, without a leading dash."""
+    return order_id[-6:].lstrip("-_./: ").upper() or order_id.upper()
+
+
 def ticket_contents(order: OrderView, claim: ClaimResponse, timezone: str) -> list[TicketContent]:
     zone = ZoneInfo(timezone)
     # Numbered within the order ("2/4"), not within this print run: a partial pickup's tickets
@@ -167,7 +172,7 @@ def ticket_contents(order: OrderView, claim: ClaimResponse, timezone: str) -> li
             seat=ticket.seat,
             price_fen=ticket.price_fen,
             entrance_token=ticket.entrance_token,
-            order_ref=order.order_id[-6:].upper(),
+            order_ref=order_reference(order.order_id),
             sequence=f"{places.get(ticket.ticket_id, index + 1)}/{total}",
         )
         for index, ticket in enumerate(claim.tickets)

@@ -16,7 +16,7 @@ import pytest
 
 from backend_client.errors import CentralRefused, CentralUnreachable
 from backend_client.wire import ClaimStatus, ErrorCode, PrintPermit, TicketOutcome
-from kiosk.claims import CENTRAL_UNREACHABLE, CLAIM_LOST, ClaimPrinter, Outbox, ticket_contents
+from kiosk.claims import CENTRAL_UNREACHABLE, CLAIM_LOST, ClaimPrinter, Outbox, order_reference, ticket_contents
 from kiosk.journal import Journal, TicketState
 from tests.support.fakes import NOW, FakeCentral, FakePrinter
 
@@ -139,3 +139,16 @@ def test_reports_of_tickets_on_paper_carry_their_entrance_token_as_proof(tmp_pat
     claim_printer.print_claim(claim_id, lambda: False, lambda _: None)
     tokens = {t.ticket_id: t.content["entrance_token"] for t in journal.tickets(claim_id)}
     assert central.proofs == {"t0": tokens["t0"]}  # printed: proof sent; released ones: none needed
+
+
+@pytest.mark.parametrize(("order_id", "printed"), [("order-000123", "000123"), ("ord-1-GROUP", "GROUP"),
+                                                   ("o--_/.X9", "X9"), ("abc", "ABC")])
+def test_the_printed_order_reference_never_starts_with_a_separator(order_id: str, printed: str) -> None:
+    assert order_reference(order_id) == printed
+
+
+def test_tickets_carry_the_order_reference_without_a_leading_dash() -> None:
+    central = FakeCentral()
+    order = central.order.model_copy(update={"order_id": "group-17-GROUP"})
+    claim = central.claim(order.order_id, ["t0", "t1"], "k", order.claim_grant)
+    assert {content.order_ref for content in ticket_contents(order, claim, TIMEZONE)} == {"GROUP"}
