@@ -162,7 +162,7 @@ def _snap(driver: Any, record: JourneyRecord, screens_dir: Path, label: str) -> 
 
 def _code_journey(driver: Any, runtime: Any, record: JourneyRecord, order: dict[str, Any], screens_dir: Path) -> None:
     driver.wait_for("home", STEP_TIMEOUT_S)
-    _snap(driver, record, screens_dir, "idle")
+    _snap(driver, record, screens_dir, "")
     driver.tap("collect_button")
     driver.wait_for("pickup.enter_code", STEP_TIMEOUT_S)
     driver.type_digits(order["serial"] + order["verification"])
@@ -173,7 +173,7 @@ def _code_journey(driver: Any, runtime: Any, record: JourneyRecord, order: dict[
 
 def _qr_journey(driver: Any, runtime: Any, record: JourneyRecord, order: dict[str, Any], screens_dir: Path) -> None:
     driver.wait_for("home", STEP_TIMEOUT_S)
-    _snap(driver, record, screens_dir, "idle")
+    _snap(driver, record, screens_dir, "")
     assert runtime.services.camera_frames is not None
     runtime.services.camera_frames.push(qr_frame(order["qr_token"]))
     _review_print_done(driver, runtime.flow, record, screens_dir)

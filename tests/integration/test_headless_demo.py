@@ -53,6 +53,7 @@ def test_headless_demo_plays_both_journeys_and_saves_what_a_person_would_see(tmp
         assert journey["screens"] and journey["screens"][-1] == "pickup.done", journey["screens"]
         assert journey["tickets"] > 0 and len(journey["ticket_images"]) == journey["tickets"]
         assert len(journey["screenshots"]) == len(journey["screens"])
+        assert journey["screens"][0] == "home" and Path(journey["screenshots"][0]).name.endswith("-01-home.png")
     assert summary["tickets_printed"] == sum(journey["tickets"] for journey in journeys)
 
     images = {Path(p) for journey in journeys for p in journey["screenshots"] + journey["ticket_images"]}
