@@ -12,6 +12,10 @@ turn them into text here.  Catalogs are flat JSON files in ``kiosk/locale/``.  B
 
 An unknown key never raises: it falls back to its family's ``<family>._default`` text and,
 failing that, to the key's last part made readable.
+
+Chinese catalogs may keep spaces around numbers and ``{param}`` for readability: when the text
+is filled in, a space between a Chinese character and a number or value is dropped (the kiosk's
+screen would break a line there), and a date keeps a space on each side so it wraps whole.
 """
 
 from __future__ import annotations
