@@ -66,9 +66,10 @@ class KioskApi:
         return self.post(Routes.CLAIM_REPORT.format(claim_id=claim_id), body)
 
 
-def refusal(response: requests.Response, code: ErrorCode) -> dict[str, Any]:
-    """Assert the answer is this refusal in the wire format; return its details."""
-    assert response.status_code == ERROR_HTTP_STATUS[code], (response.status_code, response.text)
+def refusal(response: requests.Response, code: ErrorCode, status: int | None = None) -> dict[str, Any]:
+    """Assert the answer is this refusal in the wire format (with the code's status unless ``status``)."""
+    expected_status = status or ERROR_HTTP_STATUS[code]
+    assert response.status_code == expected_status, (response.status_code, response.text)
     body = ErrorBody.model_validate_json(response.content)
     assert body.code == code, body
     return body.details

@@ -95,7 +95,9 @@ def test_oversized_body_is_refused_before_parsing(api: KioskApi) -> None:
 
 
 def test_unknown_path_answers_in_the_wire_format(api: KioskApi) -> None:
-    refusal(api.get("/api/v1/nothing-here"), ErrorCode.BAD_REQUEST)
+    # The wire format's refusal body, with HTTP's own status for a path that does not exist.
+    details = refusal(api.get("/api/v1/nothing-here"), ErrorCode.BAD_REQUEST, status=404)
+    assert details == {"http_status": 404}
 
 
 def test_openapi_document_and_docs_page_are_served(api: KioskApi) -> None:

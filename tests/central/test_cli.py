@@ -136,7 +136,7 @@ def test_secrets_folder_is_private(module_central: RunningCentral) -> None:
 def test_server_without_test_hooks_has_no_test_routes(tmp_path: Path) -> None:
     with running_central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, test_hooks=False) as central:
         answer = requests.post(central.base_url + "/test/clock/advance", json={"seconds": 1000}, timeout=10)
-        refusal(answer, ErrorCode.BAD_REQUEST)
+        refusal(answer, ErrorCode.BAD_REQUEST, status=404)
         ok(KioskApi(central).get(Routes.HELLO))
         assert "/test/clock/advance" not in json.dumps(
             requests.get(central.base_url + "/openapi.json", timeout=10).json()
