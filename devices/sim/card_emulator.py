@@ -532,6 +532,33 @@ class PcscdProcess:
             process.wait(timeout=timeout_s)
 
 
+def run_console(card: CardEmulator, prog: str) -> int:
+    """Take insert / remove / quit from stdin for ``card`` until quit or Ctrl-C; 0 when done.
+
+    With stdin closed (started in the background) it serves until interrupted.
+    """
+    try:
+        for line in sys.stdin:
+            command = line.strip().lower()
+            if command == "quit":
+                return 0
+            if command == "remove":
+                card.remove()
+                print("card removed", file=sys.stderr)
+            elif command == "insert":
+                try:
+                    card.insert()
+                    print("card inserted", file=sys.stderr)
+                except OSError as exc:
+                    print(f"{prog}: cannot reach vpcd ({exc})", file=sys.stderr)
+            elif command:
+                print("commands: insert, remove, quit", file=sys.stderr)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A test card behind vsmartcard's virtual reader (vpcd).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -553,27 +580,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print("card inserted; commands: insert, remove, quit (Ctrl-C stops)", file=sys.stderr)
     try:
-        for line in sys.stdin:
-            command = line.strip().lower()
-            if command == "quit":
-                return 0
-            if command == "remove":
-                emulator.remove()
-                print("card removed", file=sys.stderr)
-            elif command == "insert":
-                try:
-                    emulator.insert()
-                    print("card inserted", file=sys.stderr)
-                except OSError as exc:
-                    print(f"card emulator: cannot reach vpcd ({exc})", file=sys.stderr)
-            elif command:
-                print("commands: insert, remove, quit", file=sys.stderr)
-        threading.Event().wait()  # stdin closed (started in the background): serve until interrupted
-    except KeyboardInterrupt:
-        pass
+        return run_console(emulator, "card emulator")
     finally:
         emulator.remove()
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,13 +20,12 @@ import logging
 import os
 import secrets
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from devices.card_api import ApduResponse
-from devices.sim.card_emulator import VPCD_PORT, CardEmulator, Handler
+from devices.sim.card_emulator import VPCD_PORT, CardEmulator, Handler, run_console
 from devices.sim.psam import PsamOS, PsamStore, psam_image
 from devices.sim.yearcard_os import ImageError, ImageStore, YearCardOS, blank_image, personalised_image
 from devices.yearcard import crypto
@@ -109,28 +108,10 @@ def _serve(args: argparse.Namespace) -> int:
     print("year-card inserted" + (" and PSAM" if len(emulators) > 1 else "")
           + "; commands: insert, remove, quit (Ctrl-C stops)", file=sys.stderr)
     try:
-        for line in sys.stdin:
-            command = line.strip().lower()
-            if command == "quit":
-                return 0
-            if command == "remove":
-                card.remove()
-                print("card removed", file=sys.stderr)
-            elif command == "insert":
-                try:
-                    card.insert()
-                    print("card inserted", file=sys.stderr)
-                except OSError as exc:
-                    print(f"yearcard: cannot reach vpcd ({exc})", file=sys.stderr)
-            elif command:
-                print("commands: insert, remove, quit", file=sys.stderr)
-        threading.Event().wait()  # stdin closed (started in the background): serve until interrupted
-    except KeyboardInterrupt:
-        pass
+        return run_console(card, "yearcard")
     finally:
         for _, emulator in emulators:
             emulator.remove()
-    return 0
 
 
 def _refuse_existing(path: Path) -> bool:
