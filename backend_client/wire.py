@@ -10,7 +10,7 @@ Times on the wire are timezone-aware ISO 8601 (UTC).  Money is in fen (1/100 yua
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +52,25 @@ class ErrorCode(str, enum.Enum):
     CLAIM_NOT_ALLOWED = "claim_not_allowed"  # no valid grant from this kiosk's own lookup of the order
     TICKET_NOT_AVAILABLE = "ticket_not_available"
     UNAUTHORIZED = "unauthorized"  # kiosk credential missing, wrong or revoked
+    # -- year-cards --
+    CARD_UNKNOWN = "card_unknown"  # not a card of this chain's ledger (never made here)
+    CARD_NOT_SOLD = "card_not_sold"  # made, never sold: activate at the counter
+    CARD_EXPIRED = "card_expired"  # renew at the counter
+    CARD_RECYCLED = "card_recycled"  # its last visit was used; the cinema collects it
+    CARD_BLACKLISTED = "card_blacklisted"  # details: reason
+    CARD_MISMATCH = "card_mismatch"  # the card's own records contradict the ledger (copied or edited)
+    NOT_ENOUGH_VISITS = "not_enough_visits"  # details: visits_left
+    NOT_COVERED = "not_covered"  # the card's type does not cover this showing
+    TOO_MANY_PEOPLE = "too_many_people"  # details: max_people
+    SEATS_TAKEN = "seats_taken"  # details: seats (row+seat strings)
+    SHOWING_NOT_FOUND = "showing_not_found"
+    REDEMPTION_NOT_FOUND = "redemption_not_found"
+    REDEMPTION_EXPIRED = "redemption_expired"  # the seat hold ran out before the debit was announced
+    TAC_INVALID = "tac_invalid"  # the debit proof does not verify: nothing recorded
+    # -- staff (counter mode, and later maintenance) --
+    STAFF_AUTH_FAILED = "staff_auth_failed"  # wrong staff number or password; details: attempts_left
+    STAFF_SESSION_EXPIRED = "staff_session_expired"  # log in again
+    FORBIDDEN = "forbidden"  # the staff member's role may not do this
     BAD_REQUEST = "bad_request"
     INTERNAL = "internal"
 
@@ -187,6 +206,269 @@ class KioskHello(WireModel):
     server_time: datetime
 
 
+# ---- year-cards (年票卡) ---------------------------------------------------------------
+# A card number is 16 digits, printed on the card; the kiosk shows and logs it masked.
+CARD_NUMBER_PATTERN = r"^[0-9]{16}$"
+HEX_TAC_PATTERN = r"^[0-9A-F]{8}$"
+TERMINAL_ID_PATTERN = r"^[0-9A-F]{12}$"  # a PSAM's terminal id: cinema code (4 bytes) + number (2)
+CHALLENGE_PATTERN = r"^[0-9A-F]{8}$"
+STAFF_HEADER = "X-Staff-Session"  # a staff session token, beside the kiosk's own credential
+MAX_PEOPLE_PER_REDEMPTION = 8
+
+
+class CardStatus(str, enum.Enum):
+    """A card's life at the central (the ledger's word, whatever the card itself says)."""
+
+    MADE = "made"  # personalised at head office, not sold yet
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    RECYCLED = "recycled"  # last visit used and recorded for collection; can be re-issued
+    BLACKLISTED = "blacklisted"
+
+
+class CardUseKind(str, enum.Enum):
+    TICKETS = "tickets"  # 影票
+    CONCESSIONS = "concessions"  # 卖品
+    LOAD = "load"  # visits added at a re-issue
+
+
+class CardRecordView(WireModel):
+    """One record of the card's own cyclic log, as the kiosk read it."""
+
+    card_counter: int = Field(ge=0, le=0xFFFF)
+    visits: int = Field(ge=0)
+    kind: CardUseKind
+    terminal_id: str = Field(pattern=TERMINAL_ID_PATTERN)
+    at: datetime  # the card's own wall-clock time (naive, the cinema's local time)
+    balance_after: int = Field(ge=0)
+
+
+class CardTap(WireModel):
+    """What a tap read from the card (its public file was verified by the PSAM first)."""
+
+    card_number: str = Field(pattern=CARD_NUMBER_PATTERN)
+    card_type: int = Field(ge=0, le=255)
+    sold: bool
+    activated_on: date | None = None
+    expires_on: date | None = None
+    balance: int = Field(ge=0)
+    records: list[CardRecordView] = Field(default_factory=list, max_length=16)  # newest first
+
+
+class CardHistoryEntry(WireModel):
+    """One use of the card since its current issue (a new holder never sees the old one's)."""
+
+    at: datetime
+    cinema_name: str
+    visits: int
+    kind: CardUseKind
+    balance_after: int
+
+
+class CardView(WireModel):
+    card_number: str
+    card_type: int
+    type_name: str
+    status: CardStatus
+    visits_left: int  # the ledger's figure, after reconciliation with the card's own log
+    expires_on: date | None = None
+    max_people: int  # per redemption, by the card's type and visits left
+    blacklist_reason: str | None = None
+    history: list[CardHistoryEntry] = Field(default_factory=list)
+    # A pending redemption settled by this tap (its debit found, or found never made).
+    reconciled: list[str] = Field(default_factory=list)  # redemption ids
+
+
+class ShowingOffer(WireModel):
+    """A showing a card's type covers, today at the kiosk's cinema."""
+
+    showing_id: str
+    film_title: str
+    film_original_title: str | None = None
+    hall_name: str
+    format: str  # "2D", "3D", "IMAX", ...
+    starts_at: datetime
+    ends_at: datetime
+    visits_per_person: int = Field(ge=1)  # 1, or more where the type charges a surcharge in visits
+    seats_free: int
+
+
+class CardShowings(WireModel):
+    card_number: str
+    showings: list[ShowingOffer]
+
+
+class SeatState(str, enum.Enum):
+    FREE = "free"
+    TAKEN = "taken"  # sold
+    HELD = "held"  # held by a redemption in progress
+
+
+class SeatView(WireModel):
+    row: str
+    seat: str
+    x: int = Field(ge=0)  # column on the hall's grid (gaps are aisles)
+    y: int = Field(ge=0)  # row on the grid, 0 nearest the screen
+    state: SeatState
+    accessible: bool = False
+
+
+class SeatMap(WireModel):
+    showing_id: str
+    hall_name: str
+    columns: int
+    rows: int
+    seats: list[SeatView]
+
+
+class SeatRef(WireModel):
+    row: str = Field(min_length=1, max_length=8)
+    seat: str = Field(min_length=1, max_length=8)
+
+
+class RedemptionRequest(WireModel):
+    """Hold seats (tickets) or name visits (concessions at the counter) before the card is debited."""
+
+    card_number: str = Field(pattern=CARD_NUMBER_PATTERN)
+    kind: CardUseKind = CardUseKind.TICKETS
+    showing_id: str | None = Field(default=None, max_length=64)  # tickets only
+    seats: list[SeatRef] = Field(default_factory=list, max_length=MAX_PEOPLE_PER_REDEMPTION)  # tickets only
+    visits: int | None = Field(default=None, ge=1, le=99)  # concessions only
+
+
+class RedemptionState(str, enum.Enum):
+    HELD = "held"  # seats held until hold_expires_at; the card not touched yet
+    DEBITING = "debiting"  # the kiosk announced the debit: the hold no longer runs out
+    CONFIRMED = "confirmed"  # debit proven with a TAC the central verified
+    CANCELLED = "cancelled"  # never debited: seats released
+    EXPIRED = "expired"  # the hold ran out before any debit was announced
+
+
+class RedemptionView(WireModel):
+    redemption_id: str
+    card_number: str
+    kind: CardUseKind
+    state: RedemptionState
+    visits: int  # what the card must be debited
+    showing_id: str | None = None
+    seats: list[SeatRef] = Field(default_factory=list)
+    hold_expires_at: datetime | None = None
+    claim_id: str | None = None  # once confirmed, for tickets: print through the claim path
+
+
+class DebitNotice(WireModel):
+    """Sent just before DEBIT FOR PURCHASE: the debit about to happen (so the hold cannot run out)."""
+
+    card_counter: int = Field(ge=0, le=0xFFFF)
+    terminal_id: str = Field(pattern=TERMINAL_ID_PATTERN)
+    terminal_seq: int = Field(ge=0, le=0xFFFFFFFF)
+    at: datetime  # the debit's wall-clock time as written to the card (naive local)
+
+
+class DebitProofBody(WireModel):
+    """A debit the card made, with its TAC: the central verifies the TAC before recording it."""
+
+    card_number: str = Field(pattern=CARD_NUMBER_PATTERN)
+    card_counter: int = Field(ge=0, le=0xFFFF)
+    visits: int = Field(ge=1)
+    kind: CardUseKind
+    terminal_id: str = Field(pattern=TERMINAL_ID_PATTERN)
+    terminal_seq: int = Field(ge=0, le=0xFFFFFFFF)
+    at: datetime  # naive local, as on the card
+    balance_after: int = Field(ge=0)
+    tac: str = Field(pattern=HEX_TAC_PATTERN)
+
+
+class RedemptionCancel(WireModel):
+    reason: str = Field(max_length=200)  # e.g. "not_debited", "card_refused", "person_cancelled"
+
+
+class RedemptionResult(WireModel):
+    redemption: RedemptionView
+    claim: ClaimResponse | None = None  # tickets to print through the claim path
+
+
+class CardBlacklist(WireModel):
+    version: int
+    card_numbers: list[str]
+
+
+class OfflineDebitBatch(WireModel):
+    """Debits made while the central was unreachable (where the policy allows it), sent when back."""
+
+    debits: list[DebitProofBody] = Field(min_length=1, max_length=500)
+
+
+class OfflineDebitResult(WireModel):
+    accepted: int  # newly recorded
+    duplicates: int  # already recorded: a repeat never deducts twice
+    refused: list[str] = Field(default_factory=list)  # "card_number:card_counter" whose TAC failed
+
+
+class CardTransactionView(WireModel):
+    """A confirmed card transaction, for a kiosk or counter restoring its own journal."""
+
+    card_number: str
+    card_counter: int
+    visits: int
+    kind: CardUseKind
+    terminal_id: str
+    at: datetime
+    balance_after: int
+    redemption_id: str | None = None
+
+
+class CardTransactionPage(WireModel):
+    transactions: list[CardTransactionView]
+    next_after: int | None = None  # cursor for the next page; None at the end
+
+
+# ---- staff -------------------------------------------------------------------------------
+
+class StaffRole(str, enum.Enum):
+    """The seed's roles.  Head office: admin, statistician, operator; a cinema: the rest."""
+
+    ADMIN = "admin"  # everything, user rights
+    STATISTICIAN = "statistician"  # global queries and reports
+    OPERATOR = "operator"  # backups, card making
+    MANAGER = "manager"  # its cinema's users, blacklist (and everything sales may do)
+    LOCAL_STATISTICIAN = "local_statistician"  # its cinema's queries and reports
+    CUSTOMER_QUERY = "customer_query"  # a holder's history
+    SALES = "sales"  # redeem, sell, renew, recycle at the counter
+
+
+class StaffLogin(WireModel):
+    staff_no: str = Field(min_length=1, max_length=32)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class StaffSession(WireModel):
+    token: str
+    staff_no: str
+    name: str
+    role: StaffRole
+    cinema_id: str | None = None  # None: head office
+    expires_at: datetime
+
+
+class CardUpdateRequest(WireModel):
+    """Sell or renew: the card's fresh challenge, so the issuer's secure-update MAC binds to it."""
+
+    challenge: str = Field(pattern=CHALLENGE_PATTERN)
+    valid_days: int | None = Field(default=None, ge=1, le=3660)  # default: the type's validity
+
+
+class CardUpdate(WireModel):
+    """The secure UPDATE BINARY data (new public file + the issuer's MAC) to write to the card."""
+
+    update_data: str = Field(pattern=r"^[0-9A-F]{80}$")  # 36-byte file + 4-byte MAC, hex
+    card: CardView
+
+
+class BlacklistRequest(WireModel):
+    reason: str = Field(min_length=1, max_length=200)
+
+
 class Routes:
     """Paths of the central's kiosk API (all under API_PREFIX)."""
 
@@ -199,6 +481,29 @@ class Routes:
     CLAIM_REPORT = API_PREFIX + "/claims/{claim_id}/report"  # POST ClaimReport (+Idempotency-Key) -> ClaimStatus
     KEYS = API_PREFIX + "/keys"  # GET -> KeySet
     REVOCATIONS = API_PREFIX + "/revocations"  # GET -> RevocationList
+    # year-cards (kiosk credential; the counter's calls also carry STAFF_HEADER)
+    CARD_TAP = API_PREFIX + "/cards/tap"  # POST CardTap -> CardView (reconciles pending redemptions)
+    CARD_SHOWINGS = API_PREFIX + "/cards/{card_number}/showings"  # GET -> CardShowings
+    SHOWING_SEATS = API_PREFIX + "/showings/{showing_id}/seats"  # GET -> SeatMap
+    REDEMPTIONS = API_PREFIX + "/cards/redemptions"  # POST RedemptionRequest (+Idempotency-Key) -> RedemptionView
+    REDEMPTION = API_PREFIX + "/cards/redemptions/{redemption_id}"  # GET -> RedemptionView
+    # POST DebitNotice (+Idempotency-Key) -> RedemptionView (state debiting)
+    REDEMPTION_DEBITING = API_PREFIX + "/cards/redemptions/{redemption_id}/debiting"
+    # POST DebitProofBody (+Idempotency-Key) -> RedemptionResult (tickets: a claim to print)
+    REDEMPTION_CONFIRM = API_PREFIX + "/cards/redemptions/{redemption_id}/confirm"
+    # POST RedemptionCancel -> RedemptionView (seats released; only when the card was never debited)
+    REDEMPTION_CANCEL = API_PREFIX + "/cards/redemptions/{redemption_id}/cancel"
+    CARD_BLACKLIST = API_PREFIX + "/cards/blacklist"  # GET -> CardBlacklist
+    OFFLINE_DEBITS = API_PREFIX + "/cards/offline-debits"  # POST OfflineDebitBatch -> OfflineDebitResult
+    CARD_TRANSACTIONS = API_PREFIX + "/cards/transactions"  # GET ?after=N -> CardTransactionPage (this kiosk's)
+    # staff at the counter (STAFF_HEADER on all but login)
+    STAFF_LOGIN = API_PREFIX + "/staff/login"  # POST StaffLogin -> StaffSession
+    STAFF_LOGOUT = API_PREFIX + "/staff/logout"  # POST -> 204
+    CARD_SELL = API_PREFIX + "/cards/{card_number}/sell"  # POST CardUpdateRequest -> CardUpdate (sales)
+    CARD_RENEW = API_PREFIX + "/cards/{card_number}/renew"  # POST CardUpdateRequest -> CardUpdate (sales)
+    CARD_RECYCLE = API_PREFIX + "/cards/{card_number}/recycle"  # POST -> CardView (sales)
+    # POST BlacklistRequest -> CardView; DELETE -> CardView (manager)
+    CARD_BLACKLIST_ENTRY = API_PREFIX + "/cards/{card_number}/blacklist"
 
 
 # HTTP status the central uses for each refusal; the client relies only on the body's code.
@@ -219,6 +524,23 @@ ERROR_HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CLAIM_NOT_ALLOWED: 403,
     ErrorCode.TICKET_NOT_AVAILABLE: 409,
     ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.CARD_UNKNOWN: 404,
+    ErrorCode.CARD_NOT_SOLD: 409,
+    ErrorCode.CARD_EXPIRED: 410,
+    ErrorCode.CARD_RECYCLED: 410,
+    ErrorCode.CARD_BLACKLISTED: 403,
+    ErrorCode.CARD_MISMATCH: 409,
+    ErrorCode.NOT_ENOUGH_VISITS: 409,
+    ErrorCode.NOT_COVERED: 409,
+    ErrorCode.TOO_MANY_PEOPLE: 409,
+    ErrorCode.SEATS_TAKEN: 409,
+    ErrorCode.SHOWING_NOT_FOUND: 404,
+    ErrorCode.REDEMPTION_NOT_FOUND: 404,
+    ErrorCode.REDEMPTION_EXPIRED: 410,
+    ErrorCode.TAC_INVALID: 422,
+    ErrorCode.STAFF_AUTH_FAILED: 401,
+    ErrorCode.STAFF_SESSION_EXPIRED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.BAD_REQUEST: 422,
     ErrorCode.INTERNAL: 500,
 }
