@@ -277,6 +277,9 @@ class CardView(WireModel):
     history: list[CardHistoryEntry] = Field(default_factory=list)
     # A pending redemption settled by this tap (its debit found, or found never made).
     reconciled: list[str] = Field(default_factory=list)  # redemption ids
+    # Redemptions debited from this card whose tickets were never printed (a kiosk died between
+    # the debit and the printer): the kiosk where the card is tapped offers to print them.
+    owed: list[RedemptionView] = Field(default_factory=list)
 
 
 class ShowingOffer(WireModel):
@@ -465,6 +468,16 @@ class CardUpdate(WireModel):
     card: CardView
 
 
+CardView.model_rebuild()
+CardUpdate.model_rebuild()
+
+
+class OwedClaimRequest(WireModel):
+    """Print a card's owed redemption: only right after that card was tapped at this kiosk."""
+
+    card_number: str = Field(pattern=CARD_NUMBER_PATTERN)
+
+
 class BlacklistRequest(WireModel):
     reason: str = Field(min_length=1, max_length=200)
 
@@ -493,6 +506,8 @@ class Routes:
     REDEMPTION_CONFIRM = API_PREFIX + "/cards/redemptions/{redemption_id}/confirm"
     # POST RedemptionCancel -> RedemptionView (seats released; only when the card was never debited)
     REDEMPTION_CANCEL = API_PREFIX + "/cards/redemptions/{redemption_id}/cancel"
+    # POST OwedClaimRequest (+Idempotency-Key) -> ClaimResponse: an owed redemption's tickets to print
+    REDEMPTION_CLAIM = API_PREFIX + "/cards/redemptions/{redemption_id}/claim"
     CARD_BLACKLIST = API_PREFIX + "/cards/blacklist"  # GET -> CardBlacklist
     OFFLINE_DEBITS = API_PREFIX + "/cards/offline-debits"  # POST OfflineDebitBatch -> OfflineDebitResult
     CARD_TRANSACTIONS = API_PREFIX + "/cards/transactions"  # GET ?after=N -> CardTransactionPage (this kiosk's)
