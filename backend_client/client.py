@@ -18,7 +18,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import quote
 
 import requests
@@ -35,7 +35,7 @@ from backend_client.errors import (
     CentralUntrusted,
     KioskUnauthorized,
 )
-from backend_client.masking import mask_code, mask_token
+from backend_client.masking import mask_card, mask_code, mask_token
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,14 @@ class ResponseInfo:
 
 
 Observer = Callable[[RequestInfo, ResponseInfo], None]
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    """What one call sends that no observer (the recorder) may see."""
+
+    staff_token: str | None = None
+    body_hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -280,19 +288,185 @@ class CentralClient:
     def revocations(self) -> wire.RevocationList:
         return self._call("GET", wire.Routes.REVOCATIONS, wire.RevocationList, policy=RetryPolicy.SAFE)
 
+    # -- year-cards ------------------------------------------------------------------------
+
+    def card_tap(self, tap: wire.CardTap, idempotency_key: str) -> wire.CardView:
+        """What the central knows of a card just read; it settles the card's pending redemptions."""
+        return self._call(
+            "POST", wire.Routes.CARD_TAP, wire.CardView, body=tap, policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key, log_subject=f"card={mask_card(tap.card_number)}",
+        )
+
+    def card_showings(self, card_number: str) -> wire.CardShowings:
+        path = wire.Routes.CARD_SHOWINGS.format(card_number=quote(card_number, safe=""))
+        return self._call("GET", path, wire.CardShowings, policy=RetryPolicy.SAFE,
+                          log_subject=f"card={mask_card(card_number)}")
+
+    def seat_map(self, showing_id: str) -> wire.SeatMap:
+        path = wire.Routes.SHOWING_SEATS.format(showing_id=quote(showing_id, safe=""))
+        return self._call("GET", path, wire.SeatMap, policy=RetryPolicy.SAFE, log_subject=f"showing={showing_id}")
+
+    def hold_redemption(
+        self, request: wire.RedemptionRequest, idempotency_key: str, staff_token: str | None = None
+    ) -> wire.RedemptionView:
+        """Hold seats (or name the visits of concessions) before the card is debited."""
+        return self._call(
+            "POST", wire.Routes.REDEMPTIONS, wire.RedemptionView, body=request, policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key, staff_token=staff_token,
+            log_subject=f"card={mask_card(request.card_number)} kind={request.kind.value}",
+        )
+
+    def redemption(self, redemption_id: str) -> wire.RedemptionView:
+        path = wire.Routes.REDEMPTION.format(redemption_id=quote(redemption_id, safe=""))
+        return self._call("GET", path, wire.RedemptionView, policy=RetryPolicy.SAFE,
+                          log_subject=f"redemption={redemption_id}")
+
+    def announce_debit(
+        self, redemption_id: str, notice: wire.DebitNotice, idempotency_key: str, staff_token: str | None = None
+    ) -> wire.RedemptionView:
+        """Tell the central the card is about to be debited: from now on the hold cannot run out."""
+        path = wire.Routes.REDEMPTION_DEBITING.format(redemption_id=quote(redemption_id, safe=""))
+        return self._call(
+            "POST", path, wire.RedemptionView, body=notice, policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key, staff_token=staff_token, log_subject=f"redemption={redemption_id}",
+        )
+
+    def confirm_redemption(
+        self, redemption_id: str, proof: wire.DebitProofBody, idempotency_key: str, staff_token: str | None = None
+    ) -> wire.RedemptionResult:
+        """The debit's proof (TAC); for tickets the answer holds the claim to print."""
+        path = wire.Routes.REDEMPTION_CONFIRM.format(redemption_id=quote(redemption_id, safe=""))
+        return self._call(
+            "POST", path, wire.RedemptionResult, body=proof, policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key, staff_token=staff_token,
+            log_subject=f"redemption={redemption_id} card={mask_card(proof.card_number)}",
+        )
+
+    def cancel_redemption(
+        self, redemption_id: str, reason: str, idempotency_key: str, staff_token: str | None = None
+    ) -> wire.RedemptionView:
+        """Release a redemption whose card was never debited."""
+        path = wire.Routes.REDEMPTION_CANCEL.format(redemption_id=quote(redemption_id, safe=""))
+        return self._call(
+            "POST", path, wire.RedemptionView, body=wire.RedemptionCancel(reason=reason[:200]),
+            policy=RetryPolicy.SAFE, idempotency_key=idempotency_key, staff_token=staff_token,
+            log_subject=f"redemption={redemption_id}",
+        )
+
+    def claim_owed(self, redemption_id: str, card_number: str, idempotency_key: str) -> wire.ClaimResponse:
+        """The tickets of a debited redemption never printed: offered at the next tap of that card."""
+        path = wire.Routes.REDEMPTION_CLAIM.format(redemption_id=quote(redemption_id, safe=""))
+        return self._call(
+            "POST", path, wire.ClaimResponse, body=wire.OwedClaimRequest(card_number=card_number),
+            policy=RetryPolicy.SAFE, idempotency_key=idempotency_key,
+            log_subject=f"redemption={redemption_id} card={mask_card(card_number)}",
+        )
+
+    def card_blacklist(self) -> wire.CardBlacklist:
+        return self._call("GET", wire.Routes.CARD_BLACKLIST, wire.CardBlacklist, policy=RetryPolicy.SAFE)
+
+    def send_offline_debits(self, batch: wire.OfflineDebitBatch, idempotency_key: str) -> wire.OfflineDebitResult:
+        return self._call(
+            "POST", wire.Routes.OFFLINE_DEBITS, wire.OfflineDebitResult, body=batch, policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key, log_subject=f"debits={len(batch.debits)}",
+        )
+
+    def card_transactions(self, after: int | None = None) -> wire.CardTransactionPage:
+        """This kiosk's confirmed card transactions, oldest first, from after the cursor ``after``."""
+        path = wire.Routes.CARD_TRANSACTIONS + ("" if after is None else f"?after={int(after)}")
+        return self._call("GET", path, wire.CardTransactionPage, policy=RetryPolicy.SAFE)
+
+    # -- staff at the counter ----------------------------------------------------------------
+
+    def staff_login(self, staff_no: str, password: str) -> wire.StaffSession:
+        """A wrong password counts against the staff number: repeated only when surely not sent."""
+        try:
+            request = wire.StaffLogin(staff_no=staff_no, password=password)
+        except ValidationError as exc:
+            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a staff number and a password are needed") from exc
+        return self._call(
+            "POST", wire.Routes.STAFF_LOGIN, wire.StaffSession, body=request, policy=RetryPolicy.NOT_SENT_ONLY,
+            log_subject=f"staff={staff_no[:32]}", secret_body=True,
+        )
+
+    def staff_logout(self, staff_token: str) -> None:
+        self._call("POST", wire.Routes.STAFF_LOGOUT, None, policy=RetryPolicy.SAFE, staff_token=staff_token)
+
+    def sell_card(
+        self, card_number: str, challenge: str, staff_token: str, idempotency_key: str, valid_days: int | None = None
+    ) -> wire.CardUpdate:
+        return self._card_update(wire.Routes.CARD_SELL, card_number, challenge, staff_token, idempotency_key,
+                                 valid_days)
+
+    def renew_card(
+        self, card_number: str, challenge: str, staff_token: str, idempotency_key: str, valid_days: int | None = None
+    ) -> wire.CardUpdate:
+        return self._card_update(wire.Routes.CARD_RENEW, card_number, challenge, staff_token, idempotency_key,
+                                 valid_days)
+
+    def _card_update(
+        self, route: str, card_number: str, challenge: str, staff_token: str, idempotency_key: str,
+        valid_days: int | None,
+    ) -> wire.CardUpdate:
+        try:
+            request = wire.CardUpdateRequest(challenge=challenge, valid_days=valid_days)
+        except ValidationError as exc:
+            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a card update needs the card's 4-byte challenge") from exc
+        path = route.format(card_number=quote(card_number, safe=""))
+        return self._call(
+            "POST", path, wire.CardUpdate, body=request, policy=RetryPolicy.SAFE, idempotency_key=idempotency_key,
+            staff_token=staff_token, log_subject=f"card={mask_card(card_number)}",
+        )
+
+    def recycle_card(self, card_number: str, staff_token: str, idempotency_key: str) -> wire.CardView:
+        path = wire.Routes.CARD_RECYCLE.format(card_number=quote(card_number, safe=""))
+        return self._call("POST", path, wire.CardView, policy=RetryPolicy.SAFE, idempotency_key=idempotency_key,
+                          staff_token=staff_token, log_subject=f"card={mask_card(card_number)}")
+
+    def blacklist_card(self, card_number: str, reason: str, staff_token: str, idempotency_key: str) -> wire.CardView:
+        path = wire.Routes.CARD_BLACKLIST_ENTRY.format(card_number=quote(card_number, safe=""))
+        return self._call(
+            "POST", path, wire.CardView, body=wire.BlacklistRequest(reason=reason[:200]), policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key, staff_token=staff_token, log_subject=f"card={mask_card(card_number)}",
+        )
+
+    def unblacklist_card(self, card_number: str, staff_token: str) -> wire.CardView:
+        path = wire.Routes.CARD_BLACKLIST_ENTRY.format(card_number=quote(card_number, safe=""))
+        return self._call("DELETE", path, wire.CardView, policy=RetryPolicy.SAFE, staff_token=staff_token,
+                          log_subject=f"card={mask_card(card_number)}")
+
     # -- one call: attempts, retries, mapping --------------------------------------------
+
+    @overload
+    def _call(
+        self, method: str, path: str, answer_model: type[ModelT], *, policy: RetryPolicy,
+        body: BaseModel | None = None, idempotency_key: str | None = None, log_subject: str = "",
+        staff_token: str | None = None, secret_body: bool = False,
+    ) -> ModelT: ...
+
+    @overload
+    def _call(
+        self, method: str, path: str, answer_model: None, *, policy: RetryPolicy,
+        body: BaseModel | None = None, idempotency_key: str | None = None, log_subject: str = "",
+        staff_token: str | None = None, secret_body: bool = False,
+    ) -> None: ...
 
     def _call(
         self,
         method: str,
         path: str,
-        answer_model: type[ModelT],
+        answer_model: type[ModelT] | None,
         *,
         policy: RetryPolicy,
         body: BaseModel | None = None,
         idempotency_key: str | None = None,
         log_subject: str = "",
-    ) -> ModelT:
+        staff_token: str | None = None,
+        secret_body: bool = False,
+    ) -> ModelT | None:
+        """``staff_token`` travels like the kiosk's credential: never shown to the observer (the
+        recorder); ``secret_body`` (a password) keeps the request body from the observer too."""
+        secrets_out = _Secrets(staff_token=staff_token, body_hidden=secret_body)
         headers = {"Accept": "application/json"}
         payload: bytes | None = None
         if body is not None:
@@ -308,7 +482,7 @@ class CentralClient:
             if attempt > 1:
                 self._sleep(self.backoff_s * 2 ** (attempt - 2))
             try:
-                answer = self._send(method, path, headers, payload, attempt)
+                answer = self._send(method, path, headers, payload, attempt, secrets_out)
             except _TransportFailure as failure:
                 last_problem = str(failure)
                 may_repeat = policy is RetryPolicy.SAFE or not failure.sent
@@ -334,17 +508,28 @@ class CentralClient:
             # The status poll (GETs every few seconds) must not bury real events: DEBUG for those.
             log.log(logging.DEBUG if method == "GET" else logging.INFO,
                     "central %s %s %s: HTTP %d", method, path, log_subject, answer.status)
+            if answer_model is None:
+                _raise_refusal(answer)
+                return None
             return _parse_answer(answer, answer_model)
         raise CentralUnreachable(f"no answer from the central after {attempts} attempts: {last_problem}")
 
     def _send(
-        self, method: str, path: str, headers: dict[str, str], body: bytes | None, attempt: int
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None, attempt: int,
+        secrets_out: _Secrets | None = None,
     ) -> _Answer:
         """One attempt on the wire: the single place every request goes through."""
-        request_info = RequestInfo(method=method, path=path, headers=dict(headers), body=body, attempt=attempt)
+        secrets_out = secrets_out or _Secrets()
+        shown_headers = dict(headers)
+        if secrets_out.staff_token is not None:
+            shown_headers[wire.STAFF_HEADER] = "***"
+        shown_body = b'{"hidden": true}' if secrets_out.body_hidden and body is not None else body
+        request_info = RequestInfo(method=method, path=path, headers=shown_headers, body=shown_body, attempt=attempt)
         started = time.monotonic()
+        sent_headers = headers if secrets_out.staff_token is None else {
+            **headers, wire.STAFF_HEADER: secrets_out.staff_token}
         try:
-            answer = self._exchange(method, path, headers, body, started)
+            answer = self._exchange(method, path, sent_headers, body, started)
         except _TransportFailure as failure:
             self._notify(request_info, ResponseInfo(
                 status=None, error=str(failure), elapsed_s=time.monotonic() - started,
@@ -443,10 +628,18 @@ def _parse_answer(answer: _Answer, answer_model: type[ModelT]) -> ModelT:
         error = wire.ErrorBody.model_validate(document)
     except ValidationError:
         raise CentralBadAnswer(f"the central refused without a known reason (HTTP {answer.status})") from None
+    # A staff member's failed login or lapsed session is theirs, not the kiosk's credential.
+    staff_refusal = error.code in (wire.ErrorCode.STAFF_AUTH_FAILED, wire.ErrorCode.STAFF_SESSION_EXPIRED)
     refusal = KioskUnauthorized if (
-        answer.status == 401 or error.code is wire.ErrorCode.UNAUTHORIZED
+        (answer.status == 401 and not staff_refusal) or error.code is wire.ErrorCode.UNAUTHORIZED
     ) else CentralRefused
     raise refusal(error.code, error.message, dict(error.details), http_status=answer.status)
+
+
+def _raise_refusal(answer: _Answer) -> None:
+    """For a call whose success carries no body (204): raise the refusal of a non-2xx answer."""
+    if not 200 <= answer.status < 300:
+        _parse_answer(answer, wire.ErrorBody)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -14,7 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from backend_client.wire import Routes
 from kiosk.recording.session import Event
+
+# The kiosk's background polls of the central: their thread runs on its own clock, so where they
+# fall between a journey's requests is chance.  They are compared as a stream of their own.
+POLL_PATHS = frozenset({Routes.HELLO, Routes.KEYS, Routes.REVOCATIONS, Routes.CARD_BLACKLIST})
 
 # The names the screens had before they were grouped per journey, as recorded sessions hold them.
 LEGACY_SCREEN_NAMES = {
@@ -30,7 +35,7 @@ def screen_name(name: Any) -> Any:
 
 @dataclass
 class Difference:
-    stream: str  # screens | printer | central | card | health | inputs
+    stream: str  # screens | printer | central | central polls | card | health | inputs
     index: int
     t: float
     recorded: str
@@ -91,10 +96,15 @@ def streams(events: list[Event]) -> dict[str, list[Event]]:
     return {
         "screens": [e for e in events if e.kind == "screen"],
         "printer": [e for e in events if e.kind == "printer" and e.data.get("op") == "job"],
-        "central": [e for e in events if e.kind == "central"],
+        "central": [e for e in events if e.kind == "central" and not _is_poll(e)],
+        "central polls": [e for e in events if e.kind == "central" and _is_poll(e)],
         "card": [e for e in events if e.kind == "apdu"],  # the commands the kiosk sent to the card
         "health": [e for e in events if e.kind == "health"],  # camera and reader health as the kiosk took it
     }
+
+
+def _is_poll(event: Event) -> bool:
+    return event.data.get("method") == "GET" and str(event.data.get("path", "")).split("?")[0] in POLL_PATHS
 
 
 def _short(event: Event | None) -> str:
