@@ -58,7 +58,8 @@ def test_a_wrong_staff_password_is_the_staff_members_refusal_not_the_kiosks(stub
 def test_logout_needs_no_body_but_reports_a_refusal(stub: StubServer) -> None:
     stub.script(Step(204, b""), json_step(401, {"code": "staff_session_expired", "message": "log in again"}))
     client = _client(stub.url, [])
-    assert client.staff_logout("t-1") is None
+    client.staff_logout("t-1")  # 204: no refusal raised
+    assert stub.seen[0].headers[wire.STAFF_HEADER] == "t-1"
     with pytest.raises(CentralRefused) as caught:
         client.staff_logout("t-1")
     assert caught.value.code is wire.ErrorCode.STAFF_SESSION_EXPIRED
