@@ -1,7 +1,8 @@
 """Texts for people, in Simplified Chinese (default), Traditional Chinese and English.
 
 Flows speak in :class:`~kiosk.flows.runtime.Message` (a key and its parameters); the screens
-turn them into text here.  Catalogs are flat JSON files in ``kiosk/locale/``.  Beyond a plain
+turn them into text here.  Catalogs are flat JSON files in ``kiosk/locale/`` (one per language, plus one per language
+in a journey's own subfolder).  Beyond a plain
 ``{param}`` template a key may have:
 
 - ``<key>.one``: the text when the ``count`` parameter is 1 (English singulars);
@@ -58,8 +59,20 @@ _IS_IDEOGRAPH = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
 
 @cache
 def load_catalog(language: str) -> Mapping[str, str]:
-    """One language's catalog; a broken file is logged and treated as empty (texts fall back)."""
-    path = LOCALE_DIR / f"{language}.json"
+    """One language's catalog: ``locale/<language>.json`` and each journey's own
+    ``locale/<journey>/<language>.json`` (so journeys keep their texts apart).  A broken file is
+    logged and left out (its texts fall back); a key in two files keeps the first one's text."""
+    merged: dict[str, str] = {}
+    for path in [LOCALE_DIR / f"{language}.json", *sorted(LOCALE_DIR.glob(f"*/{language}.json"))]:
+        for key, value in _read_catalog_file(path, language).items():
+            if key in merged:
+                log.error("text %r of %s is defined twice (again in %s)", key, language, path)
+                continue
+            merged[key] = value
+    return merged
+
+
+def _read_catalog_file(path: Path, language: str) -> dict[str, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

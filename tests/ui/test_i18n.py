@@ -176,3 +176,20 @@ def test_a_broken_catalog_file_degrades_to_readable_keys(tmp_path: Path, monkeyp
         monkeypatch.undo()
         load_catalog.cache_clear()
     assert Translator("en").text("nav.back") == "Back"
+
+
+def test_a_journeys_own_catalog_adds_its_texts_and_cannot_override_anothers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "en.json").write_text('{"nav.back": "Back"}', encoding="utf-8")
+    (tmp_path / "card").mkdir()
+    (tmp_path / "card" / "en.json").write_text('{"card.title": "Your card", "nav.back": "Go back"}', encoding="utf-8")
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    load_catalog.cache_clear()
+    try:
+        assert Translator("en").text("card.title") == "Your card"
+        assert Translator("en").text("nav.back") == "Back"
+        assert "defined twice" in caplog.text
+    finally:
+        monkeypatch.undo()
+        load_catalog.cache_clear()
