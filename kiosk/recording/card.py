@@ -36,12 +36,29 @@ _CARD_ERRORS: dict[str, type[CardError]] = {
 REPLAYED_READER_NAME = "replayed card reader"
 
 
+CARD_SLOT = "card"  # the patron's card; the kiosk's PSAM sits in slot "psam"
+PSAM_SLOT = "psam"
+
+# Commands whose data is a key in clear (personalisation's WRITE KEY): a recording keeps only the
+# header.  The kiosk never sends them (cards are made at head office); a recorder there must not
+# keep them either.
+_KEY_BEARING = frozenset({(0x80, 0xD4)})
+
+
+def recorded_command(command: bytes) -> tuple[str, bool]:
+    """The command as a recording keeps it (hex) and whether its data was left out."""
+    if len(command) >= 4 and (command[0], command[1]) in _KEY_BEARING:
+        return command[:4].hex(), True
+    return command.hex(), False
+
+
 class CardTrafficObserver(Protocol):
     """Where a recording card reader reports (the recorder)."""
 
     def card(self, card_event: CardEvent) -> None: ...
 
-    def apdu(self, command: bytes, response: bytes | None, error: str | None = None) -> None: ...
+    def apdu(self, command: bytes, response: bytes | None, error: str | None = None, slot: str = CARD_SLOT) -> None:
+        ...
 
 
 def describe_card_error(error: CardError) -> str:
@@ -67,9 +84,10 @@ def reader_identity(reader: CardReader) -> str:
 class RecordingCardReader:
     """The configured reader, with each card event and APDU exchange told to ``observer``."""
 
-    def __init__(self, inner: CardReader, observer: CardTrafficObserver) -> None:
+    def __init__(self, inner: CardReader, observer: CardTrafficObserver, slot: str = CARD_SLOT) -> None:
         self.inner = inner
         self._observer = observer
+        self.slot = slot
 
     @property
     def reader_name(self) -> str:
@@ -89,9 +107,9 @@ class RecordingCardReader:
         try:
             answer = self.inner.transmit(apdu, timeout_s)
         except CardError as exc:
-            self._observer.apdu(bytes(apdu), None, describe_card_error(exc))
+            self._observer.apdu(bytes(apdu), None, describe_card_error(exc), slot=self.slot)
             raise
-        self._observer.apdu(bytes(apdu), answer.data + bytes((answer.sw1, answer.sw2)))
+        self._observer.apdu(bytes(apdu), answer.data + bytes((answer.sw1, answer.sw2)), slot=self.slot)
         return answer
 
     def health(self) -> Health:
@@ -105,6 +123,11 @@ class RecordingCardReader:
         return self.inner.atr
 
 
+def apdu_slot(event: Event) -> str:
+    """Which reader slot an ``apdu`` event came from (sessions before the PSAM have only the card)."""
+    return str(event.data.get("slot") or CARD_SLOT)
+
+
 class ReplayCardReader:
     """A reader that plays a session back: card events fed by the replayer, APDUs answered as recorded.
 
@@ -113,9 +136,10 @@ class ReplayCardReader:
     and noted.  It is always healthy: recorded failures come back as the recorded errors.
     """
 
-    def __init__(self, events: Iterable[Event], notes: list[str]) -> None:
+    def __init__(self, events: Iterable[Event], notes: list[str], slot: str = CARD_SLOT) -> None:
         events = list(events)
-        self._exchanges = collections.deque(e for e in events if e.kind == "apdu")
+        self.slot = slot
+        self._exchanges = collections.deque(e for e in events if e.kind == "apdu" and apdu_slot(e) == slot)
         names = [str(e.data["reader"]) for e in events if e.kind == "card" and e.data.get("reader")]
         self.reader_name = names[0] if names else REPLAYED_READER_NAME
         self._notes = notes
@@ -151,7 +175,7 @@ class ReplayCardReader:
             self._notes.append(f"the app sent APDU {bytes(apdu).hex()}, which the session has no answer for")
             raise CardUnresponsive("the session has no answer for this command")
         recorded = self._exchanges.popleft()
-        if recorded.data.get("command") != bytes(apdu).hex():
+        if recorded.data.get("command") != recorded_command(bytes(apdu))[0]:
             self._notes.append(f"the app sent APDU {bytes(apdu).hex()} where the session has "
                                f"{recorded.data.get('command')}")
         error = recorded.data.get("error")

@@ -76,7 +76,7 @@ def _view(event: Event) -> dict[str, Any]:
     if event.kind == "printer":
         return {"data": data["data"]} if "data" in data else {}
     if event.kind == "apdu":
-        return {"command": data.get("command")}
+        return {"command": data.get("command"), "slot": data.get("slot") or "card"}
     if event.kind == "health":
         return {name: data.get(name) for name in ("device", "level", "reason")}
     view = {"method": data.get("method"), "path": data.get("path")}

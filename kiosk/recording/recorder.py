@@ -28,7 +28,7 @@ from devices.card_api import CardEvent
 from kiosk.config import KioskConfig
 from kiosk.host import KioskHost
 from kiosk.observers import Observers
-from kiosk.recording.card import reader_identity
+from kiosk.recording.card import CARD_SLOT, reader_identity, recorded_command
 from kiosk.recording.session import (
     Event,
     SessionHeader,
@@ -165,10 +165,18 @@ class Recorder:
     def card(self, card_event: CardEvent) -> None:
         self.event("card", event=card_event.kind.value, reader=card_event.reader, atr=card_event.atr.hex())
 
-    def apdu(self, command: bytes, response: bytes | None, error: str | None = None) -> None:
-        """For the card layer: every command APDU and its response (or the error)."""
-        self.event("apdu", command=command.hex(), response=response.hex() if response is not None else None,
-                   error=error)
+    def apdu(self, command: bytes, response: bytes | None, error: str | None = None, slot: str = CARD_SLOT) -> None:
+        """For the card layer: every command APDU and its response (or the error), per reader slot.
+
+        A command carrying a key in clear keeps only its header (``redacted``)."""
+        shown, redacted = recorded_command(command)
+        extra: dict[str, Any] = {}
+        if slot != CARD_SLOT:
+            extra["slot"] = slot
+        if redacted:
+            extra["redacted"] = True
+        self.event("apdu", command=shown, response=response.hex() if response is not None else None,
+                   error=error, **extra)
 
     def delivered(self) -> None:
         """A background job's callback (progress or result) reached the main loop."""
