@@ -501,6 +501,10 @@ class RedemptionsArea(ClaimsArea):
 
         def work(session: Session) -> RedemptionResult | _Settled:
             now = self.clock.now()
+            # The card first, then the redemption: the order a tap locks them in (no deadlock).
+            peek = session.get(Redemption, redemption_id)
+            if peek is not None:
+                session.get(Card, peek.card_number, with_for_update=True)
             redemption = self._locked_redemption(session, kiosk, redemption_id)
             if proof.card_number != redemption.card_number or proof.kind.value != redemption.kind:
                 raise refuse(ErrorCode.BAD_REQUEST, "this debit is of another card or kind", proof.card_number)
@@ -521,7 +525,7 @@ class RedemptionsArea(ClaimsArea):
             if terminal is None or terminal.cinema_id != kiosk.cinema_id:
                 raise refuse(ErrorCode.TAC_INVALID, "this PSAM is not registered to this cinema", proof.card_number,
                              reason="unknown_terminal", terminal_id=proof.terminal_id)
-            card = session.get_one(Card, proof.card_number, with_for_update=True)
+            card = session.get_one(Card, proof.card_number)  # locked above
             staff_no = staff.staff_no if staff else redemption.staff_no
             if card.visits_left - proof.visits != proof.balance_after:
                 audit(session, now, kiosk.id, "card_balance_differs", redemption.order_id,

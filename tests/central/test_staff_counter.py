@@ -177,3 +177,16 @@ def test_concessions_need_staff_and_hold_no_seats(module_central: RunningCentral
     with kit.ledger.sessions() as session:
         tx = session.scalars(select(CardTransaction).where(CardTransaction.card_number == card.number)).one()
         assert tx.staff_no == "S1001"
+
+
+def test_a_cinemas_manager_blacklists_only_its_own_cinemas_cards(module_central: RunningCentral, kit: CardKit) -> None:
+    card = kit.make_card(visits=5)
+    with kit.ledger.sessions.begin() as session:
+        session.get_one(Card, card.number).sold_cinema_id = "cinema-demo-2"  # sold by the second cinema
+    entry = Routes.CARD_BLACKLIST_ENTRY.format(card_number=card.number)
+    manager = CardKiosk(module_central)
+    manager.log_in("M1001")
+    refusal(manager.call("post", entry, {"reason": "lost"}), ErrorCode.FORBIDDEN)
+    admin = CardKiosk(module_central)
+    admin.log_in("A0001")  # head office acts for every cinema
+    assert ok(admin.call("post", entry, {"reason": "lost"}))["status"] == "blacklisted"
