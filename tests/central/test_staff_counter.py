@@ -50,9 +50,14 @@ def test_wrong_passwords_lock_the_staff_number_for_a_while(central: RunningCentr
     assert refusal(counter.login("M1001", "wrong"), ErrorCode.LOCKED_OUT)["retry_after_s"] == 900
     assert refusal(counter.login("M1001"), ErrorCode.LOCKED_OUT)["retry_after_s"] > 0  # even the right password
     central.advance_clock(901)
-    ok(counter.login("M1001"))
+    token = ok(counter.login("M1001"))["token"]
     refusal(counter.login("M1001", "wrong"), ErrorCode.STAFF_AUTH_FAILED)  # counting starts again
     refusal(counter.login("nobody", "x"), ErrorCode.STAFF_AUTH_FAILED)
+    # A session ends by itself after CENTRAL_STAFF_SESSION_SECONDS (12 hours).
+    recycle = Routes.CARD_RECYCLE.format(card_number="8800000000000011")
+    refusal(counter.call("post", recycle, staff=token), ErrorCode.BAD_REQUEST)  # live: allowed, visits are left
+    central.advance_clock(12 * 3600 + 1)
+    refusal(counter.call("post", recycle, staff=token), ErrorCode.STAFF_SESSION_EXPIRED)
 
 
 def test_cinema_staff_log_in_only_at_their_cinema(module_central: RunningCentral) -> None:
