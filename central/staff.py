@@ -10,6 +10,7 @@ only for that cinema (:func:`require`), head office roles (no cinema) everywhere
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import logging
 import math
@@ -171,7 +172,7 @@ class StaffArea(CentralBase):
         with self.sessions.begin() as session:
             user = session.get(StaffUser, login.staff_no, with_for_update=True)
             if user is None or user.disabled:
-                password_matches(_DUMMY_HASH, login.password)  # the same time as a known number
+                password_matches(_dummy_hash(), login.password)  # the same time as a known number
                 refusal = Refusal(ErrorCode.STAFF_AUTH_FAILED, "wrong staff number or password")
             elif user.locked_until is not None and user.locked_until > now:
                 refusal = _locked(user, now)
@@ -228,7 +229,10 @@ class StaffArea(CentralBase):
                 audit(session, self.clock.now(), kiosk.id, "staff_logout", staff_no=row.staff_no)
 
 
-_DUMMY_HASH = hash_password("not-a-staff-password")
+@functools.cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: every command imports this module.
+    return hash_password("not-a-staff-password")
 
 
 def _locked(user: StaffUser, now: datetime) -> Refusal:
