@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend_client.wire import ErrorCode, KioskHello
+from central.card_keys import load_issuer_keys
 from central.claims import CLAIM_NOT_ALLOWED_MESSAGE, ClaimsArea
 from central.clock import Clock
 from central.common import Refusal, audit, effective_status, iso, new_id, revoke_entrance_token
@@ -29,6 +30,7 @@ from central.keys import KeysArea
 from central.models import Kiosk
 from central.pickup import PickupArea
 from central.secret_store import ClaimGrants, CodeHasher, KeyRing, hash_kiosk_secret, split_credential
+from devices.yearcard.crypto import MasterKeys
 
 __all__ = [
     "CLAIM_NOT_ALLOWED_MESSAGE",
@@ -53,6 +55,7 @@ class Central(PickupArea, ClaimsArea, KeysArea):
     hasher: CodeHasher
     keyring: KeyRing
     grants: ClaimGrants
+    issuer_keys: MasterKeys
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Central:
@@ -66,6 +69,7 @@ class Central(PickupArea, ClaimsArea, KeysArea):
             hasher=hasher,
             keyring=KeyRing(settings),
             grants=ClaimGrants(hasher, settings),
+            issuer_keys=load_issuer_keys(settings),
         )
 
     # ---- authentication -------------------------------------------------------------
