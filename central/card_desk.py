@@ -455,7 +455,7 @@ def card_history(ctx: CommandContext, number: str, every_issue: bool) -> dict[st
     query = select(CardTransaction).where(CardTransaction.card_number == number)
     if not every_issue:
         query = query.where(CardTransaction.issue_no == card.issue_no)
-    names = dict(ctx.session.execute(select(Cinema.id, Cinema.name)).tuples().all())
+    names = {cid: name for cid, name in ctx.session.execute(select(Cinema.id, Cinema.name))}
     rows = ctx.session.scalars(query.order_by(CardTransaction.card_local_time, CardTransaction.id))
     return {**_card_view(card), "history": [
         {"issue": t.issue_no, "at": t.card_local_time.isoformat(sep=" "), "cinema": names.get(t.cinema_id, t.cinema_id),

@@ -131,7 +131,7 @@ def compare(ctx: CommandContext, source: str, reading: PlainReading | None, prob
     result.ledger_visits = card.visits_left if card else None
     known = set(ctx.session.execute(
         select(CardTransaction.card_counter, CardTransaction.counter_kind)
-        .where(CardTransaction.card_number == reading.card_number)).tuples().all())
+        .where(CardTransaction.card_number == reading.card_number)).all())
     for record in reading.records:
         counter_kind = "load" if record.kind == crypto.TRANSACTION_LOAD else "purchase"
         if (record.card_counter, counter_kind) not in known:

@@ -153,7 +153,8 @@ def add_cards_parser(commands: Any, db: argparse.ArgumentParser, parser_class: t
     make = sub.add_parser("make", parents=parents,
                           help="personalise blank cards on a PC/SC reader (制卡), one at a time (operator)")
     make.add_argument("--reader", required=True, metavar="NAME", help="the reader's name (or part of it)")
-    make.add_argument("--type", dest="type_code", required=True, type=type_code, metavar="CODE")
+    make.add_argument("--type", dest="type_code", required=True, type=type_code, metavar="CODE",
+                      help="the card type's code (see `cards types list`)")
     make.add_argument("--visits", type=positive, default=None, help="visits on each card (default: the type's)")
     which = make.add_mutually_exclusive_group(required=True)
     which.add_argument("--number", type=card_number, metavar="CARD", help="one card with this 16-digit number")
@@ -164,7 +165,7 @@ def add_cards_parser(commands: Any, db: argparse.ArgumentParser, parser_class: t
     psam = sub.add_parser("psam", parents=parents, help="make a kiosk's PSAM and register it (operator)")
     psam.add_argument("--terminal-id", required=True, type=terminal_id, metavar="HEX",
                       help="12 hex digits: the cinema code (8) and the terminal number (4)")
-    psam.add_argument("--cinema", required=True, metavar="ID")
+    psam.add_argument("--cinema", required=True, metavar="ID", help="the cinema whose kiosk it goes into")
     psam.add_argument("--kiosk", default=None, metavar="ID", help="the kiosk it goes into")
     target = psam.add_mutually_exclusive_group(required=True)
     target.add_argument("--image", type=_path, metavar="FILE",
@@ -174,41 +175,45 @@ def add_cards_parser(commands: Any, db: argparse.ArgumentParser, parser_class: t
 
     # -- lifecycle --
     sell = sub.add_parser("sell", parents=parents, help="sell (activate) a made card on the reader (sales)")
-    sell.add_argument("card", type=card_number, metavar="CARD")
-    sell.add_argument("--reader", required=True, metavar="NAME")
+    sell.add_argument("card", type=card_number, metavar="CARD", help="the 16-digit card number")
+    sell.add_argument("--reader", required=True, metavar="NAME",
+                      help="the reader the card is on (its name or part of it)")
     sell.add_argument("--cinema", required=True, metavar="ID", help="the cinema selling it")
     sell.add_argument("--valid-days", type=positive, default=None, help="default: the type's validity")
     renew = sub.add_parser("renew", parents=parents, help="renew (续期) a card on the reader (sales)")
-    renew.add_argument("card", type=card_number, metavar="CARD")
-    renew.add_argument("--reader", required=True, metavar="NAME")
+    renew.add_argument("card", type=card_number, metavar="CARD", help="the 16-digit card number")
+    renew.add_argument("--reader", required=True, metavar="NAME",
+                       help="the reader the card is on (its name or part of it)")
     renew.add_argument("--cinema", required=True, metavar="ID", help="the cinema renewing it")
     renew.add_argument("--days", type=positive, default=None,
                        help="valid this many days from today (default: the type's validity)")
     recycle = sub.add_parser("recycle", parents=parents, help="record a used-up card as recycled (回收) (sales)")
-    recycle.add_argument("card", type=card_number, metavar="CARD")
+    recycle.add_argument("card", type=card_number, metavar="CARD", help="the 16-digit card number")
     recycle.add_argument("--cinema", required=True, metavar="ID", help="the cinema collecting it")
     reissue = sub.add_parser(
         "reissue", parents=parents,
         help="re-issue a recycled card on the reader: new type and visits, old history kept (operator)")
-    reissue.add_argument("card", type=card_number, metavar="CARD")
-    reissue.add_argument("--reader", required=True, metavar="NAME")
-    reissue.add_argument("--type", dest="type_code", required=True, type=type_code, metavar="CODE")
+    reissue.add_argument("card", type=card_number, metavar="CARD", help="the 16-digit card number")
+    reissue.add_argument("--reader", required=True, metavar="NAME",
+                         help="the reader the card is on (its name or part of it)")
+    reissue.add_argument("--type", dest="type_code", required=True, type=type_code, metavar="CODE",
+                         help="the new holder's card type (may differ from the old one)")
     reissue.add_argument("--visits", type=positive, default=None, help="default: the type's visits")
     blacklist = sub.add_parser("blacklist", help="the blacklist (黑名单): add, remove, list (manager)")
     bl_sub = blacklist.add_subparsers(dest="blacklist_command", required=True, parser_class=parser_class,
                                       metavar="BLACKLIST_COMMAND", help="one of:")
     bl_add = bl_sub.add_parser("add", parents=parents, help="refuse a card everywhere until removed")
-    bl_add.add_argument("card", type=card_number, metavar="CARD")
+    bl_add.add_argument("card", type=card_number, metavar="CARD", help="the 16-digit card number")
     bl_add.add_argument("--reason", required=True, help="why (lost, stolen, abuse...): staff see it")
     bl_sub.add_parser("remove", parents=parents, help="accept the card again").add_argument(
-        "card", type=card_number, metavar="CARD")
+        "card", type=card_number, metavar="CARD", help="the 16-digit card number")
     bl_sub.add_parser("list", parents=parents, help="blacklisted cards with reasons, and the list's version")
     collect = sub.add_parser("collect", parents=parents,
                              help="cards each cinema should collect (recycled), with numbers")
-    collect.add_argument("--cinema", default=None, metavar="ID")
+    collect.add_argument("--cinema", default=None, metavar="ID", help="only this cinema (a cinema's staff: their own)")
     collect.add_argument("--day", type=day, default=None, help="recycled on this day (default: today)")
     history = sub.add_parser("history", parents=parents, help="a card's uses since its current issue")
-    history.add_argument("card", type=card_number, metavar="CARD")
+    history.add_argument("card", type=card_number, metavar="CARD", help="the 16-digit card number")
     history.add_argument("--all", action="store_true", help="every issue since the first (head office)")
 
     # -- statistics --
@@ -221,16 +226,19 @@ def add_cards_parser(commands: Any, db: argparse.ArgumentParser, parser_class: t
                          "kind (tickets/concessions), cinema")
         one.add_argument("--from", dest="date_from", type=day, default=None, help="first day (YYYY-MM-DD)")
         one.add_argument("--to", dest="date_to", type=day, default=None, help="last day, included")
-        one.add_argument("--cinema", default=None, metavar="ID")
+        one.add_argument("--cinema", default=None, metavar="ID",
+                         help="only this cinema (a cinema's staff always see only their own)")
         one.add_argument("--range", dest="card_range", type=card_range, default=None, metavar="FIRST-LAST",
                          help="a card number range, e.g. 1000000000000000-1000000000000999")
-        one.add_argument("--card", type=card_number, default=None, metavar="CARD")
+        one.add_argument("--card", type=card_number, default=None, metavar="CARD", help="only this card")
         one.add_argument("--staff", default=None, metavar="STAFF_NO", help="only this staff member's")
-        one.add_argument("--kind", choices=("tickets", "concessions"), default=None)
+        one.add_argument("--kind", choices=("tickets", "concessions"), default=None,
+                         help="only tickets (影票) or only concessions (卖品)")
         one.add_argument("--range-digits", type=positive, default=13,
                          help="with --by range: cards sharing this many leading digits form a range (default 13)")
         if name == "export":
-            one.add_argument("--xlsx", type=_path, default=None, metavar="FILE")
+            one.add_argument("--xlsx", type=_path, default=None, metavar="FILE",
+                             help="an Excel workbook (openpyxl): Chinese headers, yuan as 0.00, dates")
             one.add_argument("--csv", dest="csv_file", type=_path, default=None, metavar="FILE",
                              help="UTF-8 with a BOM, so Excel and WPS show Chinese")
             one.add_argument("--sheet-per-cinema", action="store_true",
@@ -248,7 +256,8 @@ def add_cards_parser(commands: Any, db: argparse.ArgumentParser, parser_class: t
     rebuild.add_argument("--cards", type=positive, default=None,
                          help="with --reader: stop after this many cards (default: until none is put on "
                          "within --wait)")
-    rebuild.add_argument("--wait", type=positive, default=60, metavar="SECONDS")
+    rebuild.add_argument("--wait", type=positive, default=60, metavar="SECONDS",
+                         help="with --reader: how long to wait for each card (default 60)")
 
 
 def _path(text: str) -> Any:

@@ -48,6 +48,10 @@ class PasswordSource:
         self._stdin = stdin or sys.stdin
         self._prompt = prompt
 
+    @property
+    def interactive(self) -> bool:
+        return self._prompt is None and self._stdin.isatty()
+
     def read(self, what: str) -> str:
         if self._prompt is not None:
             return self._prompt(what)
@@ -74,6 +78,7 @@ def login(session: Session, now: datetime, staff_no: str, password: str, max_fai
     user = session.get(StaffUser, staff_no)
     wrong = Refusal(ErrorCode.STAFF_AUTH_FAILED, "wrong staff number or password")
     if user is None:
+        audit(session, now, staff_no[:64], "staff_login_failed", via="cli", unknown=True)
         raise wrong
     if user.disabled:
         raise Refusal(ErrorCode.STAFF_AUTH_FAILED, f"staff {staff_no} is disabled")
@@ -119,7 +124,8 @@ def authenticate(central: Any, session: Session, staff_no: str, passwords: Passw
     user = login(session, now, staff_no, passwords.read(f"password for {staff_no}"),
                  settings.staff_max_failures, settings.staff_lockout_seconds)
     if user.must_change_password:
-        print(f"central: staff {staff_no} must choose a new password first", file=sys.stderr)
+        if passwords.interactive:
+            print(f"central: staff {staff_no} must choose a new password first", file=sys.stderr)
         set_password(session, user, passwords.new_password(), must_change=False)
         audit(session, now, staff_no, "staff_password_changed", via="cli")
     return StaffActor.of(user)
@@ -151,24 +157,27 @@ def add_staff_parser(commands: Any, db: argparse.ArgumentParser, parser_class: t
     first = sub.add_parser("create-admin", parents=[db],
                            help="the first head-office admin (only while no admin exists); password from "
                            "the terminal or stdin (two lines)")
-    first.add_argument("staff_no", metavar="STAFF_NO")
-    first.add_argument("--name", required=True)
+    first.add_argument("staff_no", metavar="STAFF_NO", help="the admin's staff number, e.g. A001")
+    first.add_argument("--name", required=True, help="the admin's name")
     as_parent = parser_class(add_help=False)
     as_parent.add_argument("--as", dest="staff_no_as", required=True, metavar="STAFF_NO",
                            help="the admin or manager running the command (password asked, or one line on stdin)")
     parents = [db, as_parent]
     add = sub.add_parser("add", parents=parents,
                          help="a new staff user with a one-time password (changed at first login)")
-    add.add_argument("staff_no", metavar="STAFF_NO")
-    add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, choices=roles)
+    add.add_argument("staff_no", metavar="STAFF_NO", help="the new staff number")
+    add.add_argument("--name", required=True, help="the staff member's name")
+    add.add_argument("--role", required=True, choices=roles,
+                     help="head office: admin, statistician, operator; a cinema: manager, local_statistician, "
+                     "customer_query, sales")
     add.add_argument("--cinema", default=None, metavar="ID", help="the cinema, for a cinema's role")
     listing = sub.add_parser("list", parents=parents, help="staff users (a manager sees its cinema's)")
-    listing.add_argument("--cinema", default=None, metavar="ID")
+    listing.add_argument("--cinema", default=None, metavar="ID", help="only this cinema's staff")
     for name, text in (("disable", "refuse this staff number from now on"),
                        ("enable", "accept a disabled staff number again"),
                        ("reset-password", "a new one-time password (changed at the next login)")):
-        sub.add_parser(name, parents=parents, help=text).add_argument("staff_no", metavar="STAFF_NO")
+        sub.add_parser(name, parents=parents, help=text).add_argument(
+            "staff_no", metavar="STAFF_NO", help="the staff number")
 
 
 def _check_role_and_cinema(session: Session, role: StaffRole, cinema_id: str | None) -> None:
@@ -184,9 +193,10 @@ def _may_manage(ctx: CommandContext, role: StaffRole | None, cinema_id: str | No
     """Head office's admin manages everyone; a cinema's manager its own cinema's roles below manager."""
     if Permission.MANAGE_USERS in ctx.actor.permissions:
         return
-    ctx.require(Permission.MANAGE_LOCAL_USERS, cinema_id or "")
+    ctx.require(Permission.MANAGE_LOCAL_USERS)
     if role is not None and role not in CINEMA_ROLES - {StaffRole.MANAGER}:
         raise Refusal(ErrorCode.FORBIDDEN, f"a cinema's manager may not manage the role {role.value}")
+    ctx.require(Permission.MANAGE_LOCAL_USERS, cinema_id or "")
 
 
 def _user(ctx: CommandContext, staff_no: str) -> StaffUser:
@@ -242,7 +252,7 @@ def run_staff(central: Any, args: argparse.Namespace, passwords: PasswordSource)
         if command == "list":
             cinema = args.cinema
             if Permission.MANAGE_USERS not in ctx.actor.permissions:
-                ctx.require(Permission.MANAGE_LOCAL_USERS, cinema or "")
+                ctx.require(Permission.MANAGE_LOCAL_USERS, cinema)
                 cinema = ctx.actor.cinema_id
             query = select(StaffUser).order_by(StaffUser.staff_no)
             if cinema is not None:
