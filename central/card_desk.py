@@ -162,6 +162,7 @@ def make_cards(ctx: CommandContext, reader: str, type_code: int, visits: int | N
     if known:
         raise _bad(f"{len(known)} of these numbers are made already, e.g. {masked(sorted(known)[0])}: "
                    "nothing made")
+    ctx.session.commit()  # no database lock held while the operator fetches cards
     made: list[str] = []
     today = ctx.now.date()
     with CardSlot(reader) as slot:
@@ -171,9 +172,9 @@ def make_cards(ctx: CommandContext, reader: str, type_code: int, visits: int | N
                 card = make_on_slot(slot, ctx.central.issuer_keys, spec, say, wait_s)
             except CardMakingError as exc:
                 raise CardMakingError(f"{exc} ({len(made)} of {len(numbers)} made)") from None
-            # each card in its own transaction: the cards made so far stay registered whatever comes next
-            with ctx.central.sessions.begin() as session:
-                register_made(session, ctx.central.clock.now(), ctx.actor.staff_no, card)
+            # each card committed at once: the cards made so far stay registered whatever comes next
+            register_made(ctx.session, ctx.central.clock.now(), ctx.actor.staff_no, card)
+            ctx.session.commit()
             made.append(number)
             say(f"made {masked(number)}: type {type_code}, {card.balance} visits ({index + 1} of {len(numbers)})")
             if index + 1 < len(numbers):

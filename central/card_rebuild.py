@@ -116,8 +116,10 @@ def _reader_readings(reader: str, master: crypto.MasterKeys, count: int | None, 
             number += 1
             reading, problem = _read(slot.transmit, master)
             say(f"card #{number}: " + (reading.public.masked_number if reading else "?")
-                + (f" {problem}" if problem else f", {reading.balance if reading else 0} visits: take it away"))
+                + (f" {problem}" if problem else f", {reading.balance if reading else 0} visits"))
             yield f"reader #{number}", reading, problem
+            if count is not None and number >= count:
+                return
             if not slot.wait(False, wait_s):
                 raise CardMakingError(f"the card stayed on {slot.name} for {wait_s:.0f} s")
 
@@ -172,7 +174,7 @@ def apply(ctx: CommandContext, comparison: Comparison) -> int:
         comparison.card_added = True
     psams = {row.terminal_id: row for row in ctx.session.scalars(select(Psam))}
     added = 0
-    for record in comparison.missing:
+    for record in reversed(comparison.missing):  # oldest first, as they happened
         tid = record.terminal_id.hex().upper()
         # records are newest first: each load seen before this one started a later issue
         position = next(i for i, r in enumerate(reading.records) if r is record)

@@ -142,8 +142,11 @@ def run_as(central: Any, staff_no: str, passwords: PasswordSource, work: Callabl
             failure = None
     if failure is not None:
         raise failure
-    with central.sessions.begin() as session:
-        return work(CommandContext(central, session, actor, central.clock.now()))
+    # not sessions.begin(): a long command (card making) commits as it goes and must be able to
+    with central.sessions() as session:
+        result = work(CommandContext(central, session, actor, central.clock.now()))
+        session.commit()
+        return result
 
 
 # ---- the staff commands ----

@@ -123,7 +123,7 @@ def test_export_xlsx_with_a_sheet_per_cinema_and_csv(desk: CardDesk, tmp_path: P
 def test_a_local_export_holds_only_its_cinema(desk: CardDesk, tmp_path: Path) -> None:
     target = tmp_path / "local.xlsx"
     desk.ok("cards", "export", "--by", "card", "--xlsx", str(target), staff="L001")
-    values = list(load_workbook(target).active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    values = list(load_workbook(target).active.iter_rows(values_only=True))
     assert values[-1] == ("合计", None, 3, 4, 140)
     assert all("1000000000001000" not in str(row) for row in values)  # the other cinema's card
     assert "export needs --xlsx" in desk.refused("cards", "export", "--by", "day", staff="L001")
