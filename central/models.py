@@ -347,7 +347,7 @@ class CardBlacklistChange(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class CardTap(Base):
+class LastCardTap(Base):
     """The last card tapped at each kiosk: an owed redemption prints only where its card just was."""
 
     __tablename__ = "card_taps"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +21,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.orm import Session
 
-from backend_client.wire import ErrorCode, StaffRole
-from central.common import Refusal
-from central.models import StaffSessionRow, StaffUser
+from backend_client.wire import STAFF_HEADER, ErrorCode, StaffLogin, StaffRole, StaffSession
+from central.common import Refusal, audit
+from central.context import CentralBase
+from central.models import Kiosk, StaffSessionRow, StaffUser
+
+log = logging.getLogger("central.staff")
 
 
 class Permission(str, enum.Enum):
@@ -146,3 +151,84 @@ def set_password(session: Session, user: StaffUser, password: str, must_change: 
 
 def session_expiry(now: datetime, seconds: int) -> datetime:
     return now + timedelta(seconds=seconds)
+
+
+class StaffArea(CentralBase):
+    """Staff login at a counter (a kiosk in counter mode) and the session every counter call carries."""
+
+    def staff_login(self, kiosk: Kiosk, login: StaffLogin) -> StaffSession:
+        """Check staff number and password at this kiosk; a session token, or a refusal (one log line).
+
+        Wrong passwords count; ``staff_max_failures`` in a row lock the number for
+        ``staff_lockout_seconds``. A cinema's staff log in only at their cinema's kiosks.
+        """
+        now = self.clock.now()
+        refusal: Refusal | None = None
+        answer: StaffSession | None = None
+        with self.sessions.begin() as session:
+            user = session.get(StaffUser, login.staff_no, with_for_update=True)
+            if user is None or user.disabled:
+                password_matches(_DUMMY_HASH, login.password)  # the same time as a known number
+                refusal = Refusal(ErrorCode.STAFF_AUTH_FAILED, "wrong staff number or password")
+            elif user.locked_until is not None and user.locked_until > now:
+                refusal = _locked(user, now)
+            elif not password_matches(user.password_hash, login.password):
+                user.failed_logins += 1
+                if user.failed_logins >= self.settings.staff_max_failures:
+                    user.failed_logins = 0
+                    user.locked_until = now + timedelta(seconds=self.settings.staff_lockout_seconds)
+                    refusal = _locked(user, now)
+                    audit(session, now, kiosk.id, "staff_locked_out", staff_no=user.staff_no)
+                else:
+                    refusal = Refusal(ErrorCode.STAFF_AUTH_FAILED, "wrong staff number or password",
+                                      {"attempts_left": self.settings.staff_max_failures - user.failed_logins})
+            elif user.cinema_id is not None and user.cinema_id != kiosk.cinema_id:
+                refusal = Refusal(ErrorCode.FORBIDDEN, "this staff member works at another cinema")
+                audit(session, now, kiosk.id, "staff_login_other_cinema", staff_no=user.staff_no)
+            else:
+                user.failed_logins = 0
+                user.locked_until = None
+                token = new_token()
+                expires_at = now + timedelta(seconds=self.settings.staff_session_seconds)
+                session.add(StaffSessionRow(token_hash=hash_token(token), staff_no=user.staff_no, kiosk_id=kiosk.id,
+                                            created_at=now, expires_at=expires_at, revoked=False))
+                audit(session, now, kiosk.id, "staff_login", staff_no=user.staff_no)
+                answer = StaffSession(token=token, staff_no=user.staff_no, name=user.name, role=StaffRole(user.role),
+                                      cinema_id=user.cinema_id, expires_at=expires_at)
+        if refusal is not None:
+            log.info("staff login refused at kiosk %s: %s", kiosk.id, refusal.code.value)
+            raise refusal
+        assert answer is not None
+        return answer
+
+    def staff_actor(self, kiosk: Kiosk, token: str | None) -> StaffActor:
+        """The staff member of a live session opened at this kiosk, or STAFF_SESSION_EXPIRED."""
+        if not token:
+            raise Refusal(ErrorCode.STAFF_SESSION_EXPIRED, f"log in first (send {STAFF_HEADER})")
+        with self.sessions() as session:
+            row = session.get(StaffSessionRow, hash_token(token))
+            user = session.get(StaffUser, row.staff_no) if row is not None else None
+            if row is None or user is None or row.revoked or row.expires_at <= self.clock.now() \
+                    or row.kiosk_id != kiosk.id or user.disabled:
+                log.info("staff session refused at kiosk %s", kiosk.id)
+                raise Refusal(ErrorCode.STAFF_SESSION_EXPIRED, "the staff session has ended: log in again")
+            return StaffActor.of(user)
+
+    def staff_logout(self, kiosk: Kiosk, token: str | None) -> None:
+        """End a staff session (idempotent: an unknown or ended token is fine)."""
+        if not token:
+            return
+        with self.sessions.begin() as session:
+            row = session.get(StaffSessionRow, hash_token(token))
+            if row is not None and row.kiosk_id == kiosk.id and not row.revoked:
+                row.revoked = True
+                audit(session, self.clock.now(), kiosk.id, "staff_logout", staff_no=row.staff_no)
+
+
+_DUMMY_HASH = hash_password("not-a-staff-password")
+
+
+def _locked(user: StaffUser, now: datetime) -> Refusal:
+    assert user.locked_until is not None
+    retry = max(1, math.ceil((user.locked_until - now).total_seconds()))
+    return Refusal(ErrorCode.LOCKED_OUT, "too many wrong passwords: try again later", {"retry_after_s": retry})
