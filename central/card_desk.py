@@ -14,17 +14,17 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from backend_client.wire import CardUseKind, ErrorCode
+from backend_client.wire import MAX_PEOPLE_PER_REDEMPTION, CardUpdateRequest, ErrorCode
+from central import card_ledger
 from central.card_making import CardMakingError, CardSlot, MadeCard, MakeSpec, authenticate, make_on_slot, probe
-from central.common import Refusal, audit
+from central.common import Refusal
 from central.models import (
     Card,
-    CardBlacklistChange,
     CardBlacklistEntry,
     CardIssue,
     CardTransaction,
@@ -39,14 +39,15 @@ from central.staff_cli import CommandContext
 from devices.card_api import ApduResponse
 from devices.yearcard import crypto
 from devices.yearcard import profile as p
-from devices.yearcard.personalise import PersonalisationError, load, renew, rewrite_public, sell
+from devices.yearcard.personalise import PersonalisationError, load, rewrite_public
 
-CHAIN_ISSUER = bytes.fromhex("00000001")  # the issuer id written on this chain's cards
+CHAIN_ISSUER = card_ledger.ISSUER_CODE  # the issuer id written on this chain's cards
 HEAD_OFFICE_TERMINAL = bytes(6)  # the terminal id of head office's loads (re-issue)
 DEFAULT_VALIDITY_DAYS = 365
 DEFAULT_MAX_PEOPLE = 1
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 def _bad(message: str) -> Refusal:
@@ -86,10 +87,14 @@ def save_type(ctx: CommandContext, code: int, new: bool, name: str | None, visit
     if not new and row is None:
         raise _bad(f"no card type {code}: add it with `cards types add`")
     if row is None:
-        row = CardType(code=code, name=name or "", default_visits=ctx.central.settings.card_default_visits,
-                       validity_days=DEFAULT_VALIDITY_DAYS, max_people=DEFAULT_MAX_PEOPLE,
-                       formats=json.dumps({"2D": 1}), settlement_fen=0, created_at=ctx.now)
-        ctx.session.add(row)
+        try:
+            row = card_ledger.create_card_type(
+                ctx.session, ctx.now, code, name or "", dict(formats or [("2D", 1)]),
+                default_visits=visits or ctx.central.settings.card_default_visits,
+                validity_days=valid_days or DEFAULT_VALIDITY_DAYS, max_people=max_people or DEFAULT_MAX_PEOPLE,
+                settlement_fen=price_fen or 0, actor=ctx.actor.staff_no)
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
     if name is not None:
         if not name.strip():
             raise _bad("a card type needs a name")
@@ -101,6 +106,8 @@ def save_type(ctx: CommandContext, code: int, new: bool, name: str | None, visit
     if valid_days is not None:
         row.validity_days = valid_days
     if max_people is not None:
+        if max_people > MAX_PEOPLE_PER_REDEMPTION:
+            raise _bad(f"at most {MAX_PEOPLE_PER_REDEMPTION} people per redemption")
         row.max_people = max_people
     if formats is not None:
         row.formats = json.dumps(dict(formats))
@@ -110,15 +117,11 @@ def save_type(ctx: CommandContext, code: int, new: bool, name: str | None, visit
     for cinema_id, fen in cinema_prices or []:
         if ctx.session.get(Cinema, cinema_id) is None:
             raise _bad(f"no cinema {cinema_id!r} for --cinema-price")
-        price = ctx.session.get(CardTypePrice, (code, cinema_id))
-        if price is None:
-            ctx.session.add(CardTypePrice(card_type=code, cinema_id=cinema_id, settlement_fen=fen))
-        else:
-            price.settlement_fen = fen
+        card_ledger.set_settlement_price(ctx.session, ctx.now, code, cinema_id, fen, actor=ctx.actor.staff_no)
     ctx.session.flush()
     view = _type_view(ctx.session, row)
-    ctx.audit("card_type_added" if new else "card_type_changed", card_type=code, **{
-        k: v for k, v in view.items() if k != "code"})
+    if not new:
+        ctx.audit("card_type_changed", card_type=code, **{k: v for k, v in view.items() if k != "code"})
     return {"card_type": view}
 
 
@@ -141,13 +144,9 @@ def card_numbers(number: str | None, first_count: tuple[str, int] | None) -> lis
 
 
 def register_made(session: Any, now: dt.datetime, staff_no: str, made: MadeCard) -> None:
-    """A verified card enters the ledger: MADE, issue 1 started now."""
+    """A verified card enters the ledger: MADE, issue 1 started now (the ledger's own registration)."""
     spec = made.spec
-    session.add(Card(card_number=spec.card_number, card_type=spec.card_type, status="made", issue_no=1,
-                     made_at=now, visits_left=made.balance, last_counter=None))
-    session.add(CardIssue(card_number=spec.card_number, issue_no=1, card_type=spec.card_type, started_at=now))
-    audit(session, now, staff_no, "card_made", via="cli", card=masked(spec.card_number),
-          card_type=spec.card_type, visits=made.balance, resumed=made.resumed)
+    card_ledger.register_made_card(session, now, spec.card_number, spec.card_type, made.balance, actor=staff_no)
 
 
 def make_cards(ctx: CommandContext, reader: str, type_code: int, visits: int | None, numbers: list[str],
@@ -164,7 +163,7 @@ def make_cards(ctx: CommandContext, reader: str, type_code: int, visits: int | N
                    "nothing made")
     ctx.session.commit()  # no database lock held while the operator fetches cards
     made: list[str] = []
-    today = ctx.now.date()
+    today = ctx.now.astimezone(ZoneInfo(card_ledger.CHAIN_TIMEZONE)).date()  # as the ledger dates it
     with CardSlot(reader) as slot:
         for index, number in enumerate(numbers):
             spec = MakeSpec(number, type_code, visits, CHAIN_ISSUER, today)
@@ -213,8 +212,7 @@ def make_psam(ctx: CommandContext, terminal_id: bytes, cinema_id: str, kiosk_id:
                 raise CardMakingError(f"no PSAM on {reader}")
             check_psam(slot.transmit, master, terminal_id)
         how = f"checked on {reader}"
-    ctx.session.add(Psam(terminal_id=tid, cinema_id=cinema_id, kiosk_id=kiosk_id, registered_at=ctx.now))
-    ctx.audit("psam_registered", terminal_id=tid, cinema=cinema_id, kiosk=kiosk_id)
+    card_ledger.register_psam(ctx.session, ctx.now, tid, cinema_id, kiosk_id, actor=ctx.actor.staff_no)
     return {"psam": {"terminal_id": tid, "cinema": cinema_id, "kiosk": kiosk_id, "made": how}}
 
 
@@ -278,23 +276,43 @@ def _card_view(card: Card) -> dict[str, Any]:
             "expires_on": card.expires_on.isoformat() if card.expires_on else None}
 
 
+def _cinema(ctx: CommandContext, cinema_id: str) -> Cinema:
+    cinema = ctx.session.get(Cinema, cinema_id)
+    if cinema is None:
+        raise _bad(f"no cinema {cinema_id!r}")
+    return cinema
+
+
+def _update_on_reader(ctx: CommandContext, number: str, reader: str,
+                      ledger_update: Callable[[CardUpdateRequest], str]) -> None:
+    """The card's challenge, the ledger's update (signed by the issuer over it), written to the card.
+
+    The ledger changes only in this command's transaction, committed after the card took the write.
+    """
+    with CardSlot(reader) as slot:
+        _card_on_reader(slot, ctx.central.issuer_keys, number)
+        challenge = _write(lambda: p.parse_challenge(slot.transmit(p.get_challenge())))
+        data = bytes.fromhex(ledger_update(CardUpdateRequest(challenge=challenge.hex().upper())))
+        answer = _write(lambda: slot.transmit(p.SECURE_UPDATE_HEADER + data))
+        if not answer.ok:
+            raise CardMakingError(f"the card refused the update: SW {answer.sw:04X}; nothing recorded")
+
+
 def sell_card(ctx: CommandContext, number: str, reader: str, cinema_id: str, valid_days: int | None) -> dict[str, Any]:
     ctx.require(Permission.SELL, cinema_id)
     card = _card(ctx, number)
     _blacklisted(ctx, number)
-    if card.status != "made":
-        raise _bad(f"card {masked(number)} is {card.status}: only a made card is sold")
-    days = valid_days or _card_type(ctx, card.card_type).validity_days
-    day = _cinema_day(ctx, cinema_id)
-    with CardSlot(reader) as slot:
-        public = _card_on_reader(slot, ctx.central.issuer_keys, number)
-        _write(lambda: sell(slot.transmit, ctx.central.issuer_keys, public, day, days))
-    card.status, card.sold_at, card.sold_cinema_id = "active", ctx.now, cinema_id
-    card.activated_on, card.expires_on = day, day + dt.timedelta(days=days)
+    cinema = _cinema(ctx, cinema_id)
+
+    def update(request: CardUpdateRequest) -> str:
+        request = CardUpdateRequest(challenge=request.challenge, valid_days=valid_days)
+        return card_ledger.sell_card(ctx.session, ctx.now, ctx.central.issuer_keys, card, cinema, request,
+                                     actor=ctx.actor.staff_no, staff_no=ctx.actor.staff_no)
+
+    _update_on_reader(ctx, number, reader, update)
     issue = ctx.session.get(CardIssue, (number, card.issue_no))
-    if issue is not None:
+    if issue is not None and card.sold_at == ctx.now:
         issue.started_at = ctx.now  # the holder's history starts at the sale
-    ctx.audit("card_sold", card=masked(number), cinema=cinema_id, valid_days=days)
     return {"sold": _card_view(card)}
 
 
@@ -302,19 +320,18 @@ def renew_card(ctx: CommandContext, number: str, reader: str, cinema_id: str, da
     ctx.require(Permission.RENEW, cinema_id)
     card = _card(ctx, number)
     _blacklisted(ctx, number)
-    if card.status != "active":
-        raise _bad(f"card {masked(number)} is {card.status}: only a sold card is renewed")
-    day = _cinema_day(ctx, cinema_id)
-    until = day + dt.timedelta(days=days or _card_type(ctx, card.card_type).validity_days)
-    with CardSlot(reader) as slot:
-        public = _card_on_reader(slot, ctx.central.issuer_keys, number)
-        _write(lambda: renew(slot.transmit, ctx.central.issuer_keys, public, until))
-    card.expires_on = until
-    ctx.audit("card_renewed", card=masked(number), cinema=cinema_id, until=until.isoformat())
+    cinema = _cinema(ctx, cinema_id)
+
+    def update(request: CardUpdateRequest) -> str:
+        request = CardUpdateRequest(challenge=request.challenge, valid_days=days)
+        return card_ledger.renew_card(ctx.session, ctx.now, ctx.central.issuer_keys, card, cinema, request,
+                                      actor=ctx.actor.staff_no, staff_no=ctx.actor.staff_no)
+
+    _update_on_reader(ctx, number, reader, update)
     return {"renewed": _card_view(card)}
 
 
-def _write(step: Callable[[], Any]) -> Any:
+def _write(step: Callable[[], T]) -> T:
     from devices.card_api import CardError
 
     try:
@@ -322,19 +339,17 @@ def _write(step: Callable[[], Any]) -> Any:
     except CardError as exc:
         raise CardMakingError(f"the card left during the write ({exc}): put it back and run the command again; "
                               "the card holds its old or its new state") from None
-    except (PersonalisationError, ValueError) as exc:
+    except (PersonalisationError, p.ProfileError, ValueError) as exc:
         raise CardMakingError(f"the card refused: {exc}") from None
 
 
 def recycle_card(ctx: CommandContext, number: str, cinema_id: str) -> dict[str, Any]:
+    """The cinema has the used-up card in hand (回收): recorded as recycled and collected."""
     ctx.require(Permission.RECYCLE, cinema_id)
     card = _card(ctx, number)
-    _cinema_day(ctx, cinema_id)
-    if card.status != "active" or card.visits_left != 0:
-        raise _bad(f"card {masked(number)} is {card.status} with {card.visits_left} visits left: "
-                   "only a used-up card is recycled")
-    card.status, card.recycled_at, card.recycled_cinema_id = "recycled", ctx.now, cinema_id
-    ctx.audit("card_recycled", card=masked(number), cinema=cinema_id)
+    _cinema(ctx, cinema_id)
+    card_ledger.recycle_card(ctx.session, ctx.now, card, cinema_id, actor=ctx.actor.staff_no,
+                             staff_no=ctx.actor.staff_no)
     return {"recycled": _card_view(card)}
 
 
@@ -372,44 +387,30 @@ def reissue_card(ctx: CommandContext, number: str, reader: str, type_code: int, 
 # ---- blacklist ----
 
 
-def blacklist_version(ctx: CommandContext) -> int:
-    return int(ctx.session.scalar(select(func.max(CardBlacklistChange.id))) or 0)
-
-
 def blacklist_add(ctx: CommandContext, number: str, reason: str) -> dict[str, Any]:
     ctx.require(Permission.BLACKLIST)
     if not reason.strip():
         raise _bad("a blacklist entry needs a reason")
-    if ctx.session.get(CardBlacklistEntry, number) is not None:
-        raise _bad(f"card {masked(number)} is blacklisted already")
     # a card not (yet) in the ledger may be blacklisted too: a lost card from before a rebuild
-    ctx.session.add(CardBlacklistEntry(card_number=number, reason=reason.strip(), added_by=ctx.actor.staff_no,
-                                       added_at=ctx.now))
-    ctx.session.add(CardBlacklistChange(card_number=number, action="add", reason=reason.strip(),
-                                        by=ctx.actor.staff_no, at=ctx.now))
-    ctx.session.flush()
-    ctx.audit("card_blacklisted", card=masked(number), reason=reason.strip())
-    return {"blacklisted": number, "reason": reason.strip(), "version": blacklist_version(ctx)}
+    if not card_ledger.add_to_blacklist(ctx.session, ctx.now, number, reason.strip(), by=ctx.actor.staff_no,
+                                        actor=ctx.actor.staff_no):
+        raise _bad(f"card {masked(number)} is blacklisted already")
+    return {"blacklisted": number, "reason": reason.strip(), "version": card_ledger.blacklist_version(ctx.session)}
 
 
 def blacklist_remove(ctx: CommandContext, number: str) -> dict[str, Any]:
     ctx.require(Permission.BLACKLIST)
-    entry = ctx.session.get(CardBlacklistEntry, number)
-    if entry is None:
+    if not card_ledger.remove_from_blacklist(ctx.session, ctx.now, number, by=ctx.actor.staff_no,
+                                             actor=ctx.actor.staff_no):
         raise _bad(f"card {masked(number)} is not blacklisted")
-    ctx.session.delete(entry)
-    ctx.session.add(CardBlacklistChange(card_number=number, action="remove", reason=None,
-                                        by=ctx.actor.staff_no, at=ctx.now))
-    ctx.session.flush()
-    ctx.audit("card_unblacklisted", card=masked(number))
-    return {"removed": number, "version": blacklist_version(ctx)}
+    return {"removed": number, "version": card_ledger.blacklist_version(ctx.session)}
 
 
 def blacklist_list(ctx: CommandContext) -> dict[str, Any]:
     if not ({Permission.BLACKLIST, Permission.QUERY_HISTORY, Permission.GLOBAL_REPORTS} & ctx.actor.permissions):
         ctx.require(Permission.BLACKLIST)
     entries = ctx.session.scalars(select(CardBlacklistEntry).order_by(CardBlacklistEntry.added_at))
-    return {"version": blacklist_version(ctx), "cards": [
+    return {"version": card_ledger.blacklist_version(ctx.session), "cards": [
         {"card": e.card_number, "reason": e.reason, "by": e.added_by, "at": e.added_at.isoformat()}
         for e in entries]}
 
@@ -418,7 +419,7 @@ def blacklist_list(ctx: CommandContext) -> dict[str, Any]:
 
 
 def cards_to_collect(ctx: CommandContext, cinema_id: str | None, day: dt.date | None) -> dict[str, Any]:
-    """Used-up cards not yet recycled, by the cinema where their last visit was used (that day)."""
+    """Used-up cards the cinemas should collect, by the cinema where the last visit was used (that day)."""
     if not ({Permission.RECYCLE, Permission.LOCAL_REPORTS, Permission.GLOBAL_REPORTS} & ctx.actor.permissions):
         ctx.require(Permission.RECYCLE)
     scope = ctx.cinema_scope
@@ -426,21 +427,17 @@ def cards_to_collect(ctx: CommandContext, cinema_id: str | None, day: dt.date | 
         if cinema_id not in (None, scope):
             raise Refusal(ErrorCode.FORBIDDEN, "a cinema's staff act only for their own cinema")
         cinema_id = scope
-    last = (select(CardTransaction.card_number, func.max(CardTransaction.id).label("last_id"))
-            .where(CardTransaction.kind != CardUseKind.LOAD.value).group_by(CardTransaction.card_number).subquery())
-    query = (select(Card, CardTransaction).join(last, last.c.card_number == Card.card_number)
-             .join(CardTransaction, CardTransaction.id == last.c.last_id)
-             .where(Card.status == "active", Card.visits_left == 0).order_by(Card.card_number))
-    if cinema_id is not None:
-        query = query.where(CardTransaction.cinema_id == cinema_id)
     by_cinema: dict[str, list[dict[str, Any]]] = {}
-    for card, used in ctx.session.execute(query):
-        if day is not None and used.card_local_time.date() != day:
+    for card in card_ledger.cards_to_collect(ctx.session, cinema_id):
+        assert card.recycled_at is not None and card.recycled_cinema_id is not None
+        cinema = ctx.session.get(Cinema, card.recycled_cinema_id)
+        used_up = card.recycled_at.astimezone(ZoneInfo(cinema.timezone if cinema else card_ledger.CHAIN_TIMEZONE))
+        if day is not None and used_up.date() != day:
             continue
-        by_cinema.setdefault(used.cinema_id, []).append(
-            {"card": card.card_number, "last_used": used.card_local_time.isoformat(sep=" ")})
+        by_cinema.setdefault(card.recycled_cinema_id, []).append(
+            {"card": card.card_number, "used_up": used_up.replace(tzinfo=None, microsecond=0).isoformat(sep=" ")})
     return {"day": day.isoformat() if day else None,
-            "cinemas": [{"cinema": cinema, "count": len(cards), "cards": cards}
+            "cinemas": [{"cinema": cinema, "count": len(cards), "cards": sorted(cards, key=lambda c: c["card"])}
                         for cinema, cards in sorted(by_cinema.items())]}
 
 

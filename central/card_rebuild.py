@@ -25,9 +25,10 @@ from typing import Any
 from sqlalchemy import select
 
 from backend_client.wire import CardUseKind, ErrorCode
+from central import card_ledger
 from central.card_making import CardMakingError, CardSlot, Check, PlainReading, read_plain
 from central.common import Refusal
-from central.models import Card, CardIssue, CardTransaction, CardType, CardTypePrice, Psam
+from central.models import Card, CardIssue, CardTransaction, CardType, Psam
 from central.staff import Permission
 from central.staff_cli import CommandContext
 from devices.yearcard import crypto
@@ -135,18 +136,10 @@ def compare(ctx: CommandContext, source: str, reading: PlainReading | None, prob
         select(CardTransaction.card_counter, CardTransaction.counter_kind)
         .where(CardTransaction.card_number == reading.card_number)).all())
     for record in reading.records:
-        counter_kind = "load" if record.kind == crypto.TRANSACTION_LOAD else "purchase"
-        if (record.card_counter, counter_kind) not in known:
+        # a load is head office's own (a re-issue): the card's balance carries it, no cinema settles it
+        if record.kind != crypto.TRANSACTION_LOAD and (record.card_counter, card_ledger.PURCHASE) not in known:
             result.missing.append(record)
     return result
-
-
-def _price(ctx: CommandContext, card_type: int, cinema_id: str) -> int:
-    price = ctx.session.get(CardTypePrice, (card_type, cinema_id))
-    if price is not None:
-        return price.settlement_fen
-    row = ctx.session.get(CardType, card_type)
-    return row.settlement_fen if row else 0
 
 
 def apply(ctx: CommandContext, comparison: Comparison) -> int:
@@ -182,20 +175,16 @@ def apply(ctx: CommandContext, comparison: Comparison) -> int:
         issue_no = max(1, card.issue_no - newer_loads)
         psam = psams.get(tid)
         if psam is None:
-            if record.kind != crypto.TRANSACTION_LOAD:
-                comparison.not_uploadable.append(
-                    f"record {record.card_counter}: terminal {tid} is not a registered PSAM")
-            continue  # a head-office load has no cinema: the card's balance carries it
-        newest = reading.records and record is reading.records[0]
-        ctx.session.add(CardTransaction(
-            card_number=number, issue_no=issue_no, card_counter=record.card_counter,
-            counter_kind="load" if record.kind == crypto.TRANSACTION_LOAD else "purchase",
-            kind=KINDS[record.kind], visits=record.amount, balance_after=record.balance_after, terminal_id=tid,
-            terminal_seq=None, cinema_id=psam.cinema_id, kiosk_id=psam.kiosk_id, staff_no=None,
-            card_local_time=record.when, recorded_at=ctx.now,
-            tac=reading.last_debit_tac.hex().upper() if newest and reading.last_debit_tac else None,
-            proof="card_log", redemption_id=None,
-            settlement_fen=record.amount * _price(ctx, card.card_type, psam.cinema_id)))
+            comparison.not_uploadable.append(f"record {record.card_counter}: terminal {tid} is not a registered PSAM")
+            continue
+        newest = bool(reading.records) and record is reading.records[0]
+        debit = card_ledger.Debit(
+            card_number=number, card_counter=record.card_counter, visits=record.amount,
+            kind=CardUseKind(KINDS[record.kind]), terminal_id=tid, at=record.when, balance_after=record.balance_after,
+            tac=reading.last_debit_tac.hex().upper() if newest and reading.last_debit_tac else None)
+        row = card_ledger.record_debit(ctx.session, ctx.now, card, debit, psam.cinema_id, kiosk_id=psam.kiosk_id,
+                                       staff_no=None, proof="card_log")
+        row.issue_no = issue_no
         added += 1
     card.visits_left = reading.balance  # the card is the truth after a loss
     counters = [r.card_counter for r in reading.records if r.kind != crypto.TRANSACTION_LOAD]

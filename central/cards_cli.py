@@ -186,7 +186,8 @@ def add_cards_parser(commands: Any, db: argparse.ArgumentParser, parser_class: t
                        help="the reader the card is on (its name or part of it)")
     renew.add_argument("--cinema", required=True, metavar="ID", help="the cinema renewing it")
     renew.add_argument("--days", type=positive, default=None,
-                       help="valid this many days from today (default: the type's validity)")
+                       help="days added, from today when expired, else from the current expiry "
+                       "(default: the type's validity)")
     recycle = sub.add_parser("recycle", parents=parents, help="record a used-up card as recycled (回收) (sales)")
     recycle.add_argument("card", type=card_number, metavar="CARD", help="the 16-digit card number")
     recycle.add_argument("--cinema", required=True, metavar="ID", help="the cinema collecting it")

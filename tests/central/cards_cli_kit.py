@@ -21,6 +21,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from central.cli import main
+from central.models import Cinema
 
 ADMIN = "A001"
 ADMIN_PASSWORD = "admin-password-1"
@@ -40,7 +41,11 @@ class CardDesk:
         self.monkeypatch.setenv("CENTRAL_SECRETS_DIR", str(self.tmp_path / "secrets"))
         self.monkeypatch.delenv("CENTRAL_DB_URL", raising=False)
         assert self._main(["init-secrets"], "")[0] == 0
-        assert self._main(["demo-data", "--db", self.db_url], "")[0] == 0
+        assert self._main(["migrate", "--db", self.db_url], "")[0] == 0
+        with self.session() as session:  # two cinemas, no staff yet (the demo data has its own staff)
+            session.add_all([Cinema(id=CINEMA, name="演示影城", timezone="Asia/Shanghai"),
+                             Cinema(id=OTHER_CINEMA, name="演示影城二店", timezone="Asia/Shanghai")])
+            session.commit()
         code, _, err = self._main(["staff", "create-admin", ADMIN, "--name", "总部管理员", "--db", self.db_url],
                                   f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n")
         assert code == 0, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -179,7 +180,9 @@ def _seed_uses(desk: CardDesk) -> None:
                 card_number=number, issue_no=1, card_counter=counter, counter_kind="purchase", kind="tickets",
                 visits=visits, balance_after=0, terminal_id="310100010007", cinema_id=cinema, staff_no="S001",
                 card_local_time=at, recorded_at=now, proof="tac", settlement_fen=visits * 3500))
-        session.get(Card, "8800000000000002").visits_left = 0  # type: ignore[union-attr]
+        used_up = session.get_one(Card, "8800000000000002")  # its last visit used: the ledger marks it
+        used_up.visits_left, used_up.status = 0, "recycled"
+        used_up.recycled_at, used_up.recycled_cinema_id = dt.datetime(2026, 11, 29, 6, tzinfo=dt.UTC), CINEMA
         session.commit()
 
 
@@ -199,9 +202,10 @@ def test_collect_lists_used_up_cards_by_cinema_and_recycle_records_them(desk: Ca
     desk.add_staff("S002", "sales", OTHER_CINEMA)
     listed = desk.ok("cards", "collect", "--day", "2026-11-29", staff="S001")
     assert listed["cinemas"] == [{"cinema": CINEMA, "count": 1, "cards": [
-        {"card": "8800000000000002", "last_used": "2026-11-29 14:00:00"}]}]
-    assert desk.ok("cards", "collect", "--day", "2026-11-29", staff="S002")["cinemas"] == []  # its own cinema only
-    assert "only a used-up card" in desk.refused("cards", "recycle", "8800000000000001", "--cinema", CINEMA,
+        {"card": "8800000000000002", "used_up": "2026-11-29 14:00:00"}]}]  # the cinema's local time
+    assert desk.ok("cards", "collect", "--day", "2026-11-30", staff="S001")["cinemas"] == []
+    assert desk.ok("cards", "collect", staff="S002")["cinemas"] == []  # its own cinema only
+    assert "still has visits" in desk.refused("cards", "recycle", "8800000000000001", "--cinema", CINEMA,
                                                  staff="S001")
     assert "their own cinema" in desk.refused("cards", "recycle", "8800000000000002", "--cinema", CINEMA,
                                               staff="S002")
