@@ -219,3 +219,32 @@ def test_the_issuer_keys_the_cli_used_are_the_centrals(counter: Counter, tmp_pat
     state = YearCardOS(ImageStore(counter.card_image)).state
     assert state.keys[p.KEY_ID_TAC] == master.card_keys(NUMBER).tac
     assert NUMBER not in err  # the console shows it masked
+
+
+def test_a_psam_on_a_reader_is_checked_before_it_is_registered(counter: Counter, tmp_path: Path) -> None:
+    """`cards psam --reader`: the PSAM must answer with the terminal id and hold this chain's keys."""
+    from devices.sim.psam import psam_image
+
+    desk = counter.desk
+    master = load_issuer_keys(Settings(secrets_dir=tmp_path / "secrets"))
+    ours = psam_image(tmp_path / "ours.json", master, bytes.fromhex(TERMINAL)).path
+    theirs = psam_image(tmp_path / "theirs.json", crypto.MasterKeys.generate(), bytes.fromhex("310100010009")).path
+    psam = CardEmulator(port=PSAM_PORT, atr=p.PSAM_ATR, handler=PsamOS(PsamStore(theirs)))
+    psam.insert()
+    try:
+        code, _, err = desk.run("cards", "psam", "--terminal-id", "310100010009", "--cinema", CINEMA,
+                                "--reader", PSAM_READER, staff="O001")
+        assert code == 1 and "does not hold this chain's keys" in err and err.count("\n") == 1
+        psam.set_handler(PsamOS(PsamStore(ours)))
+        code, _, err = desk.run("cards", "psam", "--terminal-id", "310100010009", "--cinema", CINEMA,
+                                "--reader", PSAM_READER, staff="O001")
+        assert code == 1 and f"terminal id is {TERMINAL}, not 310100010009" in err
+        done = desk.ok("cards", "psam", "--terminal-id", TERMINAL, "--cinema", CINEMA, "--reader", PSAM_READER,
+                       staff="O001")
+        assert done["psam"]["made"] == f"checked on {PSAM_READER}"
+        assert "registered already" in desk.refused("cards", "psam", "--terminal-id", TERMINAL, "--cinema", CINEMA,
+                                                    "--image", str(tmp_path / "x.json"), staff="O001")
+    finally:
+        psam.remove()
+    with desk.session() as session:
+        assert [row.terminal_id for row in session.scalars(select(Psam))] == [TERMINAL]
