@@ -209,3 +209,41 @@ def run(ctx: CommandContext, args: argparse.Namespace) -> dict[str, Any]:
     ctx.audit("card_export", by=args.by, cinema=filters.cinema_id, files=[path.name for path in written])
     summary = as_json(table)
     return {"written": [str(path) for path in written], "rows": len(table.rows), "totals": summary["totals"]}
+
+
+# ---- other results as tables, for --xlsx/--csv ----
+
+
+def history_table(found: dict[str, Any]) -> Table:
+    """A card's history (as `cards history` answers it) as a table: one row per use."""
+    columns = [Column("issue", "期数", ColumnKind.INTEGER, 6), Column("at", "时间", ColumnKind.DATETIME, 20),
+               Column("cinema", "影院", ColumnKind.TEXT, 18), Column("kind", "消费类型", ColumnKind.TEXT, 10),
+               Column("visits", "次数", ColumnKind.INTEGER, 8), Column("balance_after", "余次", ColumnKind.INTEGER, 8),
+               Column("staff", "工号", ColumnKind.TEXT, 10)]
+    rows = [{**entry, "at": dt.datetime.fromisoformat(entry["at"]),
+             "kind": KIND_NAMES.get(entry["kind"], entry["kind"]), "staff": entry["staff"] or "自助机"}
+            for entry in found["history"]]
+    return Table("年票消费记录", columns, rows, sum_totals(rows, ("visits",)), sum_keys=("visits",),
+                 notes=[f"卡号: {found['card']}", f"当前期数: {found['issue']}", f"余次: {found['visits_left']}"])
+
+
+def collect_table(session: Any, listed: dict[str, Any]) -> Table:
+    """Cards to collect, one row per card, with the cinema's name."""
+    names = {cid: name for cid, name in session.execute(select(Cinema.id, Cinema.name))}
+    columns = [CINEMA_COLUMN, Column("card", "卡号", ColumnKind.TEXT, 20),
+               Column("used_up", "用完时间", ColumnKind.DATETIME, 20)]
+    rows = [{"cinema": names.get(group["cinema"], group["cinema"]), "card": card["card"],
+             "used_up": dt.datetime.fromisoformat(card["used_up"])}
+            for group in listed["cinemas"] for card in group["cards"]]
+    notes = [f"日期: {listed['day']}"] if listed["day"] else []
+    return Table("待回收年票", columns, rows, {"card": len(rows)}, totals_label="合计(张)", cinema_key="cinema",
+                 notes=notes)
+
+
+def with_files(ctx: CommandContext, result: dict[str, Any], table: Table, args: argparse.Namespace) -> dict[str, Any]:
+    """The command's result, and the same as .xlsx/CSV when asked."""
+    if args.xlsx is None and args.csv_file is None:
+        return result
+    written = write(table, xlsx=args.xlsx, csv_path=args.csv_file)
+    ctx.audit("card_export", what=table.title, files=[path.name for path in written])
+    return {**result, "written": [str(path) for path in written]}

@@ -110,6 +110,12 @@ def _as(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _file_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--xlsx", type=_path, default=None, metavar="FILE", help="also write it as an Excel workbook")
+    parser.add_argument("--csv", dest="csv_file", type=_path, default=None, metavar="FILE",
+                        help="also write it as CSV (UTF-8 with a BOM, for Excel and WPS)")
+
+
 def add_cards_parser(commands: Any, db: argparse.ArgumentParser, parser_class: type[argparse.ArgumentParser]) -> None:
     cards = commands.add_parser(
         "cards",
@@ -210,12 +216,15 @@ def add_cards_parser(commands: Any, db: argparse.ArgumentParser, parser_class: t
         "card", type=card_number, metavar="CARD", help="the 16-digit card number")
     bl_sub.add_parser("list", parents=parents, help="blacklisted cards with reasons, and the list's version")
     collect = sub.add_parser("collect", parents=parents,
-                             help="cards each cinema should collect (recycled), with numbers")
+                             help="used-up cards each cinema should collect, with numbers")
     collect.add_argument("--cinema", default=None, metavar="ID", help="only this cinema (a cinema's staff: their own)")
-    collect.add_argument("--day", type=day, default=None, help="recycled on this day (default: today)")
+    collect.add_argument("--day", type=day, default=None,
+                         help="only cards used up on this day, the cinema's date (default: all still to collect)")
+    _file_args(collect)
     history = sub.add_parser("history", parents=parents, help="a card's uses since its current issue")
     history.add_argument("card", type=card_number, metavar="CARD", help="the 16-digit card number")
     history.add_argument("--all", action="store_true", help="every issue since the first (head office)")
+    _file_args(history)
 
     # -- statistics --
     for name, text in (("report", "statistics with totals and settlement amounts (statistician; "
@@ -306,13 +315,15 @@ def run_cards(central: Any, args: argparse.Namespace, passwords: Any) -> dict[st
             if args.blacklist_command == "remove":
                 return desk.blacklist_remove(ctx, args.card)
             return desk.blacklist_list(ctx)
-        if command == "collect":
-            return desk.cards_to_collect(ctx, args.cinema, args.day)
-        if command == "history":
-            return desk.card_history(ctx, args.card, args.all)
-        if command in ("report", "export"):
-            from central import card_reports
+        from central import card_reports
 
+        if command == "collect":
+            listed = desk.cards_to_collect(ctx, args.cinema, args.day)
+            return card_reports.with_files(ctx, listed, card_reports.collect_table(ctx.session, listed), args)
+        if command == "history":
+            found = desk.card_history(ctx, args.card, args.all)
+            return card_reports.with_files(ctx, found, card_reports.history_table(found), args)
+        if command in ("report", "export"):
             return card_reports.run(ctx, args)
         from central import card_rebuild
 

@@ -212,3 +212,23 @@ def test_collect_lists_used_up_cards_by_cinema_and_recycle_records_them(desk: Ca
     recycled = desk.ok("cards", "recycle", "8800000000000002", "--cinema", CINEMA, staff="S001")
     assert recycled["recycled"]["status"] == "recycled"
     assert desk.ok("cards", "collect", "--day", "2026-11-29")["cinemas"] == []
+
+
+def test_history_and_cards_to_collect_export_to_excel_and_csv(desk: CardDesk, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    _seed_uses(desk)
+    book_path, csv_path = tmp_path / "history.xlsx", tmp_path / "collect.csv"
+    done = desk.ok("cards", "history", "8800000000000001", "--xlsx", str(book_path))
+    assert done["written"] == [str(book_path)] and len(done["history"]) == 2
+    sheet = load_workbook(book_path).active
+    assert sheet is not None
+    values = list(sheet.iter_rows(values_only=True))
+    header = values.index(("期数", "时间", "影院", "消费类型", "次数", "余次", "工号"))
+    assert values[header + 1] == (1, local(28), "演示影城", "影票", 2, 0, "S001")
+    assert values[-1] == ("合计", None, None, None, 3, None, None)
+    assert sheet.cell(row=header + 2, column=2).number_format == "yyyy-mm-dd hh:mm:ss"
+    desk.ok("cards", "collect", "--csv", str(csv_path))
+    assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf")
+    lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
+    assert lines == ["影院,卡号,用完时间", "演示影城,8800000000000002,2026-11-29 14:00:00", "合计(张),1,"]
