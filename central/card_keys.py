@@ -22,14 +22,13 @@ import os
 from pathlib import Path
 
 from central.config import Settings
-from central.secret_store import SecretsError
 from devices.yearcard.crypto import KEY_BYTES, MasterKeys
 
 ISSUER_KEYS_FILE = "issuer-keys.json"
 KEY_NAMES = ("purchase", "tac", "public", "maintenance", "load")
 
 
-class IssuerKeysError(SecretsError):
+class IssuerKeysError(RuntimeError):
     """The issuer keys file is missing, unreadable or malformed (one line, never a key)."""
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from backend_client.wire import (
@@ -25,7 +25,6 @@ from backend_client.wire import (
     CardBlacklist,
     CardHistoryEntry,
     CardStatus,
-    CardTap,
     CardTransactionPage,
     CardTransactionView,
     CardUpdate,
@@ -57,7 +56,6 @@ from central.models import (
     Redemption,
     Ticket,
 )
-from central.models import LastCardTap as CardTapRow
 from central.staff import Permission, StaffActor, require
 from devices.yearcard import crypto
 from devices.yearcard import profile as p
@@ -329,6 +327,33 @@ def tac_valid(keys: crypto.MasterKeys, body: DebitProofBody) -> bool:
     return crypto.verify_tac(keys.tac, body.card_number, purchase, bytes.fromhex(body.tac))
 
 
+CARD_FIGURES = ("visits_left", "last_counter", "status", "recycled_at", "recycled_cinema_id")
+
+
+def _apply_debit(figures: dict[str, Any], visits: int, counter: int, now: datetime, cinema_id: str) -> None:
+    """A debit's effect on a card's figures (visits left, counter seen; recycled when none are left)."""
+    figures["visits_left"] = max(0, figures["visits_left"] - visits)
+    last = figures["last_counter"]
+    figures["last_counter"] = counter if last is None else max(last, counter)
+    if figures["visits_left"] == 0 and figures["status"] == CardStatus.ACTIVE.value:
+        figures["status"] = CardStatus.RECYCLED.value  # the cinema's "cards to collect" list
+        figures["recycled_at"] = now
+        figures["recycled_cinema_id"] = cinema_id
+
+
+def _transaction_values(
+    card: Card, debit: Debit, cinema_id: str, now: datetime, *, kiosk_id: str | None, staff_no: str | None,
+    proof: str, redemption_id: str | None, price_per_visit: int,
+) -> dict[str, Any]:
+    return dict(
+        card_number=card.card_number, issue_no=card.issue_no, card_counter=debit.card_counter, counter_kind=PURCHASE,
+        kind=debit.kind.value, visits=debit.visits, balance_after=debit.balance_after, terminal_id=debit.terminal_id,
+        terminal_seq=debit.terminal_seq, cinema_id=cinema_id, kiosk_id=kiosk_id, staff_no=staff_no,
+        card_local_time=debit.at, recorded_at=now, tac=debit.tac, proof=proof, redemption_id=redemption_id,
+        settlement_fen=debit.visits * price_per_visit,
+    )
+
+
 def record_debit(
     session: Session, now: datetime, card: Card, debit: Debit, cinema_id: str, *, kiosk_id: str | None,
     staff_no: str | None, proof: str, redemption_id: str | None = None, price_per_visit: int | None = None,
@@ -339,21 +364,14 @@ def record_debit(
     """
     if price_per_visit is None:
         price_per_visit = settlement_per_visit(session, card.card_type, cinema_id)
-    row = CardTransaction(
-        card_number=card.card_number, issue_no=card.issue_no, card_counter=debit.card_counter, counter_kind=PURCHASE,
-        kind=debit.kind.value, visits=debit.visits, balance_after=debit.balance_after, terminal_id=debit.terminal_id,
-        terminal_seq=debit.terminal_seq, cinema_id=cinema_id, kiosk_id=kiosk_id, staff_no=staff_no,
-        card_local_time=debit.at, recorded_at=now, tac=debit.tac, proof=proof, redemption_id=redemption_id,
-        settlement_fen=debit.visits * price_per_visit,
-    )
+    row = CardTransaction(**_transaction_values(card, debit, cinema_id, now, kiosk_id=kiosk_id, staff_no=staff_no,
+                                                proof=proof, redemption_id=redemption_id,
+                                                price_per_visit=price_per_visit))
     session.add(row)
-    card.visits_left = max(0, card.visits_left - debit.visits)
-    card.last_counter = debit.card_counter if card.last_counter is None else max(card.last_counter,
-                                                                                   debit.card_counter)
-    if card.visits_left == 0 and card.status == CardStatus.ACTIVE.value:
-        card.status = CardStatus.RECYCLED.value  # the cinema's "cards to collect" list
-        card.recycled_at = now
-        card.recycled_cinema_id = cinema_id
+    figures = {name: getattr(card, name) for name in CARD_FIGURES}
+    _apply_debit(figures, debit.visits, debit.card_counter, now, cinema_id)
+    for name, value in figures.items():
+        setattr(card, name, value)
     return row
 
 
@@ -493,82 +511,11 @@ def cards_to_collect(session: Session, cinema_id: str | None = None) -> list[Car
 # ---- the kiosk API's side ------------------------------------------------------------------
 
 
-class _Mismatch(Exception):
-    """The card's own records contradict the ledger (copied or edited): the tap is refused."""
-
-    def __init__(self, reason: str, details: dict[str, Any]) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details
-
-
 class CardLedgerArea(CentralBase):
-    """Taps, the blacklist, offline debits, a kiosk's transactions; sale, renewal, recycling at the counter."""
+    """The blacklist, offline debits, a kiosk's transactions; sale, renewal, recycling at the counter."""
 
     def _cinema(self, session: Session, kiosk: Kiosk) -> Cinema:
         return session.get_one(Cinema, kiosk.cinema_id)
-
-    def tap(self, kiosk: Kiosk, tap: CardTap, staff: StaffActor | None = None) -> CardView:
-        """A card on a reader: its view after reconciling pending redemptions with the card's own log."""
-        now = self.clock.now()
-        try:
-            with self.sessions.begin() as session:
-                return self._tap(session, kiosk, tap, now)
-        except _Mismatch as mismatch:
-            # Audited in a transaction of its own: the tap's was rolled back.
-            with self.sessions.begin() as session:
-                audit(session, now, kiosk.id, "card_mismatch", card=mask(tap.card_number), reason=mismatch.reason,
-                      staff_no=staff.staff_no if staff else None, **mismatch.details)
-            raise refuse(ErrorCode.CARD_MISMATCH, "this card's records contradict the ledger: see staff",
-                         tap.card_number, reason=mismatch.reason) from None
-
-    def _tap(self, session: Session, kiosk: Kiosk, tap: CardTap, now: datetime) -> CardView:
-        card = get_card(session, tap.card_number, for_update=True)
-        reconciled = self._reconcile(session, kiosk, card, tap, now)
-        # Remember the tap: an owed redemption prints only where its card was just tapped.
-        row = session.get(CardTapRow, kiosk.id)
-        if row is None:
-            session.add(CardTapRow(kiosk_id=kiosk.id, card_number=card.card_number, tapped_at=now))
-        else:
-            row.card_number, row.tapped_at = card.card_number, now
-        session.flush()
-        return card_view(session, card, now, self._cinema(session, kiosk), reconciled)
-
-
-    def _reconcile(self, session: Session, kiosk: Kiosk, card: Card, tap: CardTap, now: datetime) -> list[str]:
-        """Settle this card's pending debits by its own records; refuse a card whose records contradict the ledger."""
-        purchases = [r for r in tap.records if r.kind != CardUseKind.LOAD]
-        newest = max((r.card_counter for r in purchases), default=None)
-        if card.last_counter is not None and (newest is None or newest < card.last_counter):
-            self._mismatch(session, kiosk, card, now, "counter_backwards", last_counter=card.last_counter,
-                           card_newest=newest)
-        pending = session.scalars(
-            select(Redemption).where(Redemption.card_number == card.card_number,
-                                     Redemption.state == RedemptionState.DEBITING.value)
-            .order_by(Redemption.created_at).with_for_update()
-        ).all()
-        from central.redemptions import confirm_from_card_log, release_redemption
-
-        reconciled: list[str] = []
-        for redemption in pending:
-            found = next((r for r in purchases if r.card_counter == redemption.debit_card_counter
-                          and r.terminal_id == redemption.debit_terminal_id), None)
-            if found is not None and found.visits == redemption.visits:
-                confirm_from_card_log(session, kiosk, card, redemption, found, now)
-                reconciled.append(redemption.id)
-            elif (newest is not None and redemption.debit_card_counter is not None
-                  and newest >= redemption.debit_card_counter) or tap.balance == card.visits_left:
-                release_redemption(session, redemption, RedemptionState.CANCELLED, "not_debited_card_log", now,
-                                   kiosk.id)
-                reconciled.append(redemption.id)
-        if tap.balance > card.visits_left:
-            self._mismatch(session, kiosk, card, now, "balance_above_ledger", card_balance=tap.balance,
-                           ledger=card.visits_left)
-        return reconciled
-
-    @staticmethod
-    def _mismatch(session: Session, kiosk: Kiosk, card: Card, now: datetime, reason: str, **details: Any) -> None:
-        raise _Mismatch(reason, details)
 
     def card_blacklist(self) -> CardBlacklist:
         with self.sessions() as session:
@@ -593,7 +540,11 @@ class CardLedgerArea(CentralBase):
         )
 
     def offline_debits(self, kiosk: Kiosk, batch: OfflineDebitBatch) -> OfflineDebitResult:
-        """Debits made while offline: each TAC checked, recorded once (a repeat is a duplicate)."""
+        """Debits made while offline: each TAC checked, recorded once (a repeat is a duplicate).
+
+        A fixed number of statements per batch, whatever its size: cards, terminals and recorded
+        counters are read in one query each, transactions inserted and cards updated in bulk.
+        """
         with self.sessions.begin() as session:
             now = self.clock.now()
             numbers = sorted({d.card_number for d in batch.debits})
@@ -602,12 +553,15 @@ class CardLedgerArea(CentralBase):
             terminals = {t.terminal_id: t for t in session.scalars(
                 select(Psam).where(Psam.terminal_id.in_({d.terminal_id for d in batch.debits})))}
             keys = {(d.card_number, d.card_counter) for d in batch.debits}
-            recorded = set(session.execute(
+            recorded: set[tuple[str, int]] = {(number, counter) for number, counter in session.execute(
                 select(CardTransaction.card_number, CardTransaction.card_counter).where(
                     CardTransaction.counter_kind == PURCHASE,
-                    tuple_(CardTransaction.card_number, CardTransaction.card_counter).in_(sorted(keys)))).tuples())
-            prices: dict[tuple[int, str], int] = {}
-            accepted, duplicates, refused = 0, 0, []
+                    tuple_(CardTransaction.card_number, CardTransaction.card_counter).in_(sorted(keys))))}
+            prices = self._prices(session, {(c.card_type, t.cinema_id) for c in cards.values()
+                                            for t in terminals.values()})
+            figures: dict[str, dict[str, Any]] = {}
+            rows: list[dict[str, Any]] = []
+            duplicates, refused = 0, []
             for body in sorted(batch.debits, key=lambda d: (d.card_number, d.card_counter)):
                 key = (body.card_number, body.card_counter)
                 if key in recorded:
@@ -620,16 +574,28 @@ class CardLedgerArea(CentralBase):
                     refused.append(f"{body.card_number}:{body.card_counter}")
                     log.info("offline debit refused: card %s counter %d", mask(body.card_number), body.card_counter)
                     continue
-                price_key = (card.card_type, terminal.cinema_id)
-                if price_key not in prices:
-                    prices[price_key] = settlement_per_visit(session, *price_key)
-                record_debit(session, now, card, Debit.of_proof(body), terminal.cinema_id, kiosk_id=kiosk.id,
-                             staff_no=None, proof="tac", price_per_visit=prices[price_key])
+                rows.append(_transaction_values(
+                    card, Debit.of_proof(body), terminal.cinema_id, now, kiosk_id=kiosk.id, staff_no=None,
+                    proof="tac", redemption_id=None, price_per_visit=prices[(card.card_type, terminal.cinema_id)]))
+                state = figures.setdefault(card.card_number, {"card_number": card.card_number,
+                                                              **{n: getattr(card, n) for n in CARD_FIGURES}})
+                _apply_debit(state, body.visits, body.card_counter, now, terminal.cinema_id)
                 recorded.add(key)
-                accepted += 1
-            audit(session, now, kiosk.id, "offline_debits", accepted=accepted, duplicates=duplicates,
+            if rows:
+                session.execute(insert(CardTransaction), rows)
+                session.execute(update(Card), list(figures.values()))
+            audit(session, now, kiosk.id, "offline_debits", accepted=len(rows), duplicates=duplicates,
                   refused=len(refused))
-            return OfflineDebitResult(accepted=accepted, duplicates=duplicates, refused=refused)
+            return OfflineDebitResult(accepted=len(rows), duplicates=duplicates, refused=refused)
+
+    @staticmethod
+    def _prices(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """Settlement prices per visit for (type, cinema) pairs, in two queries."""
+        types = {t.code: t.settlement_fen for t in session.scalars(
+            select(CardType).where(CardType.code.in_({code for code, _ in pairs})))}
+        overrides = {(o.card_type, o.cinema_id): o.settlement_fen for o in session.scalars(
+            select(CardTypePrice).where(CardTypePrice.card_type.in_(set(types))))}
+        return {pair: overrides.get(pair, types.get(pair[0], 0)) for pair in pairs}
 
     # ---- counter ----
 

@@ -24,7 +24,9 @@ from backend_client.wire import (
     MAX_PEOPLE_PER_REDEMPTION,
     CardRecordView,
     CardShowings,
+    CardTap,
     CardUseKind,
+    CardView,
     ClaimRequest,
     ClaimResponse,
     DebitNotice,
@@ -43,6 +45,7 @@ from backend_client.wire import (
 )
 from central.card_ledger import (
     Debit,
+    card_view,
     get_card,
     known_terminal,
     local_today,
@@ -88,6 +91,15 @@ class _Settled:
 
     def __init__(self, refusal: Refusal) -> None:
         self.refusal = refusal
+
+
+class _Mismatch(Exception):
+    """The card's own records contradict the ledger (copied or edited): the tap is refused."""
+
+    def __init__(self, reason: str, details: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
 
 
 # ---- holds ---------------------------------------------------------------------------------
@@ -164,7 +176,72 @@ def _local_day_bounds(cinema: Cinema, now: datetime) -> tuple[datetime, datetime
 
 
 class RedemptionsArea(ClaimsArea):
-    """The kiosk API's redemption routes (tickets with seats; concessions at the counter)."""
+    """The kiosk API's redemption routes (tickets with seats; concessions at the counter), and the tap
+    that settles a card's pending debits by its own log."""
+
+    def _cinema(self, session: Session, kiosk: Kiosk) -> Cinema:
+        return session.get_one(Cinema, kiosk.cinema_id)
+
+    def tap(self, kiosk: Kiosk, tap: CardTap, staff: StaffActor | None = None) -> CardView:
+        """A card on a reader: its view after reconciling pending redemptions with the card's own log."""
+        now = self.clock.now()
+        try:
+            with self.sessions.begin() as session:
+                return self._tap(session, kiosk, tap, now)
+        except _Mismatch as mismatch:
+            # Audited in a transaction of its own: the tap's was rolled back.
+            with self.sessions.begin() as session:
+                audit(session, now, kiosk.id, "card_mismatch", card=mask(tap.card_number), reason=mismatch.reason,
+                      staff_no=staff.staff_no if staff else None, **mismatch.details)
+            raise refuse(ErrorCode.CARD_MISMATCH, "this card's records contradict the ledger: see staff",
+                         tap.card_number, reason=mismatch.reason) from None
+
+    def _tap(self, session: Session, kiosk: Kiosk, tap: CardTap, now: datetime) -> CardView:
+        card = get_card(session, tap.card_number, for_update=True)
+        reconciled = self._reconcile(session, kiosk, card, tap, now)
+        # Remember the tap: an owed redemption prints only where its card was just tapped.
+        row = session.get(CardTapRow, kiosk.id)
+        if row is None:
+            session.add(CardTapRow(kiosk_id=kiosk.id, card_number=card.card_number, tapped_at=now))
+        else:
+            row.card_number, row.tapped_at = card.card_number, now
+        session.flush()
+        return card_view(session, card, now, self._cinema(session, kiosk), reconciled)
+
+
+    def _reconcile(self, session: Session, kiosk: Kiosk, card: Card, tap: CardTap, now: datetime) -> list[str]:
+        """Settle this card's pending debits by its own records; refuse a card whose records contradict the ledger."""
+        purchases = [r for r in tap.records if r.kind != CardUseKind.LOAD]
+        newest = max((r.card_counter for r in purchases), default=None)
+        if card.last_counter is not None and (newest is None or newest < card.last_counter):
+            self._mismatch(session, kiosk, card, now, "counter_backwards", last_counter=card.last_counter,
+                           card_newest=newest)
+        pending = session.scalars(
+            select(Redemption).where(Redemption.card_number == card.card_number,
+                                     Redemption.state == RedemptionState.DEBITING.value)
+            .order_by(Redemption.created_at).with_for_update()
+        ).all()
+        reconciled: list[str] = []
+        for redemption in pending:
+            found = next((r for r in purchases if r.card_counter == redemption.debit_card_counter
+                          and r.terminal_id == redemption.debit_terminal_id), None)
+            if found is not None and found.visits == redemption.visits:
+                confirm_from_card_log(session, kiosk, card, redemption, found, now)
+                reconciled.append(redemption.id)
+            elif (newest is not None and redemption.debit_card_counter is not None
+                  and newest >= redemption.debit_card_counter) or tap.balance == card.visits_left:
+                release_redemption(session, redemption, RedemptionState.CANCELLED, "not_debited_card_log", now,
+                                   kiosk.id)
+                reconciled.append(redemption.id)
+        if tap.balance > card.visits_left:
+            self._mismatch(session, kiosk, card, now, "balance_above_ledger", card_balance=tap.balance,
+                           ledger=card.visits_left)
+        return reconciled
+
+    @staticmethod
+    def _mismatch(session: Session, kiosk: Kiosk, card: Card, now: datetime, reason: str, **details: Any) -> None:
+        raise _Mismatch(reason, details)
+
 
     # ---- what a card may be used for ----
 

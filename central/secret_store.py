@@ -27,6 +27,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from backend_client.tokens import b64url_decode, b64url_encode, load_public_key
+from central.card_keys import write_new_issuer_keys
 from central.config import Settings
 from central.models import SigningKey
 
@@ -306,8 +307,6 @@ def init_secrets(settings: Settings, now: datetime) -> InitReport:
             signing_state = "kept"
         else:
             signing_state = f"created {keyring.new_key_file(now)}"
-    from central.card_keys import write_new_issuer_keys  # card_keys builds on this module
-
     # Never replaced: every card made is diversified from these masters.
     issuer_state = "created" if write_new_issuer_keys(folder) else "kept"
     return InitReport(folder, code_state, signing_state, issuer_state)

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend_client.wire import ErrorCode, KioskHello
-from central.card_keys import load_issuer_keys
+from central.card_keys import IssuerKeysError, load_issuer_keys
 from central.card_ledger import CardLedgerArea
 from central.claims import CLAIM_NOT_ALLOWED_MESSAGE
 from central.clock import Clock
@@ -35,7 +35,14 @@ from central.keys import KeysArea
 from central.models import Kiosk
 from central.pickup import PickupArea
 from central.redemptions import RedemptionsArea
-from central.secret_store import ClaimGrants, CodeHasher, KeyRing, hash_kiosk_secret, split_credential
+from central.secret_store import (
+    ClaimGrants,
+    CodeHasher,
+    KeyRing,
+    SecretsError,
+    hash_kiosk_secret,
+    split_credential,
+)
 from central.staff import StaffArea
 from devices.yearcard.crypto import MasterKeys
 
@@ -68,6 +75,10 @@ class Central(PickupArea, RedemptionsArea, CardLedgerArea, StaffArea, KeysArea):
     def open(cls, settings: Settings, clock: Clock | None = None) -> Central:
         engine = make_engine(settings.db_url)
         hasher = CodeHasher(settings)
+        try:
+            issuer_keys = load_issuer_keys(settings)
+        except IssuerKeysError as exc:
+            raise SecretsError(str(exc)) from None  # one line on stderr, like every missing secret
         return cls(
             settings=settings,
             clock=clock or Clock(),
@@ -76,7 +87,7 @@ class Central(PickupArea, RedemptionsArea, CardLedgerArea, StaffArea, KeysArea):
             hasher=hasher,
             keyring=KeyRing(settings),
             grants=ClaimGrants(hasher, settings),
-            issuer_keys=load_issuer_keys(settings),
+            issuer_keys=issuer_keys,
         )
 
     # ---- authentication -------------------------------------------------------------
