@@ -217,6 +217,9 @@ def _staff_command(central: Any, args: argparse.Namespace) -> int:
     except Refusal as refusal:
         print(f"central: refused: {refusal.message}", file=sys.stderr)
         return EXIT_USAGE
+    except ValueError as exc:  # a service's check of a value the arguments could not catch
+        print(f"central: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     json.dump(result, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")
     return 0

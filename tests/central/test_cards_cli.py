@@ -232,3 +232,13 @@ def test_history_and_cards_to_collect_export_to_excel_and_csv(desk: CardDesk, tm
     assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf")
     lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
     assert lines == ["影院,卡号,用完时间", "演示影城,8800000000000002,2026-11-29 14:00:00", "合计(张),1,"]
+
+
+def test_an_unknown_reader_is_one_line(desk: CardDesk) -> None:
+    desk.ok("cards", "types", "add", "3", "--name", "年卡")
+    code, out, err = desk.run("cards", "make", "--reader", "No Such Reader", "--type", "3", "--number",
+                              "8800000000000001", staff=ADMIN)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.strip().startswith("central: no reader matching 'No Such Reader'") and err.strip().count("\n") == 0
+    with desk.session() as session:
+        assert session.get(Card, "8800000000000001") is None

@@ -8,6 +8,7 @@ Run under the shared lock: ``flock /work/vpcd.lock python -m pytest -q tests/yea
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from tests.card.conftest import (  # noqa: F401  (pcsc is a fixture)
     pcsc,
     wait_until,
 )
-from tests.central.cards_cli_kit import CINEMA, CardDesk
+from tests.central.cards_cli_kit import ADMIN, CINEMA, CardDesk
 
 NUMBER = "8800000000005001"
 TERMINAL = "310100010007"
@@ -157,7 +158,15 @@ def test_make_register_sell_and_rebuild_a_lost_ledger_from_the_card(counter: Cou
         session.execute(delete(CardIssue).where(CardIssue.card_number == NUMBER))
         session.execute(delete(Card).where(Card.card_number == NUMBER))
         session.commit()
-    rebuilt = desk.ok("cards", "rebuild", "--reader", VIRTUAL_READER, "--cards", "1", "--apply")
+    code, out, err = desk.run("cards", "rebuild", "--reader", VIRTUAL_READER, "--cards", "1", "--apply",
+                              staff=ADMIN)
+    assert code == 0, err
+    table = [line.removeprefix("central: ") for line in err.splitlines()]
+    header = next(i for i, line in enumerate(table) if line.startswith("source"))
+    assert table[header].split() == ["source", "card", "card", "visits", "ledger", "records", "missing", "state"]
+    assert table[header + 2].split() == ["reader", "#1", "8800********5001", "9", "-", "2", "2", "missing", "card"]
+    assert NUMBER not in err  # masked on the console
+    rebuilt = json.loads(out)
     assert rebuilt["cards"][0]["state"] == "missing card" and rebuilt["cards_added"] == 1
     assert rebuilt["transactions_added"] == 2 and "no PSAM" in rebuilt["checked_with"]
     history = desk.ok("cards", "history", NUMBER)["history"]
