@@ -170,9 +170,12 @@ def build(session: Any, by: str, filters: Filters, per_cinema: bool = False, ran
 
 
 def _period_text(filters: Filters) -> str:
-    start = filters.date_from.isoformat() if filters.date_from else "开始"
-    end = filters.date_to.isoformat() if filters.date_to else "至今"
-    return f"{start} 至 {end}"
+    start, end = filters.date_from, filters.date_to
+    if start and end:
+        return f"{start.isoformat()} 至 {end.isoformat()}"
+    if start:
+        return f"{start.isoformat()} 起"
+    return f"至 {end.isoformat()}" if end else "全部"
 
 
 def as_json(table: Table) -> dict[str, Any]:

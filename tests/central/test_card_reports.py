@@ -60,6 +60,9 @@ def test_by_day_with_totals_and_settlement_in_yuan(desk: CardDesk) -> None:
     assert rows(report) == [["2026-11-28", 2, 3, "105.00"], ["2026-11-29", 2, 4, "132.50"],
                             ["2026-11-30", 1, 1, "32.50"]]
     assert report["totals"] == {"笔数": 5, "次数": 8, "结算金额(元)": "270.00"}
+    assert report["notes"] == ["期间: 全部"]
+    since = desk.ok("cards", "report", "--by", "day", "--from", "2026-11-29", staff="ST01")
+    assert since["notes"] == ["期间: 2026-11-29 起"] and since["totals"]["笔数"] == 3
 
 
 def test_each_dimension_groups_and_filters(desk: CardDesk) -> None:
