@@ -98,7 +98,7 @@ class PlainReading:
     balance: int
     records: tuple[p.TransactionRecord, ...]
     check: Check
-    # the newest debit's TAC (GET TRANSACTION PROVE) when the card still has it and it verifies
+    # the newest debit's TAC (GET TRANSACTION PROVE) when the card still has it (unverified: see below)
     last_debit_tac: bytes | None = None
 
     @property
@@ -139,17 +139,15 @@ def read_plain(transmit: Transmit, master: crypto.MasterKeys | None) -> PlainRea
         records.append(record)
     tac = None
     if master is not None and check is Check.GENUINE:
-        tac = _last_debit_tac(transmit, master, public.card_number, records)
+        tac = _last_debit_tac(transmit, records)
     return PlainReading(public, balance, tuple(records), check, tac)
 
 
-def _last_debit_tac(transmit: Transmit, master: crypto.MasterKeys, number: str,
-                    records: list[p.TransactionRecord]) -> bytes | None:
-    """GET TRANSACTION PROVE for the newest debit; the TAC only if the issuer's key verifies it.
+def _last_debit_tac(transmit: Transmit, records: list[p.TransactionRecord]) -> bytes | None:
+    """GET TRANSACTION PROVE for the newest debit: its TAC, kept as evidence with the record.
 
-    The TAC covers the PSAM's sequence number, which the log does not keep: the card's answer is
-    trusted only as far as a check against each plausible sequence number would go, so it is kept
-    as evidence, not verified here.
+    It cannot be verified here: the TAC covers the PSAM's sequence number, which the card's log
+    does not keep. The card gives it only for its last debit.
     """
     debits = [r for r in records if r.kind in crypto.TRANSACTION_KINDS]
     if not debits or debits[0] is not records[0]:

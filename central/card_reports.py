@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend_client.wire import CardUseKind, ErrorCode
 from central.common import Refusal
-from central.models import Card, CardTransaction, CardType, Cinema
+from central.models import Card, CardIssue, CardTransaction, CardType, Cinema
 from central.report_export import Column, ColumnKind, Table, sum_totals, write, yuan
 from central.staff import Permission
 from central.staff_cli import CommandContext
@@ -74,9 +74,14 @@ def scoped(ctx: CommandContext, filters: Filters) -> Filters:
 
 
 def uses(session: Any, filters: Filters) -> list[Use]:
-    query = (select(CardTransaction, Card.card_type, CardType.name, Cinema.name)
+    # the card's type at each use is its issue's (a re-issue may change it); the card's own when the
+    # issue's row is not there (an issue before a rebuild)
+    type_code = func.coalesce(CardIssue.card_type, Card.card_type)
+    query = (select(CardTransaction, type_code, CardType.name, Cinema.name)
              .join(Card, Card.card_number == CardTransaction.card_number)
-             .join(CardType, CardType.code == Card.card_type)
+             .outerjoin(CardIssue, (CardIssue.card_number == CardTransaction.card_number)
+                        & (CardIssue.issue_no == CardTransaction.issue_no))
+             .join(CardType, CardType.code == type_code)
              .join(Cinema, Cinema.id == CardTransaction.cinema_id)
              .where(CardTransaction.kind != CardUseKind.LOAD.value)
              .order_by(CardTransaction.card_local_time, CardTransaction.id))
@@ -95,7 +100,6 @@ def uses(session: Any, filters: Filters) -> list[Use]:
         query = query.where(CardTransaction.staff_no == filters.staff_no)
     if filters.kind is not None:
         query = query.where(CardTransaction.kind == filters.kind)
-    # the card's type at each use is the issue's; Card.card_type is the current one (same unless re-issued)
     return [
         Use(t.card_number, card_type, type_name, t.cinema_id, cinema_name, t.staff_no, t.kind, t.visits,
             t.settlement_fen, t.card_local_time.date())

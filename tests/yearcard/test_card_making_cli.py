@@ -212,6 +212,8 @@ def test_recycle_and_reissue_keep_the_old_history_for_head_office(counter: Count
     assert desk.ok("cards", "history", NUMBER, staff="S001")["history"] == []  # the new holder's: nothing yet
     every = desk.ok("cards", "history", NUMBER, "--all")["history"]
     assert [h["issue"] for h in every] == [1, 1, 1] and sum(h["visits"] for h in every) == 12
+    by_card = desk.ok("cards", "report", "--by", "card")["rows"]  # the old uses keep the old issue's type
+    assert [list(row.values()) for row in by_card] == [[NUMBER, "年卡", 3, 12, "420.00"]]
     desk.ok("cards", "sell", NUMBER, "--reader", VIRTUAL_READER, "--cinema", CINEMA, staff="S001")
     assert counter.terminal().read().public.sold
 
