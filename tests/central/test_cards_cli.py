@@ -242,3 +242,17 @@ def test_an_unknown_reader_is_one_line(desk: CardDesk) -> None:
     assert err.strip().startswith("central: no reader matching 'No Such Reader'") and err.strip().count("\n") == 0
     with desk.session() as session:
         assert session.get(Card, "8800000000000001") is None
+
+
+def test_a_rebuild_is_head_office_s_and_applying_it_the_admin_s(desk: CardDesk, tmp_path: Path) -> None:
+    desk.add_staff("ST01", "statistician")
+    desk.add_staff("M001", "manager", CINEMA)
+    empty = tmp_path / "no-cards"
+    empty.mkdir()
+    compared = desk.ok("cards", "rebuild", "--from-images", str(empty), staff="ST01")
+    assert compared["cards"] == [] and compared["applied"] is False
+    assert "may not manage_users" in desk.refused("cards", "rebuild", "--from-images", str(empty), "--apply",
+                                                  staff="ST01")
+    assert "may not global_reports" in desk.refused("cards", "rebuild", "--from-images", str(empty), staff="M001")
+    code, _, err = desk.run("cards", "rebuild", "--from-images", str(tmp_path / "missing"), staff=ADMIN)
+    assert code == 1 and "no such folder of card images" in err
