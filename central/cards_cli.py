@@ -276,6 +276,39 @@ def _path(text: str) -> Any:
     return Path(text)
 
 
+def add_staff_parser(commands: Any, db: argparse.ArgumentParser, parser_class: type[argparse.ArgumentParser]) -> None:
+    staff = commands.add_parser("staff", help="staff users: create-admin, add, list, disable, reset-password")
+    sub = staff.add_subparsers(dest="staff_command", required=True, parser_class=parser_class,
+                               metavar="STAFF_COMMAND", help="one of (each takes --help):")
+    from backend_client.wire import StaffRole
+
+    roles = [role.value for role in StaffRole]
+    first = sub.add_parser("create-admin", parents=[db],
+                           help="the first head-office admin (only while no admin exists); password from "
+                           "the terminal or stdin (two lines)")
+    first.add_argument("staff_no", metavar="STAFF_NO", help="the admin's staff number, e.g. A001")
+    first.add_argument("--name", required=True, help="the admin's name")
+    as_parent = parser_class(add_help=False)
+    as_parent.add_argument("--as", dest="staff_no_as", required=True, metavar="STAFF_NO",
+                           help="the admin or manager running the command (password asked, or one line on stdin)")
+    parents = [db, as_parent]
+    add = sub.add_parser("add", parents=parents,
+                         help="a new staff user with a one-time password (changed at first login)")
+    add.add_argument("staff_no", metavar="STAFF_NO", help="the new staff number")
+    add.add_argument("--name", required=True, help="the staff member's name")
+    add.add_argument("--role", required=True, choices=roles,
+                     help="head office: admin, statistician, operator; a cinema: manager, local_statistician, "
+                     "customer_query, sales")
+    add.add_argument("--cinema", default=None, metavar="ID", help="the cinema, for a cinema's role")
+    listing = sub.add_parser("list", parents=parents, help="staff users (a manager sees its cinema's)")
+    listing.add_argument("--cinema", default=None, metavar="ID", help="only this cinema's staff")
+    for name, text in (("disable", "refuse this staff number from now on"),
+                       ("enable", "accept a disabled staff number again"),
+                       ("reset-password", "a new one-time password (changed at the next login)")):
+        sub.add_parser(name, parents=parents, help=text).add_argument(
+            "staff_no", metavar="STAFF_NO", help="the staff number")
+
+
 # ---- running ----
 
 

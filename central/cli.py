@@ -138,8 +138,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="keys_command", required=True, parser_class=_Parser, metavar="KEYS_COMMAND", help="one of:"
     )
     keys_commands.add_parser("rotate", parents=[db], help="sign with a new key; old keys keep verifying")
-    from central.cards_cli import add_cards_parser
-    from central.staff_cli import add_staff_parser
+    from central.cards_cli import add_cards_parser, add_staff_parser
 
     add_cards_parser(commands, db, _Parser)
     add_staff_parser(commands, db, _Parser)
