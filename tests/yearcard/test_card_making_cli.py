@@ -259,3 +259,34 @@ def test_a_psam_on_a_reader_is_checked_before_it_is_registered(counter: Counter,
         psam.remove()
     with desk.session() as session:
         assert [row.terminal_id for row in session.scalars(select(Psam))] == [TERMINAL]
+
+
+def test_a_range_is_made_card_by_card_each_registered_at_once(counter: Counter) -> None:
+    import threading
+
+    desk = counter.desk
+    outcome: list[tuple[int, str, str]] = []
+    worker = threading.Thread(target=lambda: outcome.append(desk.run(
+        "cards", "make", "--reader", VIRTUAL_READER, "--type", "3", "--range", "8800000000006000-2",
+        "--visits", "15", "--wait", "20", staff="O001")))
+    worker.start()
+
+    def registered() -> set[str]:
+        with desk.session() as session:
+            return set(session.scalars(select(Card.card_number)))
+
+    assert wait_until(lambda: registered() == {"8800000000006000"}, 20)  # the first, before the second is on
+    counter.card.remove()
+    assert wait_until(lambda: not card_in_virtual_reader(), EVENT_TIMEOUT_S)
+    second = blank_image(counter.folder / "second.json").path
+    counter.card.set_handler(YearCardOS(ImageStore(second)))
+    counter.card.insert()
+    worker.join(timeout=40)
+    assert not worker.is_alive()
+    code, out, err = outcome[0]
+    assert code == 0, err
+    assert json.loads(out) == {"made": 2, "card_type": 3, "visits": 15, "first": "8800000000006000",
+                               "last": "8800000000006001"}
+    assert registered() == {"8800000000006000", "8800000000006001"}
+    assert "made 8800********6001: type 3, 15 visits (2 of 2)" in err
+    assert YearCardOS(ImageStore(second)).state.balance == 15
