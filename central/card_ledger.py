@@ -54,6 +54,7 @@ from central.models import (
     Kiosk,
     Psam,
     Redemption,
+    Showing,
     Ticket,
 )
 from central.staff import Permission, StaffActor, require
@@ -233,20 +234,21 @@ def redemption_view(session: Session, redemption: Redemption) -> RedemptionView:
 
 
 def owed_redemptions(session: Session, card: Card, now: datetime) -> list[Redemption]:
-    """Confirmed ticket redemptions of this card with a ticket never printed nor held by a live claim."""
-    confirmed = session.scalars(
-        select(Redemption).where(Redemption.card_number == card.card_number,
-                                 Redemption.state == RedemptionState.CONFIRMED.value,
-                                 Redemption.kind == CardUseKind.TICKETS.value,
-                                 Redemption.order_id.is_not(None))
-        .order_by(Redemption.created_at)
+    """Confirmed ticket redemptions of this card, for shows not over, with a ticket never printed
+    nor held by a live claim (a kiosk died between the debit and the printer)."""
+    rows = session.execute(
+        select(Redemption, Ticket)
+        .join(Showing, Showing.id == Redemption.showing_id)
+        .join(Ticket, Ticket.order_id == Redemption.order_id)
+        .where(Redemption.card_number == card.card_number, Redemption.state == RedemptionState.CONFIRMED.value,
+               Redemption.kind == CardUseKind.TICKETS.value, Showing.ends_at > now)
+        .order_by(Redemption.created_at, Redemption.id)
     ).all()
-    owed = []
-    for redemption in confirmed:
-        tickets = session.scalars(select(Ticket).where(Ticket.order_id == redemption.order_id)).all()
-        if any(effective_status(t, now) is TicketStatus.AVAILABLE for t in tickets):
-            owed.append(redemption)
-    return owed
+    owed: dict[str, Redemption] = {}
+    for redemption, ticket in rows:
+        if effective_status(ticket, now) is TicketStatus.AVAILABLE:
+            owed.setdefault(redemption.id, redemption)
+    return list(owed.values())
 
 
 def card_view(session: Session, card: Card, now: datetime, cinema: Cinema | None = None,

@@ -265,13 +265,13 @@ class RedemptionsArea(ClaimsArea):
             hall_ids = {hall.id for _, _, hall in rows}
             layout = dict(session.execute(
                 select(HallSeat.hall_id, func.count()).where(HallSeat.hall_id.in_(hall_ids))
-                .group_by(HallSeat.hall_id)).tuples().all())
+                .group_by(HallSeat.hall_id)).all())
             taken = dict(session.execute(
                 select(Ticket.showing_id, func.count()).join(Showing, Showing.id == Ticket.showing_id)
                 .join(HallSeat, (HallSeat.hall_id == Showing.hall_id) & (HallSeat.row == Ticket.row)
                       & (HallSeat.seat == Ticket.seat))
                 .where(Ticket.showing_id.in_([s.id for s, _, _ in rows])).group_by(Ticket.showing_id)
-            ).tuples().all())
+            ).all())
             return CardShowings(card_number=card_number, showings=[
                 ShowingOffer(showing_id=s.id, film_title=f.title, film_original_title=f.original_title,
                              hall_name=h.name, format=s.format, starts_at=s.starts_at, ends_at=s.ends_at,
@@ -297,7 +297,7 @@ class RedemptionsArea(ClaimsArea):
                                     .order_by(HallSeat.y, HallSeat.x)).all()
             occupied = {(t.row, t.seat): status for t, status in session.execute(
                 select(Ticket, Order.status).join(Order, Order.id == Ticket.order_id)
-                .where(Ticket.showing_id == showing.id)).tuples()}
+                .where(Ticket.showing_id == showing.id))}
             views = []
             for seat in seats:
                 status = occupied.get((seat.row, seat.seat))
@@ -501,6 +501,10 @@ class RedemptionsArea(ClaimsArea):
 
         def work(session: Session) -> RedemptionResult | _Settled:
             now = self.clock.now()
+            # The card first, then the redemption: the order a tap locks them in (no deadlock).
+            peek = session.get(Redemption, redemption_id)
+            if peek is not None:
+                session.get(Card, peek.card_number, with_for_update=True)
             redemption = self._locked_redemption(session, kiosk, redemption_id)
             if proof.card_number != redemption.card_number or proof.kind.value != redemption.kind:
                 raise refuse(ErrorCode.BAD_REQUEST, "this debit is of another card or kind", proof.card_number)
@@ -521,7 +525,7 @@ class RedemptionsArea(ClaimsArea):
             if terminal is None or terminal.cinema_id != kiosk.cinema_id:
                 raise refuse(ErrorCode.TAC_INVALID, "this PSAM is not registered to this cinema", proof.card_number,
                              reason="unknown_terminal", terminal_id=proof.terminal_id)
-            card = session.get_one(Card, proof.card_number, with_for_update=True)
+            card = session.get_one(Card, proof.card_number)  # locked above
             staff_no = staff.staff_no if staff else redemption.staff_no
             if card.visits_left - proof.visits != proof.balance_after:
                 audit(session, now, kiosk.id, "card_balance_differs", redemption.order_id,
