@@ -31,7 +31,7 @@ from backend_client.wire import (
     RedemptionResult,
     RedemptionView,
 )
-from devices.card_api import CardReader
+from devices.card_api import ApduResponse
 from devices.health import HEALTH_OK, Health, HealthLevel
 from devices.yearcard import crypto
 from devices.yearcard.terminal import (
@@ -53,13 +53,19 @@ PSAM_MISSING = "psam_missing"  # health reason: the PSAM does not answer (card j
 _KINDS = {crypto.TRANSACTION_TICKET: CardUseKind.TICKETS, crypto.TRANSACTION_CONCESSION: CardUseKind.CONCESSIONS}
 
 
+class Transmitter(Protocol):
+    """A card reader as far as the terminal needs it (devices.card_api.CardReader has this)."""
+
+    def transmit(self, apdu: bytes, timeout_s: float = 3.0) -> ApduResponse: ...
+
+
 class YearCardService:
     """The year-card terminal of this kiosk; every call may block on the card or the PSAM."""
 
     def __init__(
         self,
-        card: CardReader | Transmit,
-        psam: CardReader | Transmit,
+        card: Transmitter | Transmit,
+        psam: Transmitter | Transmit,
         *,
         timezone: str,
         timeout_s: float = 3.0,

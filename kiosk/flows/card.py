@@ -725,7 +725,8 @@ class CardFlow(Journey[CardState]):
         return [
             TicketContent(
                 ticket_id=ticket.ticket_id,
-                cinema_name=self._cinema_name(),
+                cinema_name=(showing.cinema_name if showing is not None and showing.cinema_name
+                             else self._cinema_name()),
                 film_title=showing.film_title if showing is not None else "",
                 film_original_title=(showing.film_original_title if showing is not None
                                      and showing.film_original_title != showing.film_title else None),
