@@ -655,15 +655,14 @@ class CardFlow(Journey[CardState]):
                                         showing_id=showing.showing_id, seats=seats)
             redemption = self._client.hold_redemption(request, uuid.uuid4().hex)
             post(step=Step.DEBITING, redemption_id=redemption.redemption_id)
-            return self._debit_and_complete(redemption, showing, session)
+            return self._debit_and_complete(number, redemption, showing, session)
 
         self._submit(job, self._redemption_done)
 
-    def _debit_and_complete(self, redemption: RedemptionView, showing: ShowingOffer | None,
+    def _debit_and_complete(self, number: str, redemption: RedemptionView, showing: ShowingOffer | None,
                             session: int) -> _Outcome:
         """On the worker: the debit (journaled and announced first), then the confirmation and the print."""
         rid = redemption.redemption_id
-        assert self._card_number is not None
 
         def on_pending(pending: PendingDebit) -> None:
             self._journal.card_debit_pending(rid, pending.to_dict(), showing.model_dump(mode="json")
@@ -674,11 +673,11 @@ class CardFlow(Journey[CardState]):
 
         try:
             proof = self._terminal.debit(redemption.visits, crypto.TRANSACTION_TICKET,
-                                         expect_card=self._card_number, on_pending=on_pending)
+                                         expect_card=number, on_pending=on_pending)
         except Mac2Refused as exc:
             proof = exc.proof  # debited: the central checks the TAC as issuer
         except DebitInterrupted as exc:
-            log.warning("year-card %s: the debit was interrupted (%s)", mask_card_number(self._card_number), exc)
+            log.warning("year-card %s: the debit was interrupted (%s)", mask_card_number(number), exc)
             return _Outcome("interrupted", pending=exc.pending, redemption_id=rid)
         except (YearCardError, CentralError) as exc:
             self._void(rid, "not_debited")
