@@ -12,6 +12,7 @@ from devices.yearcard import profile as p
 from kiosk.config import ConfigError, load_config
 from kiosk.flows.runtime import InlineWorker
 from kiosk.hardware import build_psam
+from kiosk.host import KioskHost
 from kiosk.services import KioskServices, ServiceHooks
 from tests.support.fakes import CARD_TERMINAL_ID, year_card_kit
 
@@ -65,7 +66,10 @@ def test_the_journey_is_built_only_with_a_psam_and_when_enabled(tmp_path: Path) 
         flow = on.build_card_flow(InlineWorker())
         assert flow is not None
         assert on.card_reader is not None
-        on.card_reader.start(lambda event: None if flow.handle_card(event) else None)
+        host = KioskHost(on.availability, now=lambda: 0.0)
+        host.register(flow, lambda availability: True)
+        host.set_card_handler(flow.handle_card)
+        on.card_reader.start(host.card)
         assert on.insert_sim_year_card()
         assert flow.state.card is not None  # read through the services' reader and PSAM (offline here)
         assert flow.state.card.masked_number == "8800********0042" and flow.state.card.offline
