@@ -49,7 +49,7 @@ def test_a_sim_psam_image_answers_as_the_kiosks_psam(tmp_path: Path) -> None:
     section = load_config(None, {"card.reader": "sim", "card.sim_psam_image": str(tmp_path / "psam.json")}).card
     psam = build_psam(section)
     assert callable(psam)
-    assert psam(p.select_aid(p.PSAM_AID)).ok  # type: ignore[operator]
+    assert psam(p.select_aid(p.PSAM_AID)).ok
 
 
 def test_the_journey_is_built_only_with_a_psam_and_when_enabled(tmp_path: Path) -> None:
