@@ -82,7 +82,7 @@ from devices.yearcard.terminal import (
     WrongCard,
     YearCardError,
 )
-from kiosk.claims import CLAIM_LOST, ClaimPrinter, ClaimResult, TicketProgress, order_reference
+from kiosk.claims import ClaimPrinter, ClaimResult, TicketProgress, order_reference
 from kiosk.flows import card_seats
 from kiosk.flows.card_seats import SeatKey
 from kiosk.flows.journey import Journey, JourneyState, NavView
@@ -819,9 +819,9 @@ class CardFlow(Journey[CardState]):
         assert result is not None
         note = None
         owed = result.released
-        if result.stopped_by_central:
-            note = Message.of("done.claim_lost" if result.stopped_by_central == CLAIM_LOST
-                              else "card.tickets_at_next_tap")
+        if result.stopped_by_central:  # the visits are used: what did not print is owed at the next tap
+            log.info("year-card tickets stopped by the central (%s)", result.stopped_by_central)
+            note = Message.of("card.tickets_at_next_tap")
         elif result.printer_detail:
             note = Message.of(f"printer.{result.printer_detail}")
         if owed and note is None:

@@ -580,3 +580,14 @@ def test_a_card_back_before_the_kiosk_noticed_it_left_is_recovered(rig: CardRig)
     rig.flow.confirm()
     assert rig.flow.state.step is Step.DONE and rig.flow.state.printed == 1
     assert rig.kit.balance() == 9 and rig.central.visits_recorded == 1
+
+
+def test_tickets_the_central_stops_from_printing_are_owed_at_the_next_tap(rig: CardRig) -> None:
+    to_confirm(rig, people=2)
+    rig.central.refuse_with = CentralRefused(ErrorCode.CLAIM_NOT_FOUND, "the claim's lease ran out")
+    rig.flow.confirm()
+    state = rig.flow.state
+    assert state.step is Step.DONE
+    assert (state.printed, state.tickets_owed, state.visits_used) == (0, 2, 2)
+    assert state.result_note == Message.of("card.tickets_at_next_tap")
+    assert rig.printer.printed == []
