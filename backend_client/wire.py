@@ -358,6 +358,8 @@ class RedemptionView(WireModel):
     seats: list[SeatRef] = Field(default_factory=list)
     hold_expires_at: datetime | None = None
     claim_id: str | None = None  # once confirmed, for tickets: print through the claim path
+    # The showing, for owed tickets printed at a later tap (film, hall, time on the ticket).
+    showing: ShowingOffer | None = None
 
 
 class DebitNotice(WireModel):

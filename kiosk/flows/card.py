@@ -208,6 +208,7 @@ class OwedLine:
     visits: int
     seats: int
     showing_id: str | None
+    showing: ShowingOffer | None = None  # film, hall and time, when the central gave them
 
 
 @dataclass(frozen=True)
@@ -438,7 +439,7 @@ class CardFlow(Journey[CardState]):
                               max_people=view.max_people, offline=False)
         history = tuple(HistoryLine(h.at, h.cinema_name, h.visits, h.kind.value, h.balance_after)
                         for h in view.history)
-        owed = tuple(OwedLine(r.redemption_id, r.visits, len(r.seats), r.showing_id) for r in view.owed)
+        owed = tuple(OwedLine(r.redemption_id, r.visits, len(r.seats), r.showing_id, r.showing) for r in view.owed)
         if code is not None and not owed:
             log.info("year-card %s refused: %s", masked, code.value)
             params: dict[str, str | int | float] = {}
@@ -909,13 +910,17 @@ class CardFlow(Journey[CardState]):
 
         def job() -> _Outcome:
             showings: dict[str, ShowingOffer] = {}
-            with contextlib.suppress(CentralError):  # without them the tickets print what the claim says
-                showings = {s.showing_id: s for s in self._client.card_showings(number).showings}
+            if any(line.showing is None for line in owed):
+                with contextlib.suppress(CentralError):  # without them the tickets print what the claim says
+                    showings = {s.showing_id: s for s in self._client.card_showings(number).showings}
             printed = released = in_doubt = 0
             detail = central = ""
             for line in owed:
                 claim = self._client.claim_owed(line.redemption_id, number, f"{line.redemption_id}:owed")
-                showing = showings.get(line.showing_id or "")
+                showing = line.showing or showings.get(line.showing_id or "")
+                if showing is None:
+                    log.warning("redemption %s: its showing is unknown here; its tickets print without it",
+                                line.redemption_id)
                 result = self._print_claim(claim, showing, session)
                 printed, released, in_doubt = (printed + result.printed, released + result.released,
                                                in_doubt + result.in_doubt)

@@ -591,3 +591,18 @@ def test_tickets_the_central_stops_from_printing_are_owed_at_the_next_tap(rig: C
     assert (state.printed, state.tickets_owed, state.visits_used) == (0, 2, 2)
     assert state.result_note == Message.of("card.tickets_at_next_tap")
     assert rig.printer.printed == []
+
+
+def test_owed_tickets_print_the_showing_the_central_names_even_when_it_is_no_longer_offered(rig: CardRig) -> None:
+    showing = card_showing("show-started")
+    rig.central.showings = []  # started: no longer among today's offers
+    rig.central.owed = [RedemptionView(redemption_id="red-old", card_number=CARD_NUMBER, kind=CardUseKind.TICKETS,
+                                       state=RedemptionState.CONFIRMED, visits=1, showing_id="show-started",
+                                       seats=[SeatRef(row="4", seat="4")], showing=showing)]
+    rig.kit.insert()
+    rig.flow.print_owed()
+    assert rig.flow.state.printed == 1
+    ticket = rig.printer.printed[0]
+    assert (ticket.film_title, ticket.hall_name) == ("流浪地球", "3号厅")
+    assert ticket.show_start == showing.starts_at
+    assert ticket.show_start.utcoffset() == timedelta(hours=8)  # printed in the cinema's time
