@@ -294,6 +294,7 @@ class ShowingOffer(WireModel):
     ends_at: datetime
     visits_per_person: int = Field(ge=1)  # 1, or more where the type charges a surcharge in visits
     seats_free: int
+    cinema_name: str | None = None  # printed on the ticket (the kiosk's own cinema)
 
 
 class CardShowings(WireModel):
@@ -357,6 +358,8 @@ class RedemptionView(WireModel):
     seats: list[SeatRef] = Field(default_factory=list)
     hold_expires_at: datetime | None = None
     claim_id: str | None = None  # once confirmed, for tickets: print through the claim path
+    # The showing, for owed tickets printed at a later tap (film, hall, time on the ticket).
+    showing: ShowingOffer | None = None
 
 
 class DebitNotice(WireModel):
