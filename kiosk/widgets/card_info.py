@@ -1,0 +1,179 @@
+"""What a year-card is, on screen: its summary, its own history, today's showings it covers.
+
+Also the card journey's small text helpers (dates, times, seats), shared by its screens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+
+from backend_client.wire import CardHistoryEntry, CardRecordView, CardUseKind, SeatRef, ShowingOffer
+from devices.yearcard.profile import mask_card_number
+from kiosk.i18n import Translator
+from kiosk.widgets.common import Panel
+from kiosk.widgets.style import load_kv
+
+KIND_KEYS = {CardUseKind.TICKETS: "yearcard.kind.tickets", CardUseKind.CONCESSIONS: "yearcard.kind.concessions",
+             CardUseKind.LOAD: "yearcard.kind.load"}
+
+
+# -- texts --------------------------------------------------------------------------------------
+
+def _parts(tr: Translator, local: datetime | date) -> dict[str, Any]:
+    parts: dict[str, Any] = {"year": local.year, "month": local.month, "day": local.day,
+                             "month_name": tr.lookup(f"month.{local.month}") or str(local.month),
+                             "weekday": tr.lookup(f"weekday.{local.weekday()}") or ""}
+    if isinstance(local, datetime):
+        parts.update(hour=local.hour, minute=local.minute)
+    return parts
+
+
+def card_date(tr: Translator, day: date) -> str:
+    """A calendar date ("2027年11月30日", "30 Nov 2027"): an expiry has no time of day."""
+    return tr.text("yearcard.format.date", **_parts(tr, day))
+
+
+def card_when(tr: Translator, at: datetime, *, card_clock: bool = False) -> str:
+    """A moment of a card's use.  ``card_clock``: a naive time written by a terminal on the card
+    itself, already the cinema's local time; otherwise a wire time (UTC)."""
+    local = at if card_clock and at.tzinfo is None else tr.local(at)
+    return tr.text("yearcard.format.when", **_parts(tr, local))
+
+
+def clock(tr: Translator, at: datetime) -> str:
+    """The time of day of a wire time in the cinema's timezone ("19:30")."""
+    return tr.text("yearcard.format.clock", **_parts(tr, tr.local(at)))
+
+
+def seat_name(tr: Translator, row: str, seat: str) -> str:
+    return tr.text("yearcard.seats.seat", row=row, seat=seat)
+
+
+def seat_names(tr: Translator, seats: Iterable[SeatRef | tuple[str, str]]) -> str:
+    names = [seat_name(tr, *(seat if isinstance(seat, tuple) else (seat.row, seat.seat))) for seat in seats]
+    return (tr.lookup("yearcard.seats.separator") or ", ").join(names)
+
+
+# -- the card -----------------------------------------------------------------------------------
+
+class CardSummary(Panel):
+    """Masked number, type, visits left (large), expiry."""
+
+    number_line = StringProperty("")
+    type_line = StringProperty("")
+    visits_line = StringProperty("")
+    expiry_line = StringProperty("")
+
+    def show(self, card_number: str, type_name: str, visits_left: int, expires_on: date | None,
+             tr: Translator) -> None:
+        self.number_line = tr.text("yearcard.view.number", number=mask_card_number(card_number)) if card_number else ""
+        self.type_line = tr.text("yearcard.view.type", name=type_name) if type_name else ""
+        self.visits_line = tr.text("yearcard.view.visits_left", count=visits_left)
+        self.expiry_line = tr.text("yearcard.view.expires", date=card_date(tr, expires_on)) if expires_on else ""
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One line of a card's history, whichever side it comes from (the central's ledger or the card)."""
+
+    when: str
+    place: str
+    visits: str
+    kind: str
+    balance: str
+
+
+def history_items(entries: Sequence[CardHistoryEntry | CardRecordView], tr: Translator) -> list[HistoryItem]:
+    items = []
+    for entry in entries:
+        if isinstance(entry, CardHistoryEntry):
+            when, place = card_when(tr, entry.at), entry.cinema_name
+        else:  # the card's own record: a terminal's local clock, and no cinema name
+            when, place = card_when(tr, entry.at, card_clock=True), tr.text("yearcard.history.terminal",
+                                                                             terminal=entry.terminal_id)
+        items.append(HistoryItem(when=when, place=place, visits=tr.text("yearcard.history.visits", count=entry.visits),
+                                 kind=tr.text(KIND_KEYS.get(entry.kind, "yearcard.kind.tickets")),
+                                 balance=tr.text("yearcard.history.balance", count=entry.balance_after)))
+    return items
+
+
+class HistoryRow(BoxLayout):
+    when = StringProperty("")
+    place = StringProperty("")
+    visits = StringProperty("")
+    kind = StringProperty("")
+    balance = StringProperty("")
+
+
+class CardHistory(BoxLayout):
+    """The card's last uses, newest first: time, cinema, visits, kind, balance after."""
+
+    def show(self, items: Sequence[HistoryItem]) -> None:
+        rows = self.ids.rows
+        if len(rows.children) != len(items):
+            rows.clear_widgets()
+            for _ in items:
+                rows.add_widget(HistoryRow())
+        for row, item in zip(reversed(rows.children), items, strict=True):
+            row.when, row.place, row.visits, row.kind, row.balance = (item.when, item.place, item.visits, item.kind,
+                                                                      item.balance)
+
+
+# -- showings -----------------------------------------------------------------------------------
+
+class ShowingRow(ButtonBehavior, BoxLayout):
+    """One showing to choose: film, time, hall and format, visits per person, seats free."""
+
+    showing_id = StringProperty("")
+    title = StringProperty("")
+    original_title = StringProperty("")
+    time_line = StringProperty("")
+    hall_line = StringProperty("")
+    visits_line = StringProperty("")
+    seats_line = StringProperty("")
+    sold_out = BooleanProperty(False)
+
+    @property
+    def driver_id(self) -> str:
+        return f"showing_{self.showing_id}"
+
+
+class ShowingList(BoxLayout):
+    __events__ = ("on_choose",)
+
+    def on_choose(self, showing_id: str) -> None:
+        pass
+
+    def show(self, showings: Sequence[ShowingOffer], tr: Translator) -> None:
+        ids = [offer.showing_id for offer in showings]
+        rows: list[ShowingRow] = list(reversed(self.children))
+        if [row.showing_id for row in rows] != ids:
+            self.clear_widgets()
+            rows = []
+            for offer in showings:
+                row = ShowingRow(showing_id=offer.showing_id)
+                row.bind(on_release=lambda r: self.dispatch("on_choose", r.showing_id))
+                self.add_widget(row)
+                rows.append(row)
+        for row, offer in zip(rows, showings, strict=True):
+            row.title = offer.film_title
+            original = offer.film_original_title or ""
+            row.original_title = original if original != offer.film_title else ""
+            row.time_line = tr.text("yearcard.showings.time", start=clock(tr, offer.starts_at),
+                                    end=clock(tr, offer.ends_at))
+            row.hall_line = tr.text("yearcard.showings.hall", hall=offer.hall_name, format=offer.format)
+            row.visits_line = tr.text("yearcard.showings.visits", count=offer.visits_per_person)
+            row.sold_out = offer.seats_free <= 0
+            row.seats_line = tr.text("yearcard.showings.sold_out") if row.sold_out else \
+                tr.text("yearcard.showings.seats_free", count=offer.seats_free)
+            row.disabled = row.sold_out
+
+
+load_kv(__file__)
