@@ -13,15 +13,17 @@ from typing import Any
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
 
-from backend_client.wire import CardHistoryEntry, CardRecordView, CardUseKind, SeatRef, ShowingOffer
-from devices.yearcard.profile import mask_card_number
+from backend_client.wire import CardUseKind, SeatRef, ShowingOffer
+from kiosk.flows.card import CardRecordLine, CardSummary, HistoryLine
 from kiosk.i18n import Translator
 from kiosk.widgets.common import Panel
 from kiosk.widgets.style import load_kv
 
-KIND_KEYS = {CardUseKind.TICKETS: "yearcard.kind.tickets", CardUseKind.CONCESSIONS: "yearcard.kind.concessions",
-             CardUseKind.LOAD: "yearcard.kind.load"}
+KIND_KEYS = {CardUseKind.TICKETS.value: "yearcard.kind.tickets",
+             CardUseKind.CONCESSIONS.value: "yearcard.kind.concessions",
+             CardUseKind.LOAD.value: "yearcard.kind.load"}
 
 
 # -- texts --------------------------------------------------------------------------------------
@@ -63,7 +65,7 @@ def seat_names(tr: Translator, seats: Iterable[SeatRef | tuple[str, str]]) -> st
 
 # -- the card -----------------------------------------------------------------------------------
 
-class CardSummary(Panel):
+class CardPanel(Panel):
     """Masked number, type, visits left (large), expiry."""
 
     number_line = StringProperty("")
@@ -71,12 +73,17 @@ class CardSummary(Panel):
     visits_line = StringProperty("")
     expiry_line = StringProperty("")
 
-    def show(self, card_number: str, type_name: str, visits_left: int, expires_on: date | None,
-             tr: Translator) -> None:
-        self.number_line = tr.text("yearcard.view.number", number=mask_card_number(card_number)) if card_number else ""
-        self.type_line = tr.text("yearcard.view.type", name=type_name) if type_name else ""
-        self.visits_line = tr.text("yearcard.view.visits_left", count=visits_left)
-        self.expiry_line = tr.text("yearcard.view.expires", date=card_date(tr, expires_on)) if expires_on else ""
+    def show(self, card: CardSummary | None, tr: Translator, visits_left: int | None = None) -> None:
+        """``visits_left``: what to show instead of the card's figure as read (after this visit's debit)."""
+        if card is None:
+            self.number_line = self.type_line = self.visits_line = self.expiry_line = ""
+            return
+        self.number_line = tr.text("yearcard.view.number", number=card.masked_number)  # masked by the flow
+        self.type_line = tr.text("yearcard.view.type", name=card.type_name) if card.type_name else ""
+        self.visits_line = tr.text("yearcard.view.visits_left",
+                                   count=card.visits_left if visits_left is None else visits_left)
+        self.expiry_line = tr.text("yearcard.view.expires", date=card_date(tr, card.expires_on)) \
+            if card.expires_on else ""
 
 
 @dataclass(frozen=True)
@@ -90,18 +97,23 @@ class HistoryItem:
     balance: str
 
 
-def history_items(entries: Sequence[CardHistoryEntry | CardRecordView], tr: Translator) -> list[HistoryItem]:
-    items = []
-    for entry in entries:
-        if isinstance(entry, CardHistoryEntry):
-            when, place = card_when(tr, entry.at), entry.cinema_name
-        else:  # the card's own record: a terminal's local clock, and no cinema name
-            when, place = card_when(tr, entry.at, card_clock=True), tr.text("yearcard.history.terminal",
-                                                                             terminal=entry.terminal_id)
-        items.append(HistoryItem(when=when, place=place, visits=tr.text("yearcard.history.visits", count=entry.visits),
-                                 kind=tr.text(KIND_KEYS.get(entry.kind, "yearcard.kind.tickets")),
-                                 balance=tr.text("yearcard.history.balance", count=entry.balance_after)))
-    return items
+def history_items(history: Sequence[HistoryLine], records: Sequence[CardRecordLine],
+                  tr: Translator) -> list[HistoryItem]:
+    """The central's history of the current issue when there is one (online), else the card's own log."""
+    items = [HistoryItem(when=card_when(tr, line.at), place=line.cinema_name,
+                         visits=tr.text("yearcard.history.visits", count=line.visits),
+                         kind=tr.text(KIND_KEYS.get(line.kind, KIND_KEYS["tickets"])),
+                         balance=tr.text("yearcard.history.balance", count=line.balance_after))
+             for line in history]
+    if items:
+        return items
+    # The card's own records: a terminal's local clock, and a cinema code rather than a name.
+    return [HistoryItem(when=card_when(tr, record.at, card_clock=True),
+                        place=tr.text("yearcard.history.terminal", terminal=record.cinema_code),
+                        visits=tr.text("yearcard.history.visits", count=record.visits),
+                        kind=tr.text(KIND_KEYS.get(record.kind, KIND_KEYS["tickets"])),
+                        balance=tr.text("yearcard.history.balance", count=record.balance_after))
+            for record in records]
 
 
 class HistoryRow(BoxLayout):
@@ -124,6 +136,10 @@ class CardHistory(BoxLayout):
         for row, item in zip(reversed(rows.children), items, strict=True):
             row.when, row.place, row.visits, row.kind, row.balance = (item.when, item.place, item.visits, item.kind,
                                                                       item.balance)
+
+
+class CardOnReader(Widget):
+    """A picture of a card lying on the reader: where the card goes, and that it stays there."""
 
 
 # -- showings -----------------------------------------------------------------------------------
