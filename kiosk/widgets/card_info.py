@@ -32,8 +32,8 @@ def _parts(tr: Translator, local: datetime | date) -> dict[str, Any]:
     parts: dict[str, Any] = {"year": local.year, "month": local.month, "day": local.day,
                              "month_name": tr.lookup(f"month.{local.month}") or str(local.month),
                              "weekday": tr.lookup(f"weekday.{local.weekday()}") or ""}
-    if isinstance(local, datetime):
-        parts.update(hour=local.hour, minute=local.minute)
+    if isinstance(local, datetime):  # as text: a filled-in text shows numbers as they are given
+        parts.update(hour=f"{local.hour:02d}", minute=f"{local.minute:02d}")
     return parts
 
 

@@ -24,11 +24,11 @@ class SeatsScreen(CardScreen):
             if state.selected else tr.text("yearcard.seats.tap_hint")
         ids.notice.text = tr.message(state.notice)
         ids.best.text = tr.text("yearcard.seats.best")
-        ids.clear.text = tr.text("yearcard.seats.clear")
+        ids.clear_seats.text = tr.text("yearcard.seats.clear")
         ids.next.text = tr.text("yearcard.seats.next")
         ready = state.seat_map is not None and not state.loading
         ids.best.disabled = not ready
-        ids.clear.disabled = not ready or not state.selected
+        ids.clear_seats.disabled = not ready or not state.selected
         ids.next.disabled = not ready or not state.seats_complete
         spinner = ids.spinner
         spinner.opacity = 1 if state.loading else 0
