@@ -7,9 +7,12 @@ texts are read back from the screen; nothing may stick out of the screen, be cut
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from backend_client.wire import CardStatus
+from devices.yearcard.terminal import CardIntegrityError, NotAYearCard, UnreadableCard
 from kiosk.flows.card import Step
 from kiosk.flows.runtime import Message
 from kiosk.i18n import LANGUAGES
@@ -259,3 +262,190 @@ def test_every_screen_in_every_language(start_card_kiosk: StartCardKiosk, shots:
     ui.wait_for("card.card")
     photograph(kiosk, shots, language, "card-offline")
     assert not ui.is_enabled("redeem")
+
+
+# Each refusal at the tap: what happened and what to do next, in every language.
+REFUSALS: dict[str, dict[str, tuple[str, str]]] = {
+    "blacklisted": {
+        "zh_CN": ("此卡已被停用。原因：挂失。", "请到售票处找工作人员帮助。"),
+        "zh_TW": ("此卡已被停用。原因：挂失。", "請到售票處找工作人員協助。"),
+        "en": ("This card has been blocked. Reason: 挂失.", "Please ask staff at the box office for help."),
+    },
+    "expired": {
+        "zh_CN": ("此卡已过期。有效期至2027-11-30。", "请到售票处办理续期。"),
+        "zh_TW": ("此卡已過期。有效期至2027-11-30。", "請到售票處辦理續期。"),
+        "en": ("This card has expired. It was valid until 2027-11-30.", "You can renew it at the box office."),
+    },
+    "not_sold": {
+        "zh_CN": ("此卡尚未激活。", "请到售票处激活。"),
+        "zh_TW": ("此卡尚未啟用。", "請到售票處啟用。"),
+        "en": ("This card has not been activated yet.", "Please have it activated at the box office."),
+    },
+    "recycled": {
+        "zh_CN": ("此卡次数已用完。", "请将卡片交回售票处，工作人员可为您办理新卡。"),
+        "zh_TW": ("此卡次數已用完。", "請將卡片交回售票處，工作人員可為您辦理新卡。"),
+        "en": ("All visits on this card have been used.",
+               "Please hand the card in at the box office; staff can issue you a new one."),
+    },
+    "unknown": {
+        "zh_CN": ("此卡不是本院线的卡，或无法识别。", "本机只受理本院线的年票卡。如有疑问，请到售票处找工作人员。"),
+        "zh_TW": ("此卡不是本院線的卡，或無法識別。", "本機只受理本院線的年票卡。如有疑問，請到售票處找工作人員。"),
+        "en": ("This card is not one of ours, or it cannot be recognised.",
+               "Only this cinema chain's year-cards work here. Staff at the box office can help you."),
+    },
+    "integrity": {
+        "zh_CN": ("此卡未通过安全校验。", "请到售票处找工作人员帮助。"),
+        "zh_TW": ("此卡未通過安全校驗。", "請到售票處找工作人員協助。"),
+        "en": ("This card failed its security check.", "Please ask staff at the box office for help."),
+    },
+    "unreadable": {
+        "zh_CN": ("无法读取您的卡。", "请将卡片平放在读卡区并保持不动后重试。如仍无法读取，请到售票处找工作人员。"),
+        "zh_TW": ("無法讀取您的卡。", "請將卡片平放在讀卡區並保持不動後重試。如仍無法讀取，請到售票處找工作人員。"),
+        "en": ("Your card could not be read.", "Place the card flat on the reader and hold it still. If it still "
+               "cannot be read, staff at the box office can help you."),
+    },
+}
+
+
+def script_refusal(kiosk: CardKiosk, case: str) -> None:
+    kiosk.terminal.read_error = None
+    statuses = {"blacklisted": CardStatus.BLACKLISTED, "expired": CardStatus.EXPIRED, "not_sold": CardStatus.MADE,
+                "recycled": CardStatus.RECYCLED}
+    if case in statuses:
+        kiosk.central.view = card_view(statuses[case], blacklist_reason="挂失" if case == "blacklisted" else None)
+    else:
+        errors = {"unknown": NotAYearCard("no year-card application"),
+                  "integrity": CardIntegrityError("public file MAC does not verify"),
+                  "unreadable": UnreadableCard("6F00")}
+        kiosk.terminal.read_error = errors[case]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_each_refusal_says_what_happened_and_what_to_do_next(start_card_kiosk: StartCardKiosk, shots: Path,
+                                                             language: str) -> None:
+    kiosk = start_card_kiosk(language=language)
+    ui = kiosk.ui
+    for case, texts in REFUSALS.items():
+        script_refusal(kiosk, case)
+        kiosk.tap_card()
+        ui.wait_for("card.refused")
+        message, hint = texts[language]
+        assert (ui.text_of("message"), ui.text_of("hint")) == (message, hint), case
+        if case in ("expired", "blacklisted"):  # the card was read: its facts show under the refusal
+            assert any(MASKED in text for text in ui.visible_texts())
+        path = ui.screenshot(shots / language / f"refused-{case}.png")
+        assert_real_picture(path)
+        assert_fits(kiosk)
+        if language.startswith("zh"):
+            assert_chinese_wraps_cleanly(kiosk)
+    ui.tap("nav_back")
+    ui.wait_for("home")
+
+
+def to_confirm(kiosk: CardKiosk, people: int = 1) -> None:
+    ui = kiosk.ui
+    kiosk.tap_card()
+    ui.wait_for("card.card")
+    ui.tap("redeem")
+    ui.wait_for("card.showings")
+    ui.tap("showing_s1930")
+    ui.wait_for("card.people")
+    for _ in range(people - 1):
+        ui.tap("add_person")
+    ui.tap("next")
+    ui.wait_for("card.seats")
+    ui.tap("best")
+    ui.tap("next")
+    ui.wait_for("card.confirm")
+    ui.wait_for(lambda: ui.is_enabled("confirm"))
+
+
+def test_a_card_pulled_during_the_debit_is_asked_back_and_the_redemption_voided(start_card_kiosk: StartCardKiosk,
+                                                                                shots: Path) -> None:
+    kiosk = start_card_kiosk(language="en")
+    ui = kiosk.ui
+    to_confirm(kiosk, people=2)
+    kiosk.terminal.pull_during_debit = True
+    ui.tap("confirm")
+    ui.wait_for("card.put_card_back")
+    assert ui.text_of("title") == "Please put your card back"
+    assert not ui.is_enabled("nav_cancel") and not ui.is_enabled("nav_back")  # nobody walks away from it
+    ui.screenshot(shots / "put-card-back.png")
+    kiosk.tap_card()  # the card comes back: it was never debited
+    ui.wait_for("card.refused")
+    assert ui.text_of("message") == "The redemption was stopped: your card was not charged."
+    assert ui.text_of("hint") == "No visit was used. You can start again."
+    assert ui.text_of("title") == "Tickets could not be redeemed"
+    assert kiosk.central.cancelled == [("r1", "not_debited")] and kiosk.rig.printer.printed == []
+
+
+def test_a_card_taken_away_before_confirming_turns_confirm_off_until_it_is_back(start_card_kiosk: StartCardKiosk
+                                                                               ) -> None:
+    kiosk = start_card_kiosk()
+    ui = kiosk.ui
+    to_confirm(kiosk)
+    kiosk.pull_card()
+    assert not ui.is_enabled("confirm")
+    assert ui.text_of("keep_card") == "请将卡片放回读卡区后再确认。"
+    ui.tap("confirm")
+    assert kiosk.central.holds == []  # no seats held, nothing debited
+    kiosk.tap_card()
+    assert ui.is_enabled("confirm") and ui.text_of("keep_card") == "出票完成前请勿移开卡片。"
+
+
+def test_paper_running_out_leaves_the_rest_owed_to_the_card(start_card_kiosk: StartCardKiosk, shots: Path) -> None:
+    kiosk = start_card_kiosk(language="zh_TW")
+    kiosk.rig.printer.paper_after = 1
+    to_confirm(kiosk, people=2)
+    ui = kiosk.ui
+    ui.tap("confirm")
+    ui.wait_for("card.done")
+    assert len(kiosk.rig.printer.printed) == 1
+    assert ui.text_of("title") == "部分票未列印"
+    assert ui.text_of("printed") == "已列印1張票。"
+    assert ui.text_of("visits") == "本次扣除2次。卡內剩餘10次。"
+    owed = ui.text_of("owed")
+    assert "缺紙" in owed and "還有1張票未列印" in owed and owed.count("刷卡") == 1, owed
+    ui.screenshot(shots / "done-paper-out.png")
+    assert_fits(kiosk)
+    assert_chinese_wraps_cleanly(kiosk)
+
+
+def test_tickets_owed_from_an_earlier_visit_print_from_the_card_screen(start_card_kiosk: StartCardKiosk) -> None:
+    kiosk = start_card_kiosk(language="en")
+    kiosk.central.view = card_view(owed=1)
+    kiosk.tap_card()
+    ui = kiosk.ui
+    ui.wait_for("card.card")
+    assert ui.text_of("print_owed") == "Print your 2 tickets from an earlier visit"
+    ui.tap("print_owed")
+    ui.wait_for("card.done")
+    assert kiosk.central.owed_claims == ["owed-0"]
+    assert [t.seat for t in kiosk.rig.printer.printed] == ["8", "9"]
+    assert ui.text_of("printed") == "2 tickets printed."
+
+
+def test_seats_are_big_enough_to_touch_and_marked_beyond_colour(start_card_kiosk: StartCardKiosk) -> None:
+    """A hall of 10 rows of 16 seats (two aisles) at the kiosk's 1280x800: every seat a finger's target."""
+    kiosk = start_card_kiosk()
+    to_confirm(kiosk)
+    ui = kiosk.ui
+    ui.tap("nav_back")
+    ui.wait_for("card.seats")
+    seats = [w for w in shown_texts_and_seats(kiosk) if getattr(w, "driver_id", "").startswith("seat_")]
+    assert len(seats) == 160
+    assert min(min(seat.size) for seat in seats) >= 34  # px at 1280x800 (about 12 mm on a 21.5" lobby screen)
+    looks = {seat.look for seat in seats}
+    assert {"free", "taken", "held", "selected"} <= looks
+    assert sum(seat.accessible for seat in seats) == 4
+    # Aisles are gaps: the 4th and 5th seat of a row are further apart than the 3rd and 4th.
+    row = sorted((s for s in seats if s.row == "1"), key=lambda s: s.x)
+    assert row[4].x - row[3].right > 2 * (row[3].x - row[2].right)
+
+
+def shown_texts_and_seats(kiosk: CardKiosk) -> list[Any]:
+    from kivy.core.window import Window
+
+    from kiosk.widgets.finding import visible_widgets
+
+    return list(visible_widgets(Window))
