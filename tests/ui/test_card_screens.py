@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from backend_client.wire import CardStatus
-from devices.yearcard.terminal import CardIntegrityError, NotAYearCard, UnreadableCard
+from devices.yearcard.terminal import CardIntegrityError, NotAYearCard, PsamError, UnreadableCard
 from kiosk.flows.card import Step
 from kiosk.flows.runtime import Message
 from kiosk.i18n import LANGUAGES
@@ -303,6 +303,11 @@ REFUSALS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Your card could not be read.", "Place the card flat on the reader and hold it still. If it still "
                "cannot be read, staff at the box office can help you."),
     },
+    "service_down": {
+        "zh_CN": ("本机暂时无法受理年票卡。", "请到售票处找工作人员帮助。"),
+        "zh_TW": ("本機暫時無法受理年票卡。", "請到售票處找工作人員協助。"),
+        "en": ("Year-cards cannot be used at this kiosk right now.", "Please ask staff at the box office for help."),
+    },
 }
 
 
@@ -315,7 +320,8 @@ def script_refusal(kiosk: CardKiosk, case: str) -> None:
     else:
         errors = {"unknown": NotAYearCard("no year-card application"),
                   "integrity": CardIntegrityError("public file MAC does not verify"),
-                  "unreadable": UnreadableCard("6F00")}
+                  "unreadable": UnreadableCard("6F00"),
+                  "service_down": PsamError("the PSAM does not answer")}
         kiosk.terminal.read_error = errors[case]
 
 
