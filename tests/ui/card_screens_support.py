@@ -43,6 +43,7 @@ from devices.yearcard import crypto
 from devices.yearcard.profile import PublicInfo, TransactionRecord
 from devices.yearcard.terminal import (
     CardReading,
+    CardUnavailable,
     DebitedWithoutProof,
     DebitInterrupted,
     DebitProof,
@@ -217,6 +218,7 @@ class FakeTerminal:
     read_error: Exception | None = None
     pull_during_debit: bool = False
     recovered_debited: bool = False  # after a pull: the debit reached the card (else it never did)
+    on_reader: bool = True  # a card pulled during the debit is away until it is tapped again
     debits: list[PendingDebit] = field(default_factory=list)
 
     def read(self) -> CardReading:
@@ -233,10 +235,13 @@ class FakeTerminal:
             on_pending(pending)
         self.debits.append(pending)
         if self.pull_during_debit:
+            self.on_reader = False
             raise DebitInterrupted("the card left the reader", pending)
         return DebitProof(pending, "0A1B2C3D")
 
     def recover(self, pending: PendingDebit) -> DebitProof | NotDebited | DebitedWithoutProof:
+        if not self.on_reader:
+            raise CardUnavailable("no card on the reader")
         return DebitProof(pending, "0A1B2C3D") if self.recovered_debited else NotDebited(pending)
 
 
@@ -250,6 +255,7 @@ class CardKiosk:
 
     def tap_card(self) -> None:
         """A card put on the reader (the reader thread's event, on the main loop)."""
+        self.terminal.on_reader = True
         self.app.kiosk.card(CardEvent(CardEventKind.INSERTED, "Virtual PCD 00 00", b"\x3b\x00"))
         self.ui.pump()
 
