@@ -168,7 +168,7 @@ def test_a_concession_deduction_is_held_debited_with_kind_07_and_confirmed(count
     assert {t for _, t in counter.central.calls} == {None, token}  # every call but the login carries it
     record = YearCardOS(ImageStore(counter.cards[NUMBER])).state
     assert record.balance == 7
-    assert list(counter.central.redemptions.values())[0].state.value == "confirmed"
+    assert counter.central.redemptions["r1"].state.value == "confirmed"
     assert counter.store.pending == {}
 
 

@@ -48,7 +48,7 @@ def test_the_issuers_update_for_the_cards_challenge_is_written(tmp_path: Path) -
 
 
 def test_a_stale_challenge_or_another_issuer_changes_nothing(tmp_path: Path) -> None:
-    master, card, terminal = _made(tmp_path)
+    master, _card, terminal = _made(tmp_path)
     current = terminal.read_public()
     old = terminal.challenge()
     terminal.challenge()  # a new challenge: the old one is spent
