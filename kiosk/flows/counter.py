@@ -66,6 +66,7 @@ from devices.yearcard.terminal import (
     YearCardError,
 )
 from kiosk.flows.runtime import Message, Worker
+from kiosk.journal import CardDebitState, Journal
 from kiosk.flows.staff_login import LoginStep, StaffClient, StaffLogin
 from kiosk.observers import Observers, Unsubscribe
 
@@ -151,25 +152,6 @@ class CounterCentral(StaffClient, Protocol):
     def blacklist_card(self, card_number: str, reason: str, staff_token: str, idempotency_key: str) -> CardView: ...
 
     def unblacklist_card(self, card_number: str, staff_token: str) -> CardView: ...
-
-
-class PendingStore(Protocol):
-    """Where a debit about to be sent is kept until it is settled (the journal, in the app)."""
-
-    def save(self, redemption_id: str, pending: PendingDebit) -> None: ...
-
-    def clear(self, redemption_id: str) -> None: ...
-
-
-class MemoryPendingStore:
-    def __init__(self) -> None:
-        self.pending: dict[str, PendingDebit] = {}
-
-    def save(self, redemption_id: str, pending: PendingDebit) -> None:
-        self.pending[redemption_id] = pending
-
-    def clear(self, redemption_id: str) -> None:
-        self.pending.pop(redemption_id, None)
 
 
 @dataclass(frozen=True)
@@ -275,7 +257,7 @@ class CounterFlow:
         now: Callable[[], float],
         idle_logout_s: float = 300.0,
         max_concession_visits: int = 20,
-        pending_store: PendingStore | None = None,
+        journal: Journal,
     ) -> None:
         self._central = central
         self._terminal = terminal
@@ -283,7 +265,7 @@ class CounterFlow:
         self._now = now
         self._idle_logout_s = idle_logout_s
         self._max_concession_visits = max_concession_visits
-        self._pending_store = pending_store or MemoryPendingStore()
+        self._journal = journal
         self._state = CounterState()
         self._listeners: Observers[[CounterState]] = Observers("counter listener", isolate=False)
         self._session = 0  # bumps when the staff session ends: late results are dropped
@@ -467,13 +449,13 @@ class CounterFlow:
         if self._state.step is not Step.CONCESSIONS or card is None:
             return
         visits, number, token = self._state.visits, card.card_number, self._token
-        central, terminal, store = self._central, self._terminal, self._pending_store
+        central, terminal, journal = self._central, self._terminal, self._journal
         held: list[RedemptionView] = []
         self._set(step=Step.WORKING)
 
         def announce(pending: PendingDebit) -> None:
             redemption = held[0]
-            store.save(redemption.redemption_id, pending)  # before the card may change
+            journal.card_debit_pending(redemption.redemption_id, pending.to_dict())  # before the card may change
             central.announce_debit(redemption.redemption_id, notice_of(pending), _key(), staff_token=token)
 
         def job() -> tuple[RedemptionView, RedemptionResult | None]:
@@ -485,8 +467,7 @@ class CounterFlow:
             except DebitInterrupted:
                 raise
             except Exception:
-                _cancel_quietly(central, held[0].redemption_id, "not_debited", token)
-                store.clear(held[0].redemption_id)
+                self._not_debited(held[0].redemption_id, token)
                 raise
             try:
                 return held[0], self._confirm(held[0].redemption_id, proof, token)
@@ -513,9 +494,25 @@ class CounterFlow:
         self._submit(job, done)
 
     def _confirm(self, redemption_id: str, proof: DebitProof, token: str) -> RedemptionResult:
-        result = self._central.confirm_redemption(redemption_id, proof_body(proof), _key(), staff_token=token)
-        self._pending_store.clear(redemption_id)
+        """The proof is journaled first: a confirmation that never arrives is still owed to the central."""
+        self._journal.card_debit_proven(redemption_id, proof.to_dict())
+        body = proof_body(proof)
+        try:
+            result = self._central.confirm_redemption(redemption_id, body, _key(), staff_token=token)
+        except CentralRefused as exc:
+            self._journal.card_debit_settle(redemption_id, CardDebitState.REFUSED, exc.code.value)
+            raise
+        self._journal.card_debit_settle(redemption_id, CardDebitState.CONFIRMED)
+        self._journal.record_card_transaction(body.model_dump(mode="json"), redemption_id)
         return result
+
+    def _not_debited(self, redemption_id: str, token: str) -> None:
+        """The card was not debited: release the redemption (journaled if the journal knows it)."""
+        if self._journal.card_debit(redemption_id) is not None:
+            self._journal.card_debit_settle(redemption_id, CardDebitState.NOT_DEBITED, "not_debited")
+        if _cancel_quietly(self._central, redemption_id, "not_debited", token) and \
+                self._journal.card_debit(redemption_id) is not None:
+            self._journal.card_debit_cancelled(redemption_id)
 
     def _debit_done(self, result: RedemptionResult | None, visits: int) -> None:
         if result is None:  # debited on the card; the central settles it at the card's next tap
@@ -541,10 +538,11 @@ class CounterFlow:
                 except (CentralUnreachable, CentralBadAnswer):
                     return "debited", None  # the card's next tap settles it (the central reads its log)
             if isinstance(outcome, NotDebited):
-                _cancel_quietly(central, redemption_id, "not_debited", token)
-                self._pending_store.clear(redemption_id)
+                self._not_debited(redemption_id, token)
                 return "not_debited", None
-            return "debited", None  # debited without proof: the central reconciles at the tap below
+            # debited, its proof gone: the central reconciles at the card's next tap (the read below)
+            self._journal.card_debit_settle(redemption_id, CardDebitState.UNKNOWN, "debited without proof")
+            return "debited", None
 
         def done(answer: Any, error: BaseException | None) -> None:
             if isinstance(error, WrongCard):
@@ -676,14 +674,16 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _cancel_quietly(central: CounterCentral, redemption_id: str, reason: str, token: str) -> None:
+def _cancel_quietly(central: CounterCentral, redemption_id: str, reason: str, token: str) -> bool:
     """Release a redemption whose card was never debited; if the central cannot hear it now, the
-    hold runs out there by itself."""
+    hold runs out there by itself (and a debiting one is settled at the card's next tap)."""
     try:
         central.cancel_redemption(redemption_id, reason, _key(), staff_token=token)
     except Exception as exc:  # a failed release is not the person's problem
         log.info("counter: redemption %s not cancelled now (%s); its hold runs out", redemption_id,
                  type(exc).__name__)
+        return False
+    return True
 
 
 def _card_refusal(error: BaseException) -> tuple[Message, Message | None]:

@@ -20,8 +20,9 @@ from devices.sim.psam import PsamOS, psam_image
 from devices.sim.yearcard_os import ImageStore, YearCardOS, personalised_image
 from devices.yearcard import crypto
 from devices.yearcard.terminal import YearCardTerminal
-from kiosk.flows.counter import Action, CounterFlow, MemoryPendingStore, Step
+from kiosk.flows.counter import Action, CounterFlow, Step
 from kiosk.flows.runtime import InlineWorker
+from kiosk.journal import CardDebitState, Journal
 from tests.support.clocks import ManualClock
 from tests.support.fakes import FakeCounterCentral
 
@@ -67,7 +68,7 @@ class Counter:
     clock: ManualClock
     cards: dict[str, Path]
     master: crypto.MasterKeys
-    store: MemoryPendingStore
+    journal: Journal
 
     def insert(self, number: str) -> None:
         self.slot.card = YearCardOS(ImageStore(self.cards[number]))
@@ -102,11 +103,11 @@ def build_counter(tmp_path: Path, **kwargs: object) -> Counter:
         central.statuses[number] = CardStatus.ACTIVE if reading.public.sold else CardStatus.MADE
     slot = Slot()
     clock = ManualClock()
-    store = MemoryPendingStore()
+    journal = Journal(tmp_path / "journal.sqlite3")
     terminal = YearCardTerminal(slot, _channel(psam), clock=lambda: NOW)
-    flow = CounterFlow(central, terminal, InlineWorker(), now=clock, idle_logout_s=300, pending_store=store,
+    flow = CounterFlow(central, terminal, InlineWorker(), now=clock, idle_logout_s=300, journal=journal,
                        **kwargs)  # type: ignore[arg-type]
-    return Counter(flow, central, slot, clock, cards, master, store)
+    return Counter(flow, central, slot, clock, cards, master, journal)
 
 
 def _channel(handler: Callable[[bytes], bytes]) -> Callable[[bytes], ApduResponse]:
@@ -169,7 +170,9 @@ def test_a_concession_deduction_is_held_debited_with_kind_07_and_confirmed(count
     record = YearCardOS(ImageStore(counter.cards[NUMBER])).state
     assert record.balance == 7
     assert counter.central.redemptions["r1"].state.value == "confirmed"
-    assert counter.store.pending == {}
+    debit = counter.journal.card_debit("r1")
+    assert debit is not None and debit.state is CardDebitState.CONFIRMED
+    assert [t["visits"] for t in counter.journal.card_transactions(NUMBER)] == [3]  # for the counter's queries
 
 
 def test_a_card_pulled_during_the_debit_is_asked_back_and_the_debit_completed(counter: Counter) -> None:
@@ -180,7 +183,8 @@ def test_a_card_pulled_during_the_debit_is_asked_back_and_the_debit_completed(co
     counter.slot.pull_after = 0x54  # DEBIT FOR PURCHASE runs on the card, its answer is lost
     counter.flow.confirm_concessions()
     assert counter.flow.step is Step.CARD_BACK
-    assert list(counter.store.pending) == ["r1"]  # journaled before the card could change
+    debit = counter.journal.card_debit("r1")  # journaled before the card could change
+    assert debit is not None and debit.state is CardDebitState.PENDING
     counter.insert(NUMBER)  # put back: GET TRANSACTION PROVE finds the debit
     assert counter.balance(NUMBER) == 8  # once, not twice
     assert counter.central.redemptions["r1"].state.value == "confirmed"
@@ -197,6 +201,8 @@ def test_a_card_pulled_before_the_debit_reached_it_is_recovered_as_not_debited(c
     counter.insert(NUMBER)
     assert counter.balance(NUMBER) == 10
     assert counter.central.redemptions["r1"].state.value == "cancelled"
+    debit = counter.journal.card_debit("r1")
+    assert debit is not None and debit.state is CardDebitState.NOT_DEBITED and debit.cancelled
     assert counter.flow.state.problem is not None and counter.flow.state.problem.key == "counter.result.not_debited"
 
 
@@ -234,7 +240,8 @@ def test_a_confirmation_the_central_never_gets_says_the_card_was_debited(counter
     assert counter.balance(NUMBER) == 9
     state = counter.flow.state
     assert state.result is not None and state.result.key == "counter.result.concessions_card_only"
-    assert list(counter.store.pending) == ["r1"]  # kept: the central settles it at the card's next tap
+    debit = counter.journal.card_debit("r1")  # the proof kept for the central (and its next tap settles it)
+    assert debit is not None and debit.state is CardDebitState.PROVEN
 
 
 def test_a_made_card_is_sold_written_and_read_back(counter: Counter) -> None:
