@@ -66,8 +66,8 @@ from devices.yearcard.terminal import (
     YearCardError,
 )
 from kiosk.flows.runtime import Message, Worker
-from kiosk.journal import CardDebitState, Journal
 from kiosk.flows.staff_login import LoginStep, StaffClient, StaffLogin
+from kiosk.journal import CardDebitState, Journal
 from kiosk.observers import Observers, Unsubscribe
 
 log = logging.getLogger(__name__)
@@ -527,7 +527,7 @@ class CounterFlow:
             self._read()
             return
         redemption_id, pending = torn
-        token, central, terminal = self._token, self._central, self._terminal
+        token, terminal = self._token, self._terminal
         self._set(step=Step.WORKING, problem=None)
 
         def job() -> tuple[str, RedemptionResult | None]:
