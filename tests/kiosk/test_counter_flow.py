@@ -110,6 +110,13 @@ def build_counter(tmp_path: Path, **kwargs: object) -> Counter:
     return Counter(flow, central, slot, clock, cards, master, journal)
 
 
+def _sale_byte(counter: Counter) -> int:
+    """The sale status byte of the made card's public file, on its image."""
+    public = YearCardOS(ImageStore(counter.cards[MADE])).state.public
+    assert public is not None
+    return public[15]
+
+
 def _channel(handler: Callable[[bytes], bytes]) -> Callable[[bytes], ApduResponse]:
     return lambda apdu: ApduResponse.from_bytes(handler(apdu))
 
@@ -267,13 +274,13 @@ def test_a_sale_whose_write_fails_leaves_the_card_unsold_and_says_so_then_writes
     state = counter.flow.state
     assert state.step is Step.CARD and state.problem is not None
     assert state.problem.key == "counter.problem.sale_not_written"
-    assert YearCardOS(ImageStore(counter.cards[MADE])).state.public[15] == 0  # as it was
+    assert _sale_byte(counter) == 0  # as it was
     counter.insert(MADE)  # the ledger says sold, the card does not: offered again
     state = counter.flow.state
     assert state.card is not None and state.card.unwritten_sale and state.actions == {Action.SELL}
     assert [n.key for n in state.notes] == ["counter.note.sale_not_written"]
     counter.flow.sell()
-    assert YearCardOS(ImageStore(counter.cards[MADE])).state.public[15] == 1
+    assert _sale_byte(counter) == 1
 
 
 def test_a_renewal_writes_the_new_expiry(counter: Counter) -> None:
