@@ -1,5 +1,6 @@
-"""Home: the journeys offered now (the big "collect tickets" button), the QR hint, or why the
-kiosk is out of service, and a short notice when a QR or a card could not be taken."""
+"""Home: the journeys offered now (the big "collect tickets" button), the QR hint, the year-card
+hint (a card can be tapped at any time), or why the kiosk is out of service, and a short notice
+when a QR or a card could not be taken."""
 
 from __future__ import annotations
 
@@ -31,6 +32,17 @@ class HomeScreen(KioskScreen):
             ids.status.text = tr.join(tr.text(availability.out_of_service_reason or "out_of_service._default"),
                                       tr.text("idle.ask_staff"))
         ids.notice.text = tr.message(home.notice)
+        self._show_card(home, tr)
+
+    def _show_card(self, home: HomeState, tr: Translator) -> None:
+        """The year-card journey, where the kiosk has one: a card can be tapped at any time."""
+        ids = self.ids
+        has_cards = "card" in self.host.kiosk.journeys
+        offered = "card" in home.offered
+        ids.card_row.opacity = 1 if has_cards else 0
+        ids.card_row.disabled = not offered
+        ids.card_button.text = tr.text("yearcard.home_button") if has_cards else ""
+        ids.card_hint.text = tr.text("yearcard.home_hint") if offered else ""
 
 
 load_kv(__file__)
