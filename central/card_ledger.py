@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from backend_client.wire import (
@@ -54,6 +54,7 @@ from central.models import (
     Kiosk,
     Psam,
     Redemption,
+    Showing,
     Ticket,
 )
 from central.staff import Permission, StaffActor, require
@@ -233,20 +234,21 @@ def redemption_view(session: Session, redemption: Redemption) -> RedemptionView:
 
 
 def owed_redemptions(session: Session, card: Card, now: datetime) -> list[Redemption]:
-    """Confirmed ticket redemptions of this card with a ticket never printed nor held by a live claim."""
-    confirmed = session.scalars(
-        select(Redemption).where(Redemption.card_number == card.card_number,
-                                 Redemption.state == RedemptionState.CONFIRMED.value,
-                                 Redemption.kind == CardUseKind.TICKETS.value,
-                                 Redemption.order_id.is_not(None))
-        .order_by(Redemption.created_at)
+    """Confirmed ticket redemptions of this card, for shows not over, with a ticket never printed
+    nor held by a live claim (a kiosk died between the debit and the printer)."""
+    rows = session.execute(
+        select(Redemption, Ticket)
+        .join(Showing, Showing.id == Redemption.showing_id)
+        .join(Ticket, Ticket.order_id == Redemption.order_id)
+        .where(Redemption.card_number == card.card_number, Redemption.state == RedemptionState.CONFIRMED.value,
+               Redemption.kind == CardUseKind.TICKETS.value, Showing.ends_at > now)
+        .order_by(Redemption.created_at, Redemption.id)
     ).all()
-    owed = []
-    for redemption in confirmed:
-        tickets = session.scalars(select(Ticket).where(Ticket.order_id == redemption.order_id)).all()
-        if any(effective_status(t, now) is TicketStatus.AVAILABLE for t in tickets):
-            owed.append(redemption)
-    return owed
+    owed: dict[str, Redemption] = {}
+    for redemption, ticket in rows:
+        if effective_status(ticket, now) is TicketStatus.AVAILABLE:
+            owed.setdefault(redemption.id, redemption)
+    return list(owed.values())
 
 
 def card_view(session: Session, card: Card, now: datetime, cinema: Cinema | None = None,
@@ -327,6 +329,33 @@ def tac_valid(keys: crypto.MasterKeys, body: DebitProofBody) -> bool:
     return crypto.verify_tac(keys.tac, body.card_number, purchase, bytes.fromhex(body.tac))
 
 
+CARD_FIGURES = ("visits_left", "last_counter", "status", "recycled_at", "recycled_cinema_id")
+
+
+def _apply_debit(figures: dict[str, Any], visits: int, counter: int, now: datetime, cinema_id: str) -> None:
+    """A debit's effect on a card's figures (visits left, counter seen; recycled when none are left)."""
+    figures["visits_left"] = max(0, figures["visits_left"] - visits)
+    last = figures["last_counter"]
+    figures["last_counter"] = counter if last is None else max(last, counter)
+    if figures["visits_left"] == 0 and figures["status"] == CardStatus.ACTIVE.value:
+        figures["status"] = CardStatus.RECYCLED.value  # the cinema's "cards to collect" list
+        figures["recycled_at"] = now
+        figures["recycled_cinema_id"] = cinema_id
+
+
+def _transaction_values(
+    card: Card, debit: Debit, cinema_id: str, now: datetime, *, kiosk_id: str | None, staff_no: str | None,
+    proof: str, redemption_id: str | None, price_per_visit: int,
+) -> dict[str, Any]:
+    return dict(
+        card_number=card.card_number, issue_no=card.issue_no, card_counter=debit.card_counter, counter_kind=PURCHASE,
+        kind=debit.kind.value, visits=debit.visits, balance_after=debit.balance_after, terminal_id=debit.terminal_id,
+        terminal_seq=debit.terminal_seq, cinema_id=cinema_id, kiosk_id=kiosk_id, staff_no=staff_no,
+        card_local_time=debit.at, recorded_at=now, tac=debit.tac, proof=proof, redemption_id=redemption_id,
+        settlement_fen=debit.visits * price_per_visit,
+    )
+
+
 def record_debit(
     session: Session, now: datetime, card: Card, debit: Debit, cinema_id: str, *, kiosk_id: str | None,
     staff_no: str | None, proof: str, redemption_id: str | None = None, price_per_visit: int | None = None,
@@ -337,21 +366,14 @@ def record_debit(
     """
     if price_per_visit is None:
         price_per_visit = settlement_per_visit(session, card.card_type, cinema_id)
-    row = CardTransaction(
-        card_number=card.card_number, issue_no=card.issue_no, card_counter=debit.card_counter, counter_kind=PURCHASE,
-        kind=debit.kind.value, visits=debit.visits, balance_after=debit.balance_after, terminal_id=debit.terminal_id,
-        terminal_seq=debit.terminal_seq, cinema_id=cinema_id, kiosk_id=kiosk_id, staff_no=staff_no,
-        card_local_time=debit.at, recorded_at=now, tac=debit.tac, proof=proof, redemption_id=redemption_id,
-        settlement_fen=debit.visits * price_per_visit,
-    )
+    row = CardTransaction(**_transaction_values(card, debit, cinema_id, now, kiosk_id=kiosk_id, staff_no=staff_no,
+                                                proof=proof, redemption_id=redemption_id,
+                                                price_per_visit=price_per_visit))
     session.add(row)
-    card.visits_left = max(0, card.visits_left - debit.visits)
-    card.last_counter = debit.card_counter if card.last_counter is None else max(card.last_counter,
-                                                                                   debit.card_counter)
-    if card.visits_left == 0 and card.status == CardStatus.ACTIVE.value:
-        card.status = CardStatus.RECYCLED.value  # the cinema's "cards to collect" list
-        card.recycled_at = now
-        card.recycled_cinema_id = cinema_id
+    figures = {name: getattr(card, name) for name in CARD_FIGURES}
+    _apply_debit(figures, debit.visits, debit.card_counter, now, cinema_id)
+    for name, value in figures.items():
+        setattr(card, name, value)
     return row
 
 
@@ -520,7 +542,11 @@ class CardLedgerArea(CentralBase):
         )
 
     def offline_debits(self, kiosk: Kiosk, batch: OfflineDebitBatch) -> OfflineDebitResult:
-        """Debits made while offline: each TAC checked, recorded once (a repeat is a duplicate)."""
+        """Debits made while offline: each TAC checked, recorded once (a repeat is a duplicate).
+
+        A fixed number of statements per batch, whatever its size: cards, terminals and recorded
+        counters are read in one query each, transactions inserted and cards updated in bulk.
+        """
         with self.sessions.begin() as session:
             now = self.clock.now()
             numbers = sorted({d.card_number for d in batch.debits})
@@ -529,12 +555,15 @@ class CardLedgerArea(CentralBase):
             terminals = {t.terminal_id: t for t in session.scalars(
                 select(Psam).where(Psam.terminal_id.in_({d.terminal_id for d in batch.debits})))}
             keys = {(d.card_number, d.card_counter) for d in batch.debits}
-            recorded = set(session.execute(
+            recorded: set[tuple[str, int]] = {(number, counter) for number, counter in session.execute(
                 select(CardTransaction.card_number, CardTransaction.card_counter).where(
                     CardTransaction.counter_kind == PURCHASE,
-                    tuple_(CardTransaction.card_number, CardTransaction.card_counter).in_(sorted(keys)))).tuples())
-            prices: dict[tuple[int, str], int] = {}
-            accepted, duplicates, refused = 0, 0, []
+                    tuple_(CardTransaction.card_number, CardTransaction.card_counter).in_(sorted(keys))))}
+            prices = self._prices(session, {(c.card_type, t.cinema_id) for c in cards.values()
+                                            for t in terminals.values()})
+            figures: dict[str, dict[str, Any]] = {}
+            rows: list[dict[str, Any]] = []
+            duplicates, refused = 0, []
             for body in sorted(batch.debits, key=lambda d: (d.card_number, d.card_counter)):
                 key = (body.card_number, body.card_counter)
                 if key in recorded:
@@ -547,16 +576,28 @@ class CardLedgerArea(CentralBase):
                     refused.append(f"{body.card_number}:{body.card_counter}")
                     log.info("offline debit refused: card %s counter %d", mask(body.card_number), body.card_counter)
                     continue
-                price_key = (card.card_type, terminal.cinema_id)
-                if price_key not in prices:
-                    prices[price_key] = settlement_per_visit(session, *price_key)
-                record_debit(session, now, card, Debit.of_proof(body), terminal.cinema_id, kiosk_id=kiosk.id,
-                             staff_no=None, proof="tac", price_per_visit=prices[price_key])
+                rows.append(_transaction_values(
+                    card, Debit.of_proof(body), terminal.cinema_id, now, kiosk_id=kiosk.id, staff_no=None,
+                    proof="tac", redemption_id=None, price_per_visit=prices[(card.card_type, terminal.cinema_id)]))
+                state = figures.setdefault(card.card_number, {"card_number": card.card_number,
+                                                              **{n: getattr(card, n) for n in CARD_FIGURES}})
+                _apply_debit(state, body.visits, body.card_counter, now, terminal.cinema_id)
                 recorded.add(key)
-                accepted += 1
-            audit(session, now, kiosk.id, "offline_debits", accepted=accepted, duplicates=duplicates,
+            if rows:
+                session.execute(insert(CardTransaction), rows)
+                session.execute(update(Card), list(figures.values()))
+            audit(session, now, kiosk.id, "offline_debits", accepted=len(rows), duplicates=duplicates,
                   refused=len(refused))
-            return OfflineDebitResult(accepted=accepted, duplicates=duplicates, refused=refused)
+            return OfflineDebitResult(accepted=len(rows), duplicates=duplicates, refused=refused)
+
+    @staticmethod
+    def _prices(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """Settlement prices per visit for (type, cinema) pairs, in two queries."""
+        types = {t.code: t.settlement_fen for t in session.scalars(
+            select(CardType).where(CardType.code.in_({code for code, _ in pairs})))}
+        overrides = {(o.card_type, o.cinema_id): o.settlement_fen for o in session.scalars(
+            select(CardTypePrice).where(CardTypePrice.card_type.in_(set(types))))}
+        return {pair: overrides.get(pair, types.get(pair[0], 0)) for pair in pairs}
 
     # ---- counter ----
 

@@ -265,13 +265,13 @@ class RedemptionsArea(ClaimsArea):
             hall_ids = {hall.id for _, _, hall in rows}
             layout = dict(session.execute(
                 select(HallSeat.hall_id, func.count()).where(HallSeat.hall_id.in_(hall_ids))
-                .group_by(HallSeat.hall_id)).tuples().all())
+                .group_by(HallSeat.hall_id)).all())
             taken = dict(session.execute(
                 select(Ticket.showing_id, func.count()).join(Showing, Showing.id == Ticket.showing_id)
                 .join(HallSeat, (HallSeat.hall_id == Showing.hall_id) & (HallSeat.row == Ticket.row)
                       & (HallSeat.seat == Ticket.seat))
                 .where(Ticket.showing_id.in_([s.id for s, _, _ in rows])).group_by(Ticket.showing_id)
-            ).tuples().all())
+            ).all())
             return CardShowings(card_number=card_number, showings=[
                 ShowingOffer(showing_id=s.id, film_title=f.title, film_original_title=f.original_title,
                              hall_name=h.name, format=s.format, starts_at=s.starts_at, ends_at=s.ends_at,
@@ -297,7 +297,7 @@ class RedemptionsArea(ClaimsArea):
                                     .order_by(HallSeat.y, HallSeat.x)).all()
             occupied = {(t.row, t.seat): status for t, status in session.execute(
                 select(Ticket, Order.status).join(Order, Order.id == Ticket.order_id)
-                .where(Ticket.showing_id == showing.id)).tuples()}
+                .where(Ticket.showing_id == showing.id))}
             views = []
             for seat in seats:
                 status = occupied.get((seat.row, seat.seat))
