@@ -136,6 +136,11 @@ class CardSection(Section):
     # pcsc: the PSAM's reader (the kiosk's second slot): the first reader whose name contains this; "" = no
     # PSAM (year-cards are read by no one: the card journey is off)
     psam_reader_name_pattern: str = ""
+    # sim: the PSAM in the simulator's second slot, from an image file (`python -m devices.sim.yearcard demo`
+    # makes one with test keys); "" = no PSAM.  sim_card_image: the year-card dev mode and the demo put on
+    # the simulated reader.
+    sim_psam_image: str = ""
+    sim_card_image: str = ""
 
 
 @dataclass(frozen=True)

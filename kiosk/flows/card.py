@@ -88,6 +88,7 @@ from kiosk.flows.card_seats import SeatKey
 from kiosk.flows.journey import Journey, JourneyState, NavView
 from kiosk.flows.runtime import Message, Worker
 from kiosk.journal import CardDebitState, Journal
+from kiosk.yearcard import proof_body
 
 log = logging.getLogger(__name__)
 
@@ -688,10 +689,7 @@ class CardFlow(Journey[CardState]):
         """The card was debited: journal the proof, confirm it with the central, print the claim."""
         self._journal.card_debit_proven(rid, proof.to_dict())
         pending = proof.pending
-        body = DebitProofBody(card_number=pending.card_number, card_counter=pending.card_counter,
-                              visits=pending.amount, kind=_KINDS.get(pending.kind, CardUseKind.TICKETS),
-                              terminal_id=pending.terminal_id, terminal_seq=pending.terminal_seq, at=pending.when,
-                              balance_after=pending.balance_after, tac=proof.tac)
+        body = proof_body(proof)
         try:
             result = self._client.confirm_redemption(rid, body, f"{rid}:confirm")
         except CentralRefused as exc:
@@ -727,7 +725,8 @@ class CardFlow(Journey[CardState]):
         return [
             TicketContent(
                 ticket_id=ticket.ticket_id,
-                cinema_name=self._cinema_name(),
+                cinema_name=(showing.cinema_name if showing is not None and showing.cinema_name
+                             else self._cinema_name()),
                 film_title=showing.film_title if showing is not None else "",
                 film_original_title=(showing.film_original_title if showing is not None
                                      and showing.film_original_title != showing.film_title else None),
