@@ -27,6 +27,7 @@ from kivy.clock import Clock, ClockEvent  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.properties import StringProperty  # noqa: E402
 
+from devices.card_api import CardEvent  # noqa: E402
 from kiosk.availability import Availability  # noqa: E402
 from kiosk.config import KioskConfig  # noqa: E402
 from kiosk.flows.counter import CardSide, CounterCentral, CounterFlow  # noqa: E402
@@ -269,4 +270,38 @@ def counter_app(
     return app
 
 
-__all__ = ["HOME", "AppObserver", "CounterApp", "KioskApp", "counter_app", "screen_detail"]
+
+def run_counter(config: KioskConfig) -> int:
+    """`kiosk run` with kiosk.mode = "counter": the kiosk's services (central, journal, the card
+    reader and the PSAM), the counter's app, until the window closes."""
+    from kiosk.runner import stop_on_signals
+    from kiosk.services import KioskServices, StartupError
+
+    services = KioskServices(config)
+    try:
+        if services.year_cards is None or services.card_reader is None:
+            raise StartupError("kiosk.mode = \"counter\" needs a card reader (card.reader) and the PSAM "
+                               "(card.psam_reader_name_pattern, or card.sim_psam_image with the simulator)")
+        app = counter_app(config, services.client, services.year_cards, services.journal,
+                          now=services.clock.monotonic)
+
+        def on_card(event: CardEvent) -> None:  # from the reader's thread, to Kivy's loop
+            def deliver() -> None:
+                app.flow.handle_card(event)
+
+            app.post_to_main(deliver)
+
+        services.start(lambda _code: None, on_card)
+        restore = stop_on_signals(app)
+        try:
+            app.run()
+        finally:
+            restore()
+            if app.worker is not None:
+                app.worker.stop()
+    finally:
+        services.stop()
+    return 0
+
+
+__all__ = ["HOME", "AppObserver", "CounterApp", "KioskApp", "counter_app", "run_counter", "screen_detail"]
