@@ -271,10 +271,12 @@ def counter_app(
 
 
 
-def run_counter(config: KioskConfig) -> int:
+def run_counter(config: KioskConfig, stop_on_signals: Callable[[Any], Callable[[], None]]) -> int:
     """`kiosk run` with kiosk.mode = "counter": the kiosk's services (central, journal, the card
-    reader and the PSAM), the counter's app, until the window closes."""
-    from kiosk.runner import stop_on_signals
+    reader and the PSAM), the counter's app, until the window closes.
+
+    ``stop_on_signals(app)`` (the runner's) makes Ctrl+C and SIGTERM close the app; it returns the undo.
+    """
     from kiosk.services import KioskServices, StartupError
 
     services = KioskServices(config)
