@@ -559,19 +559,20 @@ class CounterFlow:
         token, terminal = self._token, self._terminal
         self._set(step=Step.WORKING, problem=None)
 
-        def job() -> tuple[str, RedemptionResult | None]:
+        def job() -> tuple[str, RedemptionResult | None, ClaimResult | None]:
             outcome = terminal.recover(pending)
             if isinstance(outcome, DebitProof):
                 try:
-                    return "debited", self._confirm(redemption_id, outcome, token)
+                    result = self._confirm(redemption_id, outcome, token)
                 except (CentralUnreachable, CentralBadAnswer):
-                    return "debited", None  # the card's next tap settles it (the central reads its log)
+                    return "debited", None, None  # the card's next tap settles it (the central reads its log)
+                return "debited", result, self._print_recovered(redemption_id, result)
             if isinstance(outcome, NotDebited):
                 self._not_debited(redemption_id, token)
-                return "not_debited", None
+                return "not_debited", None, None
             # debited, its proof gone: the central reconciles at the card's next tap (the read below)
             self._journal.card_debit_settle(redemption_id, CardDebitState.UNKNOWN, "debited without proof")
-            return "debited", None
+            return "debited", None, None
 
         def done(answer: Any, error: BaseException | None) -> None:
             if isinstance(error, WrongCard):
@@ -583,15 +584,32 @@ class CounterFlow:
                 return
             self._torn = None
             if error is not None:
-                self._action_failed(error, "concessions")
+                self._action_failed(error, "recovery")
                 return
-            outcome, result = answer
+            outcome, result, printed = answer
             if outcome == "not_debited":
                 self._read(problem=Message.of("counter.result.not_debited"))
+            elif printed is not None:
+                self._tickets_done(printed, len(result.claim.tickets) if result and result.claim else 0,
+                                   pending.amount)
             else:
                 self._debit_done(result, pending.amount)
 
         self._submit(job, done)
+
+    def _print_recovered(self, redemption_id: str, result: RedemptionResult) -> ClaimResult | None:
+        """A recovered ticket debit: its claim prints now, with the showing journaled before the debit."""
+        debit = self._journal.card_debit(redemption_id)
+        if result.claim is None or self._claims is None or debit is None or debit.showing is None:
+            return None
+        showing = ShowingOffer.model_validate(debit.showing)
+        self._claims.record(result.claim, self._ticket_contents(result.claim, showing))
+        return self._claims.print_claim(result.claim.claim_id, lambda: False, lambda _update: None)
+
+    def _tickets_done(self, printed: ClaimResult, count: int, visits: int) -> None:
+        note = None if printed.printed == count else Message.of(
+            "counter.problem.tickets_not_all_printed", printed=printed.printed, count=count)
+        self._read(result=Message.of("counter.result.tickets", count=printed.printed, visits=visits), problem=note)
 
     # -- tickets ----------------------------------------------------------------------------
 
@@ -685,10 +703,7 @@ class CounterFlow:
             if outcome == "no_seats":
                 self._set(step=Step.CARD, problem=Message.of("refusal.seats_taken"))
             elif outcome == "printed" and printed is not None:
-                note = None if printed.printed == people else Message.of(
-                    "counter.problem.tickets_not_all_printed", printed=printed.printed, count=people)
-                self._read(result=Message.of("counter.result.tickets", count=printed.printed, visits=visits),
-                           problem=note)
+                self._tickets_done(printed, people, visits)
             else:  # debited; the central settles it at the card's next tap, the tickets are owed there
                 self._set(step=Step.CARD, actions=frozenset(), problem=None,
                           result=Message.of("counter.result.concessions_card_only", visits=visits))

@@ -235,3 +235,25 @@ def test_tickets_at_the_counter_hold_the_best_seats_debit_and_print_once(desk: D
     with kit.ledger.sessions() as session:
         tx = session.scalars(select(CardTransaction).where(CardTransaction.card_number == card.number)).one()
         assert (tx.staff_no, tx.kind) == ("S1001", "tickets")
+
+
+def test_a_ticket_debit_torn_at_the_counter_prints_its_tickets_once_when_the_card_is_back(
+    desk: Desk, kit: CardKit
+) -> None:
+    card: KitCard = desk.card  # type: ignore[attr-defined]
+    log_in(desk.flow, "S1001")
+    desk.tap()
+    desk.flow.start_tickets()
+    soon = next(i for i, offer in enumerate(desk.flow.state.showings) if offer.showing_id == "show-demo-soon")
+    desk.flow.choose_showing(soon)
+    desk.rig.card.pull_at_command(4, executed=True)  # DEBIT FOR PURCHASE done, its answer lost
+    desk.flow.confirm_tickets()
+    assert desk.flow.step is Step.CARD_BACK
+    assert desk.printer.jobs == []  # nothing printed while the debit is unknown
+    assert wait_until(lambda: not card_in_virtual_reader(VIRTUAL_READER), EVENT_TIMEOUT_S)
+    desk.tap()
+    state = desk.flow.state
+    assert state.result is not None and state.result.key == "counter.result.tickets", state
+    assert len(desk.printer.wait_for_jobs(1)) == 1
+    visits = state.result.param_dict()["visits"]
+    assert desk.rig.card_os.state.balance == 10 - visits and kit.card_row(card.number).visits_left == 10 - visits
