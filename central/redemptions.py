@@ -397,6 +397,9 @@ class RedemptionsArea(ClaimsArea):
         if showing.starts_at <= now:
             raise refuse(ErrorCode.SHOW_OVER, "this showing has started", card.card_number,
                          show_start=iso(showing.starts_at))
+        if now < self.pickup_opens_at(showing):  # its tickets could not be printed yet
+            raise refuse(ErrorCode.OUTSIDE_WINDOW, "tickets for this showing cannot be printed yet", card.card_number,
+                         opens_at=iso(self.pickup_opens_at(showing)))
         per_person = type_formats(card_type).get(showing.format)
         if per_person is None:
             raise refuse(ErrorCode.NOT_COVERED, f"this card does not cover {showing.format} showings",
@@ -501,6 +504,10 @@ class RedemptionsArea(ClaimsArea):
 
         def work(session: Session) -> RedemptionResult | _Settled:
             now = self.clock.now()
+            # The card first, then the redemption: the order a tap locks them in (no deadlock).
+            peek = session.get(Redemption, redemption_id)
+            if peek is not None:
+                session.get(Card, peek.card_number, with_for_update=True)
             redemption = self._locked_redemption(session, kiosk, redemption_id)
             if proof.card_number != redemption.card_number or proof.kind.value != redemption.kind:
                 raise refuse(ErrorCode.BAD_REQUEST, "this debit is of another card or kind", proof.card_number)
@@ -521,7 +528,7 @@ class RedemptionsArea(ClaimsArea):
             if terminal is None or terminal.cinema_id != kiosk.cinema_id:
                 raise refuse(ErrorCode.TAC_INVALID, "this PSAM is not registered to this cinema", proof.card_number,
                              reason="unknown_terminal", terminal_id=proof.terminal_id)
-            card = session.get_one(Card, proof.card_number, with_for_update=True)
+            card = session.get_one(Card, proof.card_number)  # locked above
             staff_no = staff.staff_no if staff else redemption.staff_no
             if card.visits_left - proof.visits != proof.balance_after:
                 audit(session, now, kiosk.id, "card_balance_differs", redemption.order_id,
@@ -539,8 +546,14 @@ class RedemptionsArea(ClaimsArea):
             _pay(session, redemption, now)
             claim = None
             if redemption.kind == CardUseKind.TICKETS.value and redemption.order_id is not None:
-                claim = self._open_claim(session, kiosk, redemption, f"redemption:{redemption.id}")
-                redemption.claim_id = claim.claim_id
+                try:
+                    with session.begin_nested():  # the debit stays recorded whatever happens to the claim
+                        claim = self._open_claim(session, kiosk, redemption, f"redemption:{redemption.id}")
+                    redemption.claim_id = claim.claim_id
+                except Refusal as refused:
+                    # e.g. the show ended between the hold and the debit: staff settle the tickets.
+                    audit(session, now, kiosk.id, "redemption_claim_refused", redemption.order_id,
+                          redemption_id=redemption.id, code=refused.code.value, staff_no=staff_no)
             audit(session, now, kiosk.id, "redemption_confirmed", redemption.order_id, redemption_id=redemption.id,
                   card=mask(card.card_number), visits=proof.visits, card_counter=proof.card_counter,
                   terminal_id=proof.terminal_id, staff_no=staff_no, claim_id=redemption.claim_id)

@@ -80,10 +80,12 @@ def password_matches(stored_hash: str, password: str) -> bool:
 
 
 def hash_token(token: str) -> str:
+    """What staff_sessions keeps of a session token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token() -> str:
+    """A fresh random session token (256 bits)."""
     return secrets.token_urlsafe(32)
 
 
@@ -150,6 +152,7 @@ def set_password(session: Session, user: StaffUser, password: str, must_change: 
 
 
 def session_expiry(now: datetime, seconds: int) -> datetime:
+    """When a session opened ``now`` ends."""
     return now + timedelta(seconds=seconds)
 
 

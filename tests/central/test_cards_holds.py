@@ -184,3 +184,18 @@ def test_the_showings_a_card_may_use_today(central: RunningCentral, kit: CardKit
     a7 = next(s for s in seat_map["seats"] if (s["row"], s["seat"]) == ("A", "7"))
     assert a7["x"] == 7  # past the aisle
     refusal(kiosk.call("get", Routes.SHOWING_SEATS.format(showing_id="t-other")), ErrorCode.SHOWING_NOT_FOUND)
+
+
+def test_a_debit_confirmed_after_the_show_ended_is_kept_without_a_claim(central: RunningCentral, kit: CardKit) -> None:
+    kiosk = CardKiosk(central)
+    card = kit.make_card(visits=4)
+    held = ok(kiosk.hold(card, SOON, ["J5"]))
+    pending: list[Any] = []
+    ok(kiosk.debiting(held["redemption_id"], _pending_debit(card, held, pending)))
+    central.advance_clock(6 * 3600)  # the kiosk was offline until after the show
+    proof = card.terminal().debit(1, expect_card=card.number)
+    result = ok(kiosk.confirm(held["redemption_id"], proof_of(proof)))
+    assert result["redemption"]["state"] == "confirmed" and result["claim"] is None
+    assert kit.card_row(card.number).visits_left == 3 == card.read().balance
+    assert any(a["redemption_id"] == held["redemption_id"] and a["code"] == "show_over"
+               for a in _audited(kit, "redemption_claim_refused"))

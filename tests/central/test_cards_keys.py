@@ -62,3 +62,19 @@ def test_a_malformed_issuer_keys_file_is_named_without_its_content(tmp_path: Pat
         load_issuer_keys(settings)
     assert fault in str(caught.value) and "\n" not in str(caught.value)
     assert "zz" * 16 not in str(caught.value)
+
+
+def test_a_command_without_the_issuer_keys_stops_with_one_line_on_stderr(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    settings = _settings(tmp_path)
+    init_secrets(settings, datetime.now(UTC))
+    (tmp_path / "secrets" / ISSUER_KEYS_FILE).unlink()
+    env = {**os.environ, "CENTRAL_SECRETS_DIR": str(tmp_path / "secrets")}
+    done = subprocess.run([sys.executable, "-m", "central", "migrate", "--db", settings.db_url], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and ISSUER_KEYS_FILE in lines[0] and "Traceback" not in done.stderr

@@ -187,6 +187,7 @@ def test_what_a_card_type_covers_and_allows(kit: CardKit, kiosk: CardKiosk) -> N
     refusal(kiosk.hold(year, SOON, ["Z99"]), ErrorCode.BAD_REQUEST)  # no such seat
     refusal(kiosk.hold(year, OTHER_CINEMA, ["A1"]), ErrorCode.SHOWING_NOT_FOUND)
     refusal(kiosk.hold(year, PAST, ["A1"]), ErrorCode.SHOW_OVER)
+    refusal(kiosk.hold(year, "show-demo-tomorrow", ["A1"]), ErrorCode.OUTSIDE_WINDOW)  # not printable yet
     # A seat sold online is taken.
     assert refusal(kiosk.hold(year, SOON, ["F7"]), ErrorCode.SEATS_TAKEN)["seats"] == ["F7"]
 

@@ -50,9 +50,14 @@ def test_wrong_passwords_lock_the_staff_number_for_a_while(central: RunningCentr
     assert refusal(counter.login("M1001", "wrong"), ErrorCode.LOCKED_OUT)["retry_after_s"] == 900
     assert refusal(counter.login("M1001"), ErrorCode.LOCKED_OUT)["retry_after_s"] > 0  # even the right password
     central.advance_clock(901)
-    ok(counter.login("M1001"))
+    token = ok(counter.login("M1001"))["token"]
     refusal(counter.login("M1001", "wrong"), ErrorCode.STAFF_AUTH_FAILED)  # counting starts again
     refusal(counter.login("nobody", "x"), ErrorCode.STAFF_AUTH_FAILED)
+    # A session ends by itself after CENTRAL_STAFF_SESSION_SECONDS (12 hours).
+    recycle = Routes.CARD_RECYCLE.format(card_number="8800000000000011")
+    refusal(counter.call("post", recycle, staff=token), ErrorCode.BAD_REQUEST)  # live: allowed, visits are left
+    central.advance_clock(12 * 3600 + 1)
+    refusal(counter.call("post", recycle, staff=token), ErrorCode.STAFF_SESSION_EXPIRED)
 
 
 def test_cinema_staff_log_in_only_at_their_cinema(module_central: RunningCentral) -> None:
@@ -177,3 +182,16 @@ def test_concessions_need_staff_and_hold_no_seats(module_central: RunningCentral
     with kit.ledger.sessions() as session:
         tx = session.scalars(select(CardTransaction).where(CardTransaction.card_number == card.number)).one()
         assert tx.staff_no == "S1001"
+
+
+def test_a_cinemas_manager_blacklists_only_its_own_cinemas_cards(module_central: RunningCentral, kit: CardKit) -> None:
+    card = kit.make_card(visits=5)
+    with kit.ledger.sessions.begin() as session:
+        session.get_one(Card, card.number).sold_cinema_id = "cinema-demo-2"  # sold by the second cinema
+    entry = Routes.CARD_BLACKLIST_ENTRY.format(card_number=card.number)
+    manager = CardKiosk(module_central)
+    manager.log_in("M1001")
+    refusal(manager.call("post", entry, {"reason": "lost"}), ErrorCode.FORBIDDEN)
+    admin = CardKiosk(module_central)
+    admin.log_in("A0001")  # head office acts for every cinema
+    assert ok(admin.call("post", entry, {"reason": "lost"}))["status"] == "blacklisted"
