@@ -169,6 +169,7 @@ class YearCardSection(Section):
     done_screen_s: float = setting(12.0, above=0, high=3600)
     put_back_timeout_s: float = setting(120.0, above=0, high=3600)  # a card pulled mid-debit: then staff
     card_timeout_s: float = setting(3.0, above=0, high=60)  # one APDU to the card or the PSAM
+    blacklist_refresh_s: float = setting(60.0, low=0, high=86400)  # with the status poll, at most this often
 
 
 @dataclass(frozen=True)

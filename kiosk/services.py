@@ -206,6 +206,7 @@ class KioskServices:
         self.recovery: RecoveryReport | None = None
         # When the monitor last refreshed the trust data and flushed the outbox (clock.monotonic).
         self.last_trust_refresh: float | None = None
+        self.last_blacklist_refresh: float | None = None
         self.last_outbox_flush: float | None = None
         # Told of each timer that fires off the main loop (a recorder): "monitor".
         self.on_timer: Observers[[str]] = Observers("timer observer")
@@ -442,6 +443,9 @@ class KioskServices:
             if self._due(self.last_trust_refresh, self.config.central.trust_refresh_s, now):
                 self._refresh_trust()
             self._refresh_availability()
+            if self.year_cards is not None and self._central_reachable and \
+                    self._due(self.last_blacklist_refresh, self.config.yearcard.blacklist_refresh_s, now):
+                self._refresh_blacklist()
             if self._central_reachable and self._due(self.last_outbox_flush, self.config.central.outbox_retry_s,
                                                      now):
                 self.last_outbox_flush = now
@@ -458,8 +462,13 @@ class KioskServices:
     def _refresh_trust(self) -> None:
         self.last_trust_refresh = self.clock.monotonic()
         self.trust.refresh()
-        if self.year_cards is not None:  # the card blacklist, versioned, for taps while offline
-            refresh_blacklist(self.journal, self.client)
+        if self.year_cards is not None:
+            self._refresh_blacklist()
+
+    def _refresh_blacklist(self) -> None:
+        """The card blacklist, versioned, kept for taps while the central is away."""
+        self.last_blacklist_refresh = self.clock.monotonic()
+        refresh_blacklist(self.journal, self.client)
 
     def _restore_card_transactions(self) -> None:
         """This kiosk's card transactions from the central, for a journal that lost them (or never had them)."""

@@ -26,10 +26,12 @@ from backend_client.wire import (
     CardBlacklist,
     CardTransactionPage,
     CardUseKind,
+    ClaimStatus,
     DebitProofBody,
     ErrorCode,
     RedemptionResult,
     RedemptionView,
+    TicketOutcome,
 )
 from devices.card_api import ApduResponse
 from devices.health import HEALTH_OK, Health, HealthLevel
@@ -133,6 +135,9 @@ def proof_from_dict(data: dict[str, Any]) -> DebitProof:
 
 
 class CardWorkClient(Protocol):
+    def report(self, claim_id: str, outcomes: dict[str, TicketOutcome], idempotency_key: str,
+               entrance_tokens: dict[str, str] | None = None) -> ClaimStatus: ...
+
     def confirm_redemption(self, redemption_id: str, proof: DebitProofBody, idempotency_key: str,
                            staff_token: str | None = None) -> RedemptionResult: ...
 
@@ -157,10 +162,12 @@ def flush_card_work(journal: Journal, client: CardWorkClient) -> int:
         try:
             if debit.state is CardDebitState.PROVEN and debit.proof is not None:
                 body = proof_body(proof_from_dict(debit.proof))
-                client.confirm_redemption(rid, body, f"{rid}:confirm")
+                result = client.confirm_redemption(rid, body, f"{rid}:confirm")
                 journal.card_debit_settle(rid, CardDebitState.CONFIRMED, "confirmed later")
                 journal.record_card_transaction(body.model_dump(mode="json"), rid)
                 log.info("redemption %s: the debit's proof reached the central", rid)
+                if result.claim is not None:
+                    _release(client, result.claim.claim_id, [t.ticket_id for t in result.claim.tickets])
             else:
                 client.cancel_redemption(rid, debit.detail or "not_debited", f"{rid}:cancel")
                 journal.card_debit_cancelled(rid)
@@ -180,6 +187,15 @@ def flush_card_work(journal: Journal, client: CardWorkClient) -> int:
             return settled
         settled += 1
     return settled
+
+
+def _release(client: CardWorkClient, claim_id: str, ticket_ids: list[str]) -> None:
+    """Nothing of this claim printed (nobody is at the kiosk): its tickets are owed at the card's next tap
+    at once, instead of when the claim's lease runs out."""
+    try:
+        client.report(claim_id, dict.fromkeys(ticket_ids, TicketOutcome.RELEASED), f"{claim_id}:released")
+    except CentralError as exc:
+        log.info("claim %s: not released now (%s); its lease runs out by itself", claim_id, exc)
 
 
 class BlacklistClient(Protocol):

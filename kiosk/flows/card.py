@@ -346,6 +346,7 @@ class CardFlow(Journey[CardState]):
         self._view: CardView | None = None
         self._pending: PendingDebit | None = None  # the torn debit to recover
         self._put_back_since = 0.0
+        self._inserts = 0  # cards put on the reader so far: a recovery that missed the card tries again
         self._stop_printing = threading.Event()
 
     # -- starting ----------------------------------------------------------------------------
@@ -361,8 +362,10 @@ class CardFlow(Journey[CardState]):
         step = self._state.step
         if event.kind is CardEventKind.REMOVED:
             return self._card_removed(step)
+        self._inserts += 1
         if step is Step.PUT_CARD_BACK:
             self._touch()
+            self._set(card_present=True)
             self._recover()
             return True
         if step in _READ_ON_INSERT:
@@ -655,15 +658,14 @@ class CardFlow(Journey[CardState]):
                                         showing_id=showing.showing_id, seats=seats)
             redemption = self._client.hold_redemption(request, uuid.uuid4().hex)
             post(step=Step.DEBITING, redemption_id=redemption.redemption_id)
-            return self._debit_and_complete(redemption, showing, session)
+            return self._debit_and_complete(number, redemption, showing, session)
 
         self._submit(job, self._redemption_done)
 
-    def _debit_and_complete(self, redemption: RedemptionView, showing: ShowingOffer | None,
+    def _debit_and_complete(self, number: str, redemption: RedemptionView, showing: ShowingOffer | None,
                             session: int) -> _Outcome:
         """On the worker: the debit (journaled and announced first), then the confirmation and the print."""
         rid = redemption.redemption_id
-        assert self._card_number is not None
 
         def on_pending(pending: PendingDebit) -> None:
             self._journal.card_debit_pending(rid, pending.to_dict(), showing.model_dump(mode="json")
@@ -674,11 +676,11 @@ class CardFlow(Journey[CardState]):
 
         try:
             proof = self._terminal.debit(redemption.visits, crypto.TRANSACTION_TICKET,
-                                         expect_card=self._card_number, on_pending=on_pending)
+                                         expect_card=number, on_pending=on_pending)
         except Mac2Refused as exc:
             proof = exc.proof  # debited: the central checks the TAC as issuer
         except DebitInterrupted as exc:
-            log.warning("year-card %s: the debit was interrupted (%s)", mask_card_number(self._card_number), exc)
+            log.warning("year-card %s: the debit was interrupted (%s)", mask_card_number(number), exc)
             return _Outcome("interrupted", pending=exc.pending, redemption_id=rid)
         except (YearCardError, CentralError) as exc:
             self._void(rid, "not_debited")
@@ -771,7 +773,7 @@ class CardFlow(Journey[CardState]):
             assert outcome.pending is not None
             self._pending = outcome.pending
             self._put_back_since = self._now()
-            self._set(step=Step.PUT_CARD_BACK, wrong_card=False, card_present=False, still_there=False)
+            self._recover()  # the card may still be there (a mute moment) or already back: asked first
         elif kind == "not_debited":
             self._refuse_not_debited(outcome.error)
         elif kind == "proof_refused":
@@ -838,7 +840,8 @@ class CardFlow(Journey[CardState]):
             return
         showing = self._state.showing
         session = self._session
-        self._set(step=Step.RECOVERING, card_present=True, wrong_card=False, still_there=False)
+        inserts = self._inserts
+        self._set(step=Step.RECOVERING, wrong_card=False, still_there=False)
 
         def job() -> _Outcome:
             try:
@@ -870,8 +873,11 @@ class CardFlow(Journey[CardState]):
             self._touch()
             if outcome.kind == "wrong_card":
                 log.info("a different card was put back for the torn debit: refused")
-                self._set(step=Step.PUT_CARD_BACK, wrong_card=True)
+                self._set(step=Step.PUT_CARD_BACK, wrong_card=True, card_present=True)
             elif outcome.kind == "interrupted":
+                if self._inserts != inserts:  # a card came while this attempt found none: ask it
+                    self._recover()
+                    return
                 self._set(step=Step.PUT_CARD_BACK, wrong_card=False, card_present=False)
             elif outcome.kind == "voided":
                 self._pending = None
