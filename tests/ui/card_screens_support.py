@@ -68,7 +68,7 @@ TERMINAL_ID = "31000001AA01"
 def card_reading(balance: int = 12, sold: bool = True, expires: dt.date | None = dt.date(2027, 11, 30),
                  records: int = 3) -> CardReading:
     public = PublicInfo(issuer=b"\x01\x02\x03\x04", card_number=CARD_NUMBER, card_type=2, sold=sold,
-                        made=dt.date(2026, 1, 5), activated=dt.date(2026, 12, 1) - timedelta(days=365) if sold else None,
+                        made=dt.date(2026, 1, 5), activated=dt.date(2025, 12, 1) if sold else None,
                         expires=expires if sold else None, mac=b"\x00" * 4, raw=b"\x00" * 36)
     log = tuple(TransactionRecord(card_counter=10 - i, amount=1 + i % 2, kind=crypto.TRANSACTION_TICKET,
                                   terminal_id=bytes.fromhex(TERMINAL_ID),
@@ -266,8 +266,8 @@ class CardKiosk:
 StartCardKiosk = Callable[..., CardKiosk]
 
 
-@pytest.fixture
-def start_card_kiosk(tmp_path: Path) -> Iterator[StartCardKiosk]:
+@pytest.fixture(name="start_card_kiosk")
+def card_kiosk_fixture(tmp_path: Path) -> Iterator[StartCardKiosk]:
     """``start_card_kiosk(language="zh_CN", availability=None)``: the app with the pickup and card journeys."""
     started: list[CardKiosk] = []
 

@@ -31,7 +31,6 @@ class CardViewScreen(CardScreen):
         ids.block.text = tr.message(state.redeem_block)
         ids.notice.text = tr.message(state.notice)
         owed_tickets = sum(line.seats for line in state.owed)
-        ids.owed_note.text = tr.text("yearcard.view.owed_note") if state.owed else ""
         ids.print_owed.text = tr.text("yearcard.view.owed_button", count=owed_tickets) if state.owed else ""
         ids.print_owed.opacity = 1 if state.owed else 0
         ids.print_owed.disabled = not state.owed

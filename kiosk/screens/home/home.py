@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.properties import BooleanProperty
+
 from kiosk.availability import Availability
 from kiosk.host import HomeState
 from kiosk.i18n import Translator
@@ -15,6 +17,8 @@ from kiosk.widgets.style import load_kv
 
 
 class HomeScreen(KioskScreen):
+    has_cards = BooleanProperty(False)  # the kiosk has the year-card journey: its tile shows
+
     def refresh(self, state: Any, tr: Translator, availability: Availability) -> None:
         home: HomeState = state
         ids = self.ids
@@ -37,11 +41,10 @@ class HomeScreen(KioskScreen):
     def _show_card(self, home: HomeState, tr: Translator) -> None:
         """The year-card journey, where the kiosk has one: a card can be tapped at any time."""
         ids = self.ids
-        has_cards = "card" in self.host.kiosk.journeys
+        self.has_cards = "card" in self.host.kiosk.journeys
         offered = "card" in home.offered
-        ids.card_row.opacity = 1 if has_cards else 0
-        ids.card_row.disabled = not offered
-        ids.card_button.text = tr.text("yearcard.home_button") if has_cards else ""
+        ids.card_tile.disabled = not offered
+        ids.card_button.text = tr.text("yearcard.home_button") if self.has_cards else ""
         ids.card_hint.text = tr.text("yearcard.home_hint") if offered else ""
 
 
