@@ -513,6 +513,7 @@ class CounterFlow:
                          redemption_id)
                 self._torn = (redemption_id, error.pending)
                 self._set(step=Step.CARD_BACK, problem=None)
+                self._recover(first_try=True)  # a card still on the reader is settled at once
                 return
             if error is not None:
                 self._action_failed(error, "concessions")
@@ -550,7 +551,8 @@ class CounterFlow:
         else:
             self._read(result=Message.of("counter.result.concessions", visits=visits))
 
-    def _recover(self) -> None:
+    def _recover(self, first_try: bool = False) -> None:
+        """``first_try``: right after the tear, in case the card never left (it stays asked for if it did)."""
         torn = self._torn
         if torn is None:
             self._read()
@@ -580,7 +582,7 @@ class CounterFlow:
                 return
             if isinstance(error, YearCardError):
                 log.info("counter: recovery of redemption %s not possible now: %s", redemption_id, error)
-                self._set(step=Step.CARD_BACK, problem=Message.of("counter.card_back.again"))
+                self._set(step=Step.CARD_BACK, problem=None if first_try else Message.of("counter.card_back.again"))
                 return
             self._torn = None
             if error is not None:
@@ -695,6 +697,7 @@ class CounterFlow:
             if isinstance(error, DebitInterrupted):
                 self._torn = (held[0].redemption_id, error.pending)
                 self._set(step=Step.CARD_BACK, problem=None)
+                self._recover(first_try=True)  # a card still on the reader is settled at once
                 return
             if error is not None:
                 self._action_failed(error, "tickets")

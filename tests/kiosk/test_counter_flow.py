@@ -45,6 +45,7 @@ class Slot:
         self.card: YearCardOS | None = None
         self.pull_after: int | None = None  # an INS byte: that command runs, its answer is lost
         self.fail_ins: int | None = None  # an INS byte: the card is gone before that command
+        self.lose_answer_ins: int | None = None  # an INS byte: that command runs, its answer is lost, the card stays
 
     def __call__(self, apdu: bytes) -> ApduResponse:
         if self.card is None:
@@ -52,8 +53,12 @@ class Slot:
         ins = apdu[1]
         if ins == self.fail_ins:
             self.fail_ins = None
+            self.card = None
             raise CardRemoved("pulled before the command (test)")
         answer = self.card(apdu)
+        if ins == self.lose_answer_ins:
+            self.lose_answer_ins = None
+            raise CardRemoved("answer lost (test)")
         if ins == self.pull_after:
             self.pull_after = None
             self.card = None
@@ -199,6 +204,17 @@ def test_a_card_pulled_during_the_debit_is_asked_back_and_the_debit_completed(co
     assert counter.balance(NUMBER) == 8  # once, not twice
     assert counter.central.redemptions["r1"].state.value == "confirmed"
     assert counter.flow.state.result is not None and counter.flow.state.result.key == "counter.result.concessions"
+
+
+def test_a_debit_whose_answer_is_lost_with_the_card_still_there_is_settled_at_once(counter: Counter) -> None:
+    counter.login()
+    counter.insert(NUMBER)
+    counter.flow.start_concessions()
+    counter.slot.lose_answer_ins = 0x54
+    counter.flow.confirm_concessions()
+    state = counter.flow.state
+    assert state.step is Step.CARD and state.result is not None and state.result.key == "counter.result.concessions"
+    assert counter.balance(NUMBER) == 9 and counter.central.redemptions["r1"].state.value == "confirmed"
 
 
 def test_a_card_pulled_before_the_debit_reached_it_is_recovered_as_not_debited(counter: Counter) -> None:
