@@ -78,6 +78,7 @@ from kiosk.flows.runtime import Message, Worker
 from kiosk.flows.staff_login import LoginStep, StaffClient, StaffLogin
 from kiosk.journal import CardDebitState, Journal
 from kiosk.observers import Observers, Unsubscribe
+from kiosk.yearcard import proof_body
 
 log = logging.getLogger(__name__)
 
@@ -227,15 +228,6 @@ def tap_of(reading: CardReading) -> CardTap:
 def notice_of(pending: PendingDebit) -> DebitNotice:
     return DebitNotice(card_counter=pending.card_counter, terminal_id=pending.terminal_id,
                        terminal_seq=pending.terminal_seq, at=pending.when)
-
-
-def proof_body(proof: DebitProof) -> DebitProofBody:
-    pending = proof.pending
-    return DebitProofBody(
-        card_number=pending.card_number, card_counter=pending.card_counter, visits=pending.amount,
-        kind=KIND_OF_RECORD[pending.kind], terminal_id=pending.terminal_id, terminal_seq=pending.terminal_seq,
-        at=pending.when, balance_after=pending.balance_after, tac=proof.tac,
-    )
 
 
 def allowed_actions(role: StaffRole | None, card: CardOnCounter, can_print: bool = True) -> frozenset[Action]:
