@@ -38,6 +38,7 @@ from backend_client.wire import (
     RedemptionState,
     RedemptionView,
     SeatRef,
+    ShowingOffer,
     TicketStatus,
 )
 from central.common import Refusal, audit, effective_status, iso
@@ -51,6 +52,8 @@ from central.models import (
     CardType,
     CardTypePrice,
     Cinema,
+    Film,
+    Hall,
     Kiosk,
     Psam,
     Redemption,
@@ -229,11 +232,30 @@ def redemption_view(session: Session, redemption: Redemption) -> RedemptionView:
     if redemption.order_id is not None:
         seats = [SeatRef(row=t.row, seat=t.seat) for t in session.scalars(
             select(Ticket).where(Ticket.order_id == redemption.order_id).order_by(Ticket.row, Ticket.seat))]
+    showing = _redeemed_showing(session, redemption.showing_id, redemption.visits, len(seats))
     return RedemptionView(
         redemption_id=redemption.id, card_number=redemption.card_number, kind=CardUseKind(redemption.kind),
         state=RedemptionState(redemption.state), visits=redemption.visits, showing_id=redemption.showing_id,
-        seats=seats, hold_expires_at=redemption.hold_expires_at, claim_id=redemption.claim_id,
+        seats=seats, hold_expires_at=redemption.hold_expires_at, claim_id=redemption.claim_id, showing=showing,
     )
+
+
+def _redeemed_showing(session: Session, showing_id: str | None, visits: int, people: int) -> ShowingOffer | None:
+    """The showing a redemption is for, so that any kiosk can print its owed tickets right."""
+    if showing_id is None:
+        return None
+    row = session.execute(
+        select(Showing, Film, Hall, Cinema).join(Film, Film.id == Showing.film_id)
+        .join(Hall, Hall.id == Showing.hall_id).join(Cinema, Cinema.id == Hall.cinema_id)
+        .where(Showing.id == showing_id)
+    ).first()
+    if row is None:
+        return None
+    showing, film, hall, cinema = row
+    return ShowingOffer(showing_id=showing.id, film_title=film.title, film_original_title=film.original_title,
+                        hall_name=hall.name, format=showing.format, starts_at=showing.starts_at,
+                        ends_at=showing.ends_at, visits_per_person=max(1, visits // max(1, people)), seats_free=0,
+                        cinema_name=cinema.name)
 
 
 def owed_redemptions(session: Session, card: Card, now: datetime) -> list[Redemption]:

@@ -276,7 +276,7 @@ class RedemptionsArea(ClaimsArea):
                 ShowingOffer(showing_id=s.id, film_title=f.title, film_original_title=f.original_title,
                              hall_name=h.name, format=s.format, starts_at=s.starts_at, ends_at=s.ends_at,
                              visits_per_person=formats[s.format],
-                             seats_free=max(0, layout.get(h.id, 0) - taken.get(s.id, 0)))
+                             seats_free=max(0, layout.get(h.id, 0) - taken.get(s.id, 0)), cinema_name=cinema.name)
                 for s, f, h in rows
             ])
 

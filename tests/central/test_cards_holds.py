@@ -93,6 +93,10 @@ def test_the_cards_log_confirms_a_debit_whose_answer_was_lost_and_its_tickets_ar
     assert view["reconciled"] == [held["redemption_id"]]
     assert view["visits_left"] == 4
     assert [o["redemption_id"] for o in view["owed"]] == [held["redemption_id"]]
+    # Enough to print the owed tickets right at any kiosk: film, hall, time and cinema.
+    owed_showing = view["owed"][0]["showing"]
+    assert owed_showing["showing_id"] == SOON and owed_showing["film_title"] == "流浪地球2"
+    assert owed_showing["cinema_name"] == "演示影城" and owed_showing["visits_per_person"] == 1
     assert any(a["redemption_id"] == held["redemption_id"] for a in _audited(kit, "redemption_confirmed_by_card_log"))
     body = {"card_number": card.number}
     path = Routes.REDEMPTION_CLAIM.format(redemption_id=held["redemption_id"])

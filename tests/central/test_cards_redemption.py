@@ -188,6 +188,8 @@ def test_what_a_card_type_covers_and_allows(kit: CardKit, kiosk: CardKiosk) -> N
     refusal(kiosk.hold(year, OTHER_CINEMA, ["A1"]), ErrorCode.SHOWING_NOT_FOUND)
     refusal(kiosk.hold(year, PAST, ["A1"]), ErrorCode.SHOW_OVER)
     refusal(kiosk.hold(year, "show-demo-tomorrow", ["A1"]), ErrorCode.OUTSIDE_WINDOW)  # not printable yet
+    offers = ok(kiosk.call("get", Routes.CARD_SHOWINGS.format(card_number=year.number)))["showings"]
+    assert offers and {o["cinema_name"] for o in offers} == {"演示影城"}  # printed on the ticket
     # A seat sold online is taken.
     assert refusal(kiosk.hold(year, SOON, ["F7"]), ErrorCode.SEATS_TAKEN)["seats"] == ["F7"]
 
