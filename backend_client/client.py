@@ -11,6 +11,7 @@ of the exceptions in ``backend_client.errors``, never a requests or pydantic exc
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 import logging
@@ -402,17 +403,20 @@ class CentralClient:
                                  valid_days)
 
     def renew_card(
-        self, card_number: str, challenge: str, staff_token: str, idempotency_key: str, valid_days: int | None = None
+        self, card_number: str, challenge: str, staff_token: str, idempotency_key: str, valid_days: int | None = None,
+        card_expires_on: dt.date | None = None,
     ) -> wire.CardUpdate:
+        """``card_expires_on``: what the card says now, so a renewal never written is written, not doubled."""
         return self._card_update(wire.Routes.CARD_RENEW, card_number, challenge, staff_token, idempotency_key,
-                                 valid_days)
+                                 valid_days, card_expires_on)
 
     def _card_update(
         self, route: str, card_number: str, challenge: str, staff_token: str, idempotency_key: str,
-        valid_days: int | None,
+        valid_days: int | None, card_expires_on: dt.date | None = None,
     ) -> wire.CardUpdate:
         try:
-            request = wire.CardUpdateRequest(challenge=challenge, valid_days=valid_days)
+            request = wire.CardUpdateRequest(challenge=challenge, valid_days=valid_days,
+                                             card_expires_on=card_expires_on)
         except ValidationError as exc:
             raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "a card update needs the card's 4-byte challenge") from exc
         path = route.format(card_number=quote(card_number, safe=""))

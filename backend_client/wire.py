@@ -462,6 +462,9 @@ class CardUpdateRequest(WireModel):
 
     challenge: str = Field(pattern=CHALLENGE_PATTERN)
     valid_days: int | None = Field(default=None, ge=1, le=3660)  # default: the type's validity
+    # Renewal: the expiry the card itself holds now.  Earlier than the ledger's, a renewal was
+    # recorded but never written to the card: the answer writes that date again, not a second year.
+    card_expires_on: date | None = None
 
 
 class CardUpdate(WireModel):

@@ -502,6 +502,13 @@ def renew_card(session: Session, now: datetime, keys: crypto.MasterKeys, card: C
     if card.status != CardStatus.ACTIVE.value or card.expires_on is None or card.activated_on is None:
         raise refuse(ErrorCode.BAD_REQUEST, "only a sold card with visits left is renewed", card.card_number,
                      status=card.status)
+    if request.card_expires_on is not None and request.card_expires_on < card.expires_on:
+        # A renewal the ledger has and the card never got (its write failed): write that date again.
+        data = _card_update(keys, card, request.challenge, expires=card.expires_on)
+        audit(session, now, actor, "card_renewal_written_again", card=mask(card.card_number), cinema_id=cinema.id,
+              staff_no=staff_no, card_expires=request.card_expires_on.isoformat(),
+              expires_on=card.expires_on.isoformat())
+        return data
     card_type = session.get_one(CardType, card.card_type)
     valid_days = request.valid_days or card_type.validity_days
     base = max(today, card.expires_on)

@@ -161,7 +161,7 @@ class CounterCentral(StaffClient, Protocol):
                   valid_days: int | None = None) -> CardUpdate: ...
 
     def renew_card(self, card_number: str, challenge: str, staff_token: str, idempotency_key: str,
-                   valid_days: int | None = None) -> CardUpdate: ...
+                   valid_days: int | None = None, card_expires_on: dt.date | None = None) -> CardUpdate: ...
 
     def recycle_card(self, card_number: str, staff_token: str, idempotency_key: str) -> CardView: ...
 
@@ -737,10 +737,14 @@ class CounterFlow:
         recorded: list[CardUpdate] = []
         self._set(step=Step.WORKING, result=None, problem=None)
 
+        card_expires = card.card_expires
+
         def job() -> CardReading:
             challenge = terminal.challenge()
-            ask = central.sell_card if action is Action.SELL else central.renew_card
-            update = ask(number, challenge, token, _key())
+            if action is Action.SELL:
+                update = central.sell_card(number, challenge, token, _key())
+            else:  # the card's own date: a renewal recorded but never written is written, not doubled
+                update = central.renew_card(number, challenge, token, _key(), card_expires_on=card_expires)
             recorded.append(update)
             terminal.write_public(update.update_data, expect_card=number)
             return terminal.read()

@@ -161,6 +161,22 @@ def test_a_sale_and_a_renewal_are_written_to_the_card_with_the_issuers_mac(
     assert card.read().public.expires == today + dt.timedelta(days=365 + 30)
     assert counter.redeem(card, SOON, ["K10"])["redemption"]["state"] == "confirmed"
 
+    # A renewal recorded but never written (the card left before the write): renewing again with the
+    # card's own date writes the recorded date, it does not add a second period.
+    card_date = card.read().public.expires
+    assert card_date is not None
+    challenge, _ = _challenge(card)
+    lost = ok(counter.call("post", Routes.CARD_RENEW.format(card_number=card.number),
+                           {"challenge": challenge, "valid_days": 30, "card_expires_on": str(card_date)}))
+    recorded = card_date + dt.timedelta(days=30)
+    assert lost["card"]["expires_on"] == str(recorded)
+    challenge, transmit = _challenge(card)
+    again = ok(counter.call("post", Routes.CARD_RENEW.format(card_number=card.number),
+                            {"challenge": challenge, "valid_days": 30, "card_expires_on": str(card_date)}))
+    data = bytes.fromhex(again["update_data"])
+    assert transmit(p.update_public_secure(data[:36], data[36:])).ok
+    assert card.read().public.expires == recorded and again["card"]["expires_on"] == str(recorded)
+
 
 def test_concessions_need_staff_and_hold_no_seats(module_central: RunningCentral, kit: CardKit) -> None:
     counter = CardKiosk(module_central)

@@ -310,6 +310,21 @@ def test_a_renewal_writes_the_new_expiry(counter: Counter) -> None:
     assert state.card is not None and state.card.card_expires == TODAY + dt.timedelta(days=730)
 
 
+def test_a_renewal_whose_write_fails_is_written_at_the_next_try_without_a_second_year(counter: Counter) -> None:
+    counter.login()
+    counter.insert(NUMBER)
+    counter.slot.fail_ins = 0xD6  # the card leaves before the UPDATE BINARY
+    counter.flow.renew()
+    state = counter.flow.state
+    assert state.problem is not None and state.problem.key == "counter.problem.renewal_not_written"
+    counter.insert(NUMBER)
+    assert Action.RENEW in counter.flow.state.actions
+    counter.flow.renew()
+    state = counter.flow.state
+    assert state.result is not None and state.result.key == "counter.result.renewed"
+    assert state.card is not None and state.card.card_expires == TODAY + dt.timedelta(days=730)  # one year added
+
+
 def test_recycle_and_blacklist_by_role_and_forbidden_is_shown_if_it_happens(tmp_path: Path) -> None:
     counter = build_counter(tmp_path)
     counter.central.visits[NUMBER] = 0  # its last visit used (the ledger's word)

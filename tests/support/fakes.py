@@ -658,8 +658,10 @@ class FakeCounterCentral:
                             expires=day + timedelta(days=valid_days or 365))
 
     def renew_card(self, card_number: str, challenge: str, staff_token: str, idempotency_key: str,
-                   valid_days: int | None = None) -> Any:
+                   valid_days: int | None = None, card_expires_on: date | None = None) -> Any:
         current = self.publics[card_number].expires
+        if card_expires_on is not None and current is not None and card_expires_on < current:
+            return self._update("renew_card", card_number, challenge, staff_token, expires=current)
         base = max(self.today, current)
         return self._update("renew_card", card_number, challenge, staff_token,
                             expires=base + timedelta(days=valid_days or 365))
