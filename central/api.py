@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Path, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -17,27 +17,50 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend_client.wire import (
     API_PREFIX,
     AUTH_SCHEME,
+    CARD_NUMBER_PATTERN,
     ERROR_HTTP_STATUS,
     IDEMPOTENCY_HEADER,
+    STAFF_HEADER,
+    BlacklistRequest,
+    CardBlacklist,
+    CardShowings,
+    CardTap,
+    CardTransactionPage,
+    CardUpdate,
+    CardUpdateRequest,
+    CardView,
     ClaimReport,
     ClaimRequest,
     ClaimResponse,
     ClaimStatus,
     CodeLookupRequest,
+    DebitNotice,
+    DebitProofBody,
     ErrorBody,
     ErrorCode,
     KeySet,
     KioskHello,
     LookupResponse,
+    OfflineDebitBatch,
+    OfflineDebitResult,
+    OwedClaimRequest,
     PrintNotice,
     PrintPermit,
+    RedemptionCancel,
+    RedemptionRequest,
+    RedemptionResult,
+    RedemptionView,
     RevocationList,
     Routes,
+    SeatMap,
+    StaffLogin,
+    StaffSession,
     TokenLookupRequest,
 )
 from central.models import Kiosk
 from central.responses import error_response
 from central.service import CLAIM_NOT_ALLOWED_MESSAGE, Central, Refusal
+from central.staff import StaffActor
 from central.test_hooks import install_test_hooks
 
 log = logging.getLogger("central.api")
@@ -184,6 +207,24 @@ IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)]
 # text cannot hold, a path segment of any length) is refused as a bad request before the database.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ClaimIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+RedemptionIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+ShowingIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+CardNumberPath = Annotated[str, Path(pattern=CARD_NUMBER_PATTERN)]
+StaffToken = Annotated[str | None, Header(alias=STAFF_HEADER)]
+
+
+def _optional_staff(request: Request, k: CurrentKiosk, token: StaffToken = None) -> StaffActor | None:
+    # A counter's calls carry a staff session; a patron's at a kiosk carry none.
+    return None if token is None else request.app.state.central.staff_actor(k, token)
+
+
+def _staff(request: Request, k: CurrentKiosk, token: StaffToken = None) -> StaffActor:
+    actor: StaffActor = request.app.state.central.staff_actor(k, token)
+    return actor
+
+
+OptionalStaff = Annotated[StaffActor | None, Depends(_optional_staff)]
+Staff = Annotated[StaffActor, Depends(_staff)]
 
 
 def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
@@ -260,7 +301,106 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
     def revocations(_k: CurrentKiosk) -> RevocationList:
         return central.revocation_list()
 
+    _card_routes(app, central, refusals)
     if test_hooks:
         install_test_hooks(app, central)
     app.add_middleware(RequestGuard)
     return app
+
+
+def _card_routes(app: FastAPI, central: Central, refusals: dict[int | str, dict[str, Any]]) -> None:
+    """Year-cards: taps, showings and seats, redemptions, the blacklist, offline debits, the counter."""
+
+    @app.post(Routes.CARD_TAP, response_model=CardView, responses=refusals)
+    def card_tap(body: CardTap, k: CurrentKiosk, staff: OptionalStaff) -> CardView:
+        return central.tap(k, body, staff)
+
+    @app.get(Routes.CARD_SHOWINGS, response_model=CardShowings, responses=refusals)
+    def card_showings(card_number: CardNumberPath, k: CurrentKiosk) -> CardShowings:
+        return central.card_showings(k, card_number)
+
+    @app.get(Routes.SHOWING_SEATS, response_model=SeatMap, responses=refusals)
+    def showing_seats(showing_id: ShowingIdPath, k: CurrentKiosk) -> SeatMap:
+        return central.seat_map(k, showing_id)
+
+    @app.post(Routes.REDEMPTIONS, response_model=RedemptionView, responses=refusals)
+    def create_redemption(
+        body: RedemptionRequest, k: CurrentKiosk, staff: OptionalStaff, idempotency_key: IdempotencyKey = None
+    ) -> RedemptionView:
+        return central.create_redemption(k, body, idempotency_key, staff)
+
+    @app.get(Routes.REDEMPTION, response_model=RedemptionView, responses=refusals)
+    def get_redemption(redemption_id: RedemptionIdPath, k: CurrentKiosk) -> RedemptionView:
+        return central.get_redemption(k, redemption_id)
+
+    @app.post(Routes.REDEMPTION_DEBITING, response_model=RedemptionView, responses=refusals)
+    def redemption_debiting(
+        redemption_id: RedemptionIdPath, body: DebitNotice, k: CurrentKiosk, staff: OptionalStaff,
+        idempotency_key: IdempotencyKey = None,
+    ) -> RedemptionView:
+        # Idempotent by content (the announced debit); the header is accepted for symmetry.
+        return central.announce_debit(k, redemption_id, body, staff)
+
+    @app.post(Routes.REDEMPTION_CONFIRM, response_model=RedemptionResult, responses=refusals)
+    def redemption_confirm(
+        redemption_id: RedemptionIdPath, body: DebitProofBody, k: CurrentKiosk, staff: OptionalStaff,
+        idempotency_key: IdempotencyKey = None,
+    ) -> RedemptionResult:
+        # Idempotent by content (the card's counter); the header is accepted for symmetry.
+        return central.confirm(k, redemption_id, body, staff)
+
+    @app.post(Routes.REDEMPTION_CANCEL, response_model=RedemptionView, responses=refusals)
+    def redemption_cancel(
+        redemption_id: RedemptionIdPath, body: RedemptionCancel, k: CurrentKiosk, staff: OptionalStaff
+    ) -> RedemptionView:
+        return central.cancel(k, redemption_id, body, staff)
+
+    @app.post(Routes.REDEMPTION_CLAIM, response_model=ClaimResponse, responses=refusals)
+    def redemption_claim(
+        redemption_id: RedemptionIdPath, body: OwedClaimRequest, k: CurrentKiosk,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ClaimResponse:
+        return central.owed_claim(k, redemption_id, body.card_number, idempotency_key)
+
+    @app.get(Routes.CARD_BLACKLIST, response_model=CardBlacklist, responses=refusals)
+    def card_blacklist(_k: CurrentKiosk) -> CardBlacklist:
+        return central.card_blacklist()
+
+    @app.post(Routes.OFFLINE_DEBITS, response_model=OfflineDebitResult, responses=refusals)
+    def offline_debits(body: OfflineDebitBatch, k: CurrentKiosk) -> OfflineDebitResult:
+        return central.offline_debits(k, body)
+
+    @app.get(Routes.CARD_TRANSACTIONS, response_model=CardTransactionPage, responses=refusals)
+    def card_transactions(k: CurrentKiosk, after: Annotated[int, Query(ge=0)] = 0) -> CardTransactionPage:
+        return central.card_transactions(k, after)
+
+    @app.post(Routes.STAFF_LOGIN, response_model=StaffSession, responses=refusals)
+    def staff_login(body: StaffLogin, k: CurrentKiosk) -> StaffSession:
+        return central.staff_login(k, body)
+
+    @app.post(Routes.STAFF_LOGOUT, status_code=204, response_class=Response, responses=refusals)
+    def staff_logout(k: CurrentKiosk, token: StaffToken = None) -> Response:
+        central.staff_logout(k, token)
+        return Response(status_code=204)
+
+    @app.post(Routes.CARD_SELL, response_model=CardUpdate, responses=refusals)
+    def card_sell(card_number: CardNumberPath, body: CardUpdateRequest, k: CurrentKiosk, staff: Staff) -> CardUpdate:
+        return central.sell(k, staff, card_number, body)
+
+    @app.post(Routes.CARD_RENEW, response_model=CardUpdate, responses=refusals)
+    def card_renew(card_number: CardNumberPath, body: CardUpdateRequest, k: CurrentKiosk, staff: Staff) -> CardUpdate:
+        return central.renew(k, staff, card_number, body)
+
+    @app.post(Routes.CARD_RECYCLE, response_model=CardView, responses=refusals)
+    def card_recycle(card_number: CardNumberPath, k: CurrentKiosk, staff: Staff) -> CardView:
+        return central.recycle(k, staff, card_number)
+
+    @app.post(Routes.CARD_BLACKLIST_ENTRY, response_model=CardView, responses=refusals)
+    def card_blacklist_add(
+        card_number: CardNumberPath, body: BlacklistRequest, k: CurrentKiosk, staff: Staff
+    ) -> CardView:
+        return central.set_blacklisted(k, staff, card_number, body.reason)
+
+    @app.delete(Routes.CARD_BLACKLIST_ENTRY, response_model=CardView, responses=refusals)
+    def card_blacklist_remove(card_number: CardNumberPath, k: CurrentKiosk, staff: Staff) -> CardView:
+        return central.set_blacklisted(k, staff, card_number, None)

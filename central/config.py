@@ -66,6 +66,16 @@ class Settings:
     kiosk_delay_max_seconds: int = ranged(300, "CENTRAL_KIOSK_DELAY_MAX_SECONDS", 1, DAY)
     # A rotated-out signing key keeps verifying this long (tokens printed with it stay valid).
     key_overlap_seconds: int = ranged(7 * DAY, "CENTRAL_KEY_OVERLAP_SECONDS", 0, 366 * DAY)
+    # -- year-cards and staff --
+    # Visits a card type gets when head office does not say (the seed: at least 10 by default).
+    card_default_visits: int = ranged(10, "CENTRAL_CARD_DEFAULT_VISITS", 1, 9999)
+    # A redemption's seats are held this long for the card to be debited (until the debit is announced).
+    card_hold_seconds: int = ranged(300, "CENTRAL_CARD_HOLD_SECONDS", 10, HOUR)
+    # An owed redemption prints at a kiosk only this long after its card was tapped there.
+    card_tap_window_seconds: int = ranged(300, "CENTRAL_CARD_TAP_WINDOW_SECONDS", 10, HOUR)
+    staff_session_seconds: int = ranged(12 * HOUR, "CENTRAL_STAFF_SESSION_SECONDS", 60, 7 * DAY)
+    staff_max_failures: int = ranged(5, "CENTRAL_STAFF_MAX_FAILURES", 1, 100)
+    staff_lockout_seconds: int = ranged(900, "CENTRAL_STAFF_LOCKOUT_SECONDS", 1, 7 * DAY)
     # Optional fixed secrets from the environment instead of files in secrets_dir.
     code_secret: str | None = None
     signing_key: str | None = None

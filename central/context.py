@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from central.clock import Clock
 from central.config import Settings
 from central.secret_store import ClaimGrants, CodeHasher, KeyRing
+from devices.yearcard.crypto import MasterKeys
 
 
 class CentralBase:
@@ -22,3 +23,4 @@ class CentralBase:
     hasher: CodeHasher
     keyring: KeyRing
     grants: ClaimGrants
+    issuer_keys: MasterKeys

@@ -1,10 +1,12 @@
 """Demo data: one cinema with halls, Chinese-titled films, showings around now and paid orders
-with fixed, published pickup codes (for demos and tests only)."""
+with fixed, published pickup codes (for demos and tests only); year-card types, demo cards, the
+demo kiosk's PSAM, seat layouts, and staff users with published demo passwords (demo only)."""
 
 from __future__ import annotations
 
 import hmac
 import os
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend_client.wire import TicketStatus
-from central import admin
-from central.models import Cinema, Film, Hall, Kiosk, Order, Showing, Ticket
+from backend_client.wire import StaffRole, TicketStatus
+from central import admin, card_ledger, staff
+from central.models import Card, Cinema, Film, Hall, HallSeat, Kiosk, Order, Showing, Ticket
 from central.secret_store import hash_kiosk_secret, split_credential
 from central.service import Central, iso
 
@@ -42,6 +44,62 @@ SHOWINGS: dict[str, tuple[str, str, timedelta, timedelta]] = {
     "past": ("film-demo-2", "hall-demo-1", timedelta(hours=-4), timedelta(hours=-1, minutes=-12)),
     "other_cinema": ("film-demo-1", "hall-demo2-1", timedelta(hours=3), timedelta(hours=5, minutes=53)),
 }
+# The format of each hall's showings (a card type covers some formats).
+HALL_FORMATS = {"hall-demo-1": "2D", "hall-demo-2": "IMAX", "hall-demo2-1": "3D"}
+# Every demo hall: rows A..K nearest the screen first, seats 1..12 with an aisle after seat 6;
+# the back row's first two seats are wheelchair places.
+SEAT_ROWS = "ABCDEFGHIJK"
+SEATS_PER_ROW = 12
+AISLE_AFTER = 6
+ACCESSIBLE_SEATS = {("K", "1"), ("K", "2")}
+
+# Year-cards. code: name, formats (visits per person), max people, visits, settlement fen per visit.
+CARD_TYPES: dict[int, tuple[str, dict[str, int], int, int, int]] = {
+    1: ("年卡", {"2D": 1, "3D": 1, "IMAX": 2}, 2, 10, 3000),
+    2: ("团票卡", {"2D": 1, "3D": 1}, 8, 20, 2500),
+}
+OTHER_CINEMA_PRICE = (1, 3500)  # the second cinema agreed another price for type 1
+# The demo kiosk's PSAM (cinema code 00000001, terminal 0001) and one of the second cinema.
+DEMO_TERMINAL_ID = "000000010001"
+OTHER_TERMINAL_ID = "000000020001"
+
+
+@dataclass(frozen=True)
+class DemoCard:
+    card_number: str
+    card_type: int
+    visits: int
+    state: str  # "active" | "made" | "expired" | "blacklisted"
+
+
+# name -> demo card (images for the emulator: write_demo_card_images).
+DEMO_CARDS: dict[str, DemoCard] = {
+    "active": DemoCard("8800000000000011", 1, 10, "active"),
+    "unsold": DemoCard("8800000000000012", 1, 10, "made"),
+    "group": DemoCard("8800000000000013", 2, 20, "active"),
+    "last_visit": DemoCard("8800000000000014", 1, 1, "active"),
+    "expired": DemoCard("8800000000000015", 1, 10, "expired"),
+    "blacklisted": DemoCard("8800000000000016", 1, 10, "blacklisted"),
+}
+BLACKLIST_REASON = "挂失 reported lost"
+# Staff users with published passwords: demo use only. staff_no: name, role, cinema.
+DEMO_STAFF: dict[str, tuple[str, StaffRole, str | None]] = {
+    "S1001": ("售票员 张", StaffRole.SALES, CINEMA_ID),
+    "M1001": ("经理 李", StaffRole.MANAGER, CINEMA_ID),
+    "Q1001": ("客服 王", StaffRole.CUSTOMER_QUERY, CINEMA_ID),
+    "L1001": ("统计 赵", StaffRole.LOCAL_STATISTICIAN, CINEMA_ID),
+    "S2001": ("售票员 陈", StaffRole.SALES, OTHER_CINEMA_ID),
+    "H0001": ("总部统计 周", StaffRole.STATISTICIAN, None),
+    "O0001": ("总部操作员 吴", StaffRole.OPERATOR, None),
+    "A0001": ("总部管理员 郑", StaffRole.ADMIN, None),
+}
+
+
+def demo_password(staff_no: str) -> str:
+    """The published demo password of a demo staff user (never for a real deployment)."""
+    return f"demo-{staff_no.lower()}"
+
+
 # name: showing, seats, price, serial, verification.  Published codes: demo use only.
 ORDERS: dict[str, tuple[str, str, int, str, str]] = {
     "ready": ("soon", "F7,F8", 4500, "100001", "314159"),
@@ -77,8 +135,15 @@ def _build(central: Central, session: Session, now: datetime) -> None:
                 hall_id=hall,
                 starts_at=start_of_minute + start,
                 ends_at=start_of_minute + end,
+                format=HALL_FORMATS[hall],
             )
         )
+    for hid, _cid, _name in HALLS:
+        for y, row in enumerate(SEAT_ROWS):
+            for number in range(1, SEATS_PER_ROW + 1):
+                x = number - 1 + (1 if number > AISLE_AFTER else 0)
+                session.add(HallSeat(hall_id=hid, row=row, seat=str(number), x=x, y=y,
+                                     accessible=(row, str(number)) in ACCESSIBLE_SEATS))
     session.flush()
     for name, (showing, seats, price, serial, verification) in ORDERS.items():
         admin.create_order(
@@ -97,6 +162,34 @@ def _build(central: Central, session: Session, now: datetime) -> None:
         ticket.status = TicketStatus.PRINTED.value
         ticket.printed_at = now - timedelta(minutes=30)
         ticket.printed_by = KIOSK_ID
+    _build_cards(session, now)
+
+
+def _build_cards(session: Session, now: datetime) -> None:
+    for code, (name, formats, max_people, visits, fen) in CARD_TYPES.items():
+        card_ledger.create_card_type(session, now, code, name, formats, default_visits=visits, max_people=max_people,
+                                     settlement_fen=fen, actor="demo")
+    card_ledger.set_settlement_price(session, now, OTHER_CINEMA_PRICE[0], OTHER_CINEMA_ID, OTHER_CINEMA_PRICE[1],
+                                     actor="demo")
+    card_ledger.register_psam(session, now, DEMO_TERMINAL_ID, CINEMA_ID, KIOSK_ID, actor="demo")
+    card_ledger.register_psam(session, now, OTHER_TERMINAL_ID, OTHER_CINEMA_ID, None, actor="demo")
+    cinema = session.get_one(Cinema, CINEMA_ID)
+    today = card_ledger.local_today(cinema, now)
+    for demo in DEMO_CARDS.values():
+        card = card_ledger.register_made_card(session, now, demo.card_number, demo.card_type, demo.visits,
+                                              actor="demo")
+        if demo.state == "made":
+            continue
+        sold_on = today - timedelta(days=400) if demo.state == "expired" else today
+        card.status = "active"
+        card.sold_at = now
+        card.sold_cinema_id = CINEMA_ID
+        card.activated_on = sold_on
+        card.expires_on = sold_on + timedelta(days=365)
+        if demo.state == "blacklisted":
+            card_ledger.add_to_blacklist(session, now, demo.card_number, BLACKLIST_REASON, "demo", actor="demo")
+    for staff_no, (name, role, cinema_id) in DEMO_STAFF.items():
+        staff.create_staff_user(session, now, staff_no, name, role, demo_password(staff_no), cinema_id)
 
 
 def _describe(central: Central, session: Session, now: datetime) -> dict[str, Any]:
@@ -125,9 +218,20 @@ def _describe(central: Central, session: Session, now: datetime) -> dict[str, An
             "seats": [f"{t.row}{t.seat}" for t in tickets],
             **issued.as_json(),
         }
+    cards = {}
+    for name, demo in DEMO_CARDS.items():
+        card = session.get_one(Card, demo.card_number)
+        cards[name] = {"card_number": demo.card_number, "card_type": demo.card_type, "visits": demo.visits,
+                       "state": demo.state, "activated_on": card.activated_on.isoformat() if card.activated_on
+                       else None, "expires_on": card.expires_on.isoformat() if card.expires_on else None}
     return {
         "cinema_id": CINEMA_ID,
         "cinema_name": CINEMAS[0][1],
+        "cards": cards,
+        "terminal_id": DEMO_TERMINAL_ID,
+        "other_terminal_id": OTHER_TERMINAL_ID,
+        "staff": {no: {"role": role.value, "cinema_id": cinema_id, "password": demo_password(no)}
+                  for no, (_n, role, cinema_id) in DEMO_STAFF.items()},
         "other_cinema_id": OTHER_CINEMA_ID,
         "kiosk_id": KIOSK_ID,
         "kiosk_name": KIOSK_NAME,
@@ -173,3 +277,30 @@ def load_demo(central: Central, credential_out: Path | None) -> dict[str, Any]:
                 raise admin.AdminError(f"the demo kiosk {KIOSK_ID} is revoked")
             _write_credential(credential_out, admin.rotate_kiosk(central, session, KIOSK_ID)["credential"])
         return _describe(central, session, now)
+
+
+def write_demo_card_images(central: Central, folder: Path) -> dict[str, Path]:
+    """Emulator images of the demo cards (as the ledger has them) and the demo kiosk's PSAM.
+
+    Made in-process with the central's issuer keys (devices.sim.yearcard_os.personalised_image
+    runs the real personalisation APDUs): ``{"psam": path, "<card name>": path, ...}``. Existing
+    files are kept (a card image outlives a process). Demo and tests only.
+    """
+    from devices.sim.psam import psam_image
+    from devices.sim.yearcard_os import personalised_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {"psam": folder / "psam.json"}
+    if not paths["psam"].exists():
+        psam_image(paths["psam"], central.issuer_keys, bytes.fromhex(DEMO_TERMINAL_ID))
+    with central.sessions() as session:
+        for name, demo in DEMO_CARDS.items():
+            card = session.get_one(Card, demo.card_number)
+            path = paths[name] = folder / f"card-{name}.json"
+            if path.exists():
+                continue
+            valid_days = (card.expires_on - card.activated_on).days if card.expires_on and card.activated_on else 365
+            personalised_image(path, central.issuer_keys, card.card_number, card_type=card.card_type,
+                               visits=demo.visits, issuer=card_ledger.ISSUER_CODE, made=card_ledger.made_on(card),
+                               activated=card.activated_on, valid_days=valid_days)
+    return paths

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -72,6 +74,8 @@ class Showing(Base):
     hall_id: Mapped[str] = mapped_column(ForeignKey("halls.id"), index=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # "2D", "3D", "IMAX", ...: what a card type's covered formats are matched against.
+    format: Mapped[str] = mapped_column(String(16), default="2D", server_default="2D")
 
 
 class Order(Base):
@@ -79,8 +83,12 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     cinema_id: Mapped[str] = mapped_column(ForeignKey("cinemas.id"), index=True)
     showing_id: Mapped[str] = mapped_column(ForeignKey("showings.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="paid")  # paid | refunded
+    # paid | refunded; a card redemption's order is "held" until its debit is confirmed, then paid
+    # ("cancelled" when the hold ran out or the redemption was cancelled: its tickets are deleted).
+    status: Mapped[str] = mapped_column(String(20), default="paid")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # "online" (sold elsewhere, collected with a pickup code) | "card" (a year-card redemption)
+    source: Mapped[str] = mapped_column(String(20), default="online", server_default="online")
 
 
 class PickupCode(Base):
@@ -188,3 +196,212 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     details: Mapped[str] = mapped_column(Text, default="{}")  # JSON, never a clear code
+
+
+# ---- year-cards (年票卡): types, cards, their issues and transactions, redemptions ----------------
+
+
+class CardType(Base):
+    """A card type set at head office; ``code`` is the type byte written on the card."""
+
+    __tablename__ = "card_types"
+    code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0..255
+    name: Mapped[str] = mapped_column(String(100))
+    default_visits: Mapped[int] = mapped_column(Integer)  # visits a card of this type is made with
+    validity_days: Mapped[int] = mapped_column(Integer, default=365)  # from the sale
+    max_people: Mapped[int] = mapped_column(Integer, default=1)  # per redemption
+    # JSON {"2D": 1, "3D": 1, "IMAX": 2}: visits per person for each covered format; absent = not covered.
+    formats: Mapped[str] = mapped_column(Text, default="{}")
+    settlement_fen: Mapped[int] = mapped_column(Integer, default=0)  # per visit, unless a cinema's price says otherwise
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CardTypePrice(Base):
+    """The per-visit settlement price a cinema agreed for a card type (overrides the type's)."""
+
+    __tablename__ = "card_type_prices"
+    card_type: Mapped[int] = mapped_column(ForeignKey("card_types.code"), primary_key=True)
+    cinema_id: Mapped[str] = mapped_column(ForeignKey("cinemas.id"), primary_key=True)
+    settlement_fen: Mapped[int] = mapped_column(Integer)
+
+
+class Card(Base):
+    """A made card (its number never changes) and the ledger's view of it.
+
+    ``status`` is the life cycle the ledger records: made | active | recycled. Expired is derived
+    from ``expires_on`` and blacklisted from ``card_blacklist`` (so removing an entry restores it).
+    """
+
+    __tablename__ = "cards"
+    card_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    card_type: Mapped[int] = mapped_column(ForeignKey("card_types.code"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="made", index=True)
+    issue_no: Mapped[int] = mapped_column(Integer, default=1)  # the current issue (re-issues add one)
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sold_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sold_cinema_id: Mapped[str | None] = mapped_column(ForeignKey("cinemas.id"), nullable=True)
+    activated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    visits_left: Mapped[int] = mapped_column(Integer)
+    last_counter: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the card's counter last seen
+    recycled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    recycled_cinema_id: Mapped[str | None] = mapped_column(ForeignKey("cinemas.id"), nullable=True)
+    collected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CardIssue(Base):
+    """One issue of a card to a holder: history since ``started_at`` is what that holder sees."""
+
+    __tablename__ = "card_issues"
+    card_number: Mapped[str] = mapped_column(ForeignKey("cards.card_number"), primary_key=True)
+    issue_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    card_type: Mapped[int] = mapped_column(ForeignKey("card_types.code"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CardTransaction(Base):
+    """A use of a card (or a load), recorded once: a retry hits the unique key, never a second row.
+
+    ``counter_kind`` is "purchase" (the card's transaction counter) or "load" (its online counter):
+    the card keeps the two counters apart, so the same number may appear once for each.
+    """
+
+    __tablename__ = "card_transactions"
+    __table_args__ = (
+        UniqueConstraint("card_number", "card_counter", "counter_kind", name="uq_card_transaction_counter"),
+        Index("ix_card_transactions_kiosk", "kiosk_id", "id"),
+        Index("ix_card_transactions_cinema_time", "cinema_id", "recorded_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_number: Mapped[str] = mapped_column(ForeignKey("cards.card_number"), index=True)
+    issue_no: Mapped[int] = mapped_column(Integer)
+    card_counter: Mapped[int] = mapped_column(Integer)
+    counter_kind: Mapped[str] = mapped_column(String(10), default="purchase")
+    kind: Mapped[str] = mapped_column(String(20))  # wire.CardUseKind
+    visits: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(Integer)
+    terminal_id: Mapped[str] = mapped_column(String(12))
+    terminal_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the PSAM's; None for card_log proofs
+    cinema_id: Mapped[str] = mapped_column(ForeignKey("cinemas.id"))
+    kiosk_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    staff_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    card_local_time: Mapped[datetime] = mapped_column(DateTime())  # naive: the cinema's wall clock, as on the card
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    tac: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    proof: Mapped[str] = mapped_column(String(10))  # "tac" | "card_log" (found in the card's own log)
+    redemption_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    settlement_fen: Mapped[int] = mapped_column(Integer, default=0)  # visits x the cinema's price
+
+
+class Redemption(Base):
+    """A pending or settled use of a card's visits, from the seat hold to the verified debit."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        UniqueConstraint("kiosk_id", "idempotency_key", name="uq_redemption_idempotency"),
+        Index("ix_redemptions_card_state", "card_number", "state"),
+        Index("ix_redemptions_state_hold", "state", "hold_expires_at"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    card_number: Mapped[str] = mapped_column(ForeignKey("cards.card_number"))
+    issue_no: Mapped[int] = mapped_column(Integer)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    cinema_id: Mapped[str] = mapped_column(ForeignKey("cinemas.id"))
+    staff_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))  # wire.CardUseKind
+    state: Mapped[str] = mapped_column(String(20))  # wire.RedemptionState
+    visits: Mapped[int] = mapped_column(Integer)
+    showing_id: Mapped[str | None] = mapped_column(ForeignKey("showings.id"), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The debit the kiosk announced (DebitNotice): what reconciliation looks for in the card's log.
+    debit_card_counter: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    debit_terminal_id: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    debit_terminal_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # 4 bytes unsigned
+    debit_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)  # naive local, as on the card
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    claim_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the claim opened at confirmation
+    cancel_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CardBlacklistEntry(Base):
+    __tablename__ = "card_blacklist"
+    card_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[str] = mapped_column(String(64))  # staff number, or "cli"
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CardBlacklistChange(Base):
+    """Every add and remove: the newest id is the blacklist's version kiosks cache."""
+
+    __tablename__ = "card_blacklist_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_number: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(10))  # add | remove
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LastCardTap(Base):
+    """The last card tapped at each kiosk: an owed redemption prints only where its card just was."""
+
+    __tablename__ = "card_taps"
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"), primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(16))
+    tapped_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Psam(Base):
+    """A PSAM's terminal id (12 hex) registered to a cinema: debits from unknown terminals are refused."""
+
+    __tablename__ = "psams"
+    terminal_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    cinema_id: Mapped[str] = mapped_column(ForeignKey("cinemas.id"), index=True)
+    kiosk_id: Mapped[str | None] = mapped_column(ForeignKey("kiosks.id"), nullable=True)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HallSeat(Base):
+    """A seat of a hall's layout: (x, y) on the hall's grid, y = 0 nearest the screen."""
+
+    __tablename__ = "hall_seats"
+    hall_id: Mapped[str] = mapped_column(ForeignKey("halls.id"), primary_key=True)
+    row: Mapped[str] = mapped_column(String(8), primary_key=True)
+    seat: Mapped[str] = mapped_column(String(8), primary_key=True)
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    accessible: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# ---- staff (counter mode; later the console) ------------------------------------------------
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+    staff_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))  # wire.StaffRole
+    cinema_id: Mapped[str | None] = mapped_column(ForeignKey("cinemas.id"), nullable=True)  # None: head office
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffSessionRow(Base):
+    """A staff login: only the SHA-256 of its random token is kept."""
+
+    __tablename__ = "staff_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_no: Mapped[str] = mapped_column(ForeignKey("staff_users.staff_no"), index=True)
+    kiosk_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)

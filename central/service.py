@@ -5,6 +5,10 @@
 - central/claims.py: claims, leave to print ("about to print"), reports;
 - central/leases.py: claim leases, renewed and settled when they run out;
 - central/keys.py: signing keys and the revocation list;
+- central/card_ledger.py: year-card types, cards, blacklist, PSAMs, taps and reconciliation, sale/renewal;
+- central/redemptions.py: card redemptions: showings, seat maps, holds, debits proven by TAC, owed tickets;
+- central/staff.py: staff users, roles and permissions, counter logins;
+- central/card_keys.py: the card issuer's master keys;
 - central/common.py: refusals, ids, the audit log, ticket status rules.
 
 Every request works inside one database transaction; a refusal is raised as ``Refusal`` and
@@ -20,7 +24,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend_client.wire import ErrorCode, KioskHello
-from central.claims import CLAIM_NOT_ALLOWED_MESSAGE, ClaimsArea
+from central.card_keys import IssuerKeysError, load_issuer_keys
+from central.card_ledger import CardLedgerArea
+from central.claims import CLAIM_NOT_ALLOWED_MESSAGE
 from central.clock import Clock
 from central.common import Refusal, audit, effective_status, iso, new_id, revoke_entrance_token
 from central.config import Settings
@@ -28,7 +34,17 @@ from central.db import make_engine, session_factory
 from central.keys import KeysArea
 from central.models import Kiosk
 from central.pickup import PickupArea
-from central.secret_store import ClaimGrants, CodeHasher, KeyRing, hash_kiosk_secret, split_credential
+from central.redemptions import RedemptionsArea
+from central.secret_store import (
+    ClaimGrants,
+    CodeHasher,
+    KeyRing,
+    SecretsError,
+    hash_kiosk_secret,
+    split_credential,
+)
+from central.staff import StaffArea
+from devices.yearcard.crypto import MasterKeys
 
 __all__ = [
     "CLAIM_NOT_ALLOWED_MESSAGE",
@@ -43,7 +59,7 @@ __all__ = [
 
 
 @dataclass
-class Central(PickupArea, ClaimsArea, KeysArea):
+class Central(PickupArea, RedemptionsArea, CardLedgerArea, StaffArea, KeysArea):
     """Everything a request or a CLI command needs: settings, database, clock and secrets."""
 
     settings: Settings
@@ -53,11 +69,16 @@ class Central(PickupArea, ClaimsArea, KeysArea):
     hasher: CodeHasher
     keyring: KeyRing
     grants: ClaimGrants
+    issuer_keys: MasterKeys
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Central:
         engine = make_engine(settings.db_url)
         hasher = CodeHasher(settings)
+        try:
+            issuer_keys = load_issuer_keys(settings)
+        except IssuerKeysError as exc:
+            raise SecretsError(str(exc)) from None  # one line on stderr, like every missing secret
         return cls(
             settings=settings,
             clock=clock or Clock(),
@@ -66,6 +87,7 @@ class Central(PickupArea, ClaimsArea, KeysArea):
             hasher=hasher,
             keyring=KeyRing(settings),
             grants=ClaimGrants(hasher, settings),
+            issuer_keys=issuer_keys,
         )
 
     # ---- authentication -------------------------------------------------------------
