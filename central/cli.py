@@ -138,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
         dest="keys_command", required=True, parser_class=_Parser, metavar="KEYS_COMMAND", help="one of:"
     )
     keys_commands.add_parser("rotate", parents=[db], help="sign with a new key; old keys keep verifying")
+    from central.cards_cli import add_cards_parser, add_staff_parser
+
+    add_cards_parser(commands, db, _Parser)
+    add_staff_parser(commands, db, _Parser)
     return parser
 
 
@@ -164,6 +168,8 @@ def _run(args: argparse.Namespace) -> int:
     migrate(central.engine)
     command = args.command
     result: dict[str, Any]
+    if command in ("cards", "staff"):
+        return _staff_command(central, args)
     if command == "migrate":
         result = {"migrated": True}
     elif command == "serve":
@@ -192,6 +198,28 @@ def _run(args: argparse.Namespace) -> int:
     else:
         result = _in_transaction(central, lambda s: admin.rotate_keys(central, s))
     json.dump(result, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _staff_command(central: Any, args: argparse.Namespace) -> int:
+    """`cards` and `staff`: run as a named staff member; a refusal is one line and exit 2."""
+    from central.cards_cli import run_cards
+    from central.common import Refusal
+    from central.staff_cli import PasswordSource, run_staff
+
+    try:
+        if args.command == "staff":
+            result = run_staff(central, args, PasswordSource())
+        else:
+            result = run_cards(central, args, PasswordSource())
+    except Refusal as refusal:
+        print(f"central: refused: {refusal.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # a service's check of a value the arguments could not catch
+        print(f"central: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    json.dump(result, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")
     return 0
 
@@ -274,12 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     from central.admin import AdminError
+    from central.card_making import CardMakingError
     from central.db import DatabaseUrlError
+    from central.report_export import ExportError
     from central.secret_store import SecretsError
 
     try:
         return _run(args)
-    except (AdminError, DatabaseUrlError, SettingsError, SecretsError) as exc:
+    except (AdminError, DatabaseUrlError, SettingsError, SecretsError, CardMakingError, ExportError) as exc:
         print(f"central: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except SQLAlchemyError as exc:
