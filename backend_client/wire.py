@@ -294,6 +294,7 @@ class ShowingOffer(WireModel):
     ends_at: datetime
     visits_per_person: int = Field(ge=1)  # 1, or more where the type charges a surcharge in visits
     seats_free: int
+    cinema_name: str | None = None  # printed on the ticket (the kiosk's own cinema)
 
 
 class CardShowings(WireModel):

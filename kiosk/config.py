@@ -130,6 +130,14 @@ class CardSection(Section):
     reader: str = setting("pcsc", choices=("", "sim", "pcsc"))  # "" = none | sim (in-process) | pcsc (pcscd)
     reader_name_pattern: str = ""  # pcsc: the first reader whose name contains this; "" = the first
     poll_s: float = setting(0.5, above=0, high=60)  # pcsc: how often the reader list and card state are looked at
+    # pcsc: the PSAM's reader (the kiosk's second slot): the first reader whose name contains this; "" = no
+    # PSAM (year-cards are read by no one: the card journey is off)
+    psam_reader_name_pattern: str = ""
+    # sim: the PSAM in the simulator's second slot, from an image file (`python -m devices.sim.yearcard demo`
+    # makes one with test keys); "" = no PSAM.  sim_card_image: the year-card dev mode and the demo put on
+    # the simulated reader.
+    sim_psam_image: str = ""
+    sim_card_image: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,24 @@ class PickupSection(Section):
     wrong_code_delay_s: float = setting(3.0, low=0, high=3600)  # first delay; doubles for each further wrong code
     wrong_code_delay_max_s: float = setting(120.0, low=0, high=3600)
     wrong_code_forget_s: float = setting(600.0, low=0, high=86400)  # a quiet kiosk forgets earlier wrong codes
+
+
+def _offline_redemption(value: bool) -> str | None:
+    # Seats cannot be held, nor tickets signed, without the central: nothing honest to switch on yet.
+    return "not supported by this kiosk (seats and tickets need the central); leave it false" if value else None
+
+
+@dataclass(frozen=True)
+class YearCardSection(Section):
+    enabled: bool = True  # the patron's year-card journey (needs card.reader and the PSAM)
+    # Chinese cinema rules forbid ticketing offline: redemption is refused when the central is unreachable.
+    offline_redemption: bool = setting(False, check=_offline_redemption)
+    idle_timeout_s: float = setting(60.0, above=0, high=3600)  # a screen left alone this long returns to idle
+    still_there_s: float = setting(15.0, low=0, high=3600)
+    done_screen_s: float = setting(12.0, above=0, high=3600)
+    put_back_timeout_s: float = setting(120.0, above=0, high=3600)  # a card pulled mid-debit: then staff
+    card_timeout_s: float = setting(3.0, above=0, high=60)  # one APDU to the card or the PSAM
+    blacklist_refresh_s: float = setting(60.0, low=0, high=86400)  # with the status poll, at most this often
 
 
 @dataclass(frozen=True)
@@ -164,6 +190,7 @@ class KioskConfig:
     camera: CameraSection = field(default_factory=CameraSection)
     card: CardSection = field(default_factory=CardSection)
     pickup: PickupSection = field(default_factory=PickupSection)
+    yearcard: YearCardSection = field(default_factory=YearCardSection)
     recording: RecordingSection = field(default_factory=RecordingSection)
 
     def data_path(self, *parts: str) -> Path:

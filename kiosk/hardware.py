@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from devices.card_api import CardReader
+from devices.yearcard.terminal import Transmit
 from kiosk.config import CardSection, ConfigError
 
 
@@ -21,6 +24,30 @@ def build_card_reader(section: CardSection) -> CardReader | None:
         if section.poll_s <= 0:
             raise ConfigError("configuration", "card.poll_s", "must be positive")
         return PcscCardReader(section.reader_name_pattern, poll_s=section.poll_s)
+    return None
+
+
+def build_psam(section: CardSection) -> CardReader | Transmit | None:
+    """The PSAM in the kiosk's second reader slot; None when none is configured (no year-card journey).
+
+    ``pcsc``: a second PC/SC reader named by ``card.psam_reader_name_pattern`` (only commands go to
+    it: nobody watches it for cards).  ``sim``: a PSAM image answered in-process.
+    """
+    if section.reader == "pcsc" and section.psam_reader_name_pattern:
+        from devices.card_reader import PcscCardReader
+
+        return PcscCardReader(section.psam_reader_name_pattern, poll_s=section.poll_s)
+    if section.reader == "sim" and section.sim_psam_image:
+        if not Path(section.sim_psam_image).is_file():
+            raise ConfigError("configuration", "card.sim_psam_image",
+                              f"{section.sim_psam_image}: no such file (python -m devices.sim.yearcard demo makes one)")
+        from devices.sim.yearcard_os import ImageError
+        from kiosk.yearcard import sim_psam_channel
+
+        try:
+            return sim_psam_channel(section.sim_psam_image)
+        except (ImageError, OSError) as exc:
+            raise ConfigError("configuration", "card.sim_psam_image", f"not a PSAM image: {exc}") from None
     return None
 
 

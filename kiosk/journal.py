@@ -59,6 +59,29 @@ CREATE TABLE IF NOT EXISTS cache (
     value TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS card_debits (
+    redemption_id TEXT PRIMARY KEY,
+    card_number TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pending TEXT NOT NULL,
+    proof TEXT,
+    showing TEXT,
+    detail TEXT NOT NULL DEFAULT '',
+    cancelled INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS card_transactions (
+    card_number TEXT NOT NULL,
+    card_counter INTEGER NOT NULL,
+    visits INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    balance_after INTEGER NOT NULL,
+    redemption_id TEXT,
+    PRIMARY KEY (card_number, card_counter)
+);
 CREATE TABLE IF NOT EXISTS audit (
     entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -96,6 +119,33 @@ class OutboxItem:
     idempotency_key: str
     payload: dict[str, Any]
     attempts: int
+
+
+class CardDebitState(str, enum.Enum):
+    """A year-card debit's life in the journal (kiosk/flows/card.py writes each before it acts)."""
+
+    PENDING = "pending"  # journaled before DEBIT FOR PURCHASE: the card may or may not have been debited
+    PROVEN = "proven"  # the card answered its TAC: the central must be told (CONFIRM), even after a crash
+    CONFIRMED = "confirmed"  # the central recorded the debit
+    NOT_DEBITED = "not_debited"  # the card was not debited: the central must release the seats
+    REFUSED = "refused"  # the central refused the proof (TAC invalid): staff and head office settle it
+    UNKNOWN = "unknown"  # the card never came back: the central reconciles at the card's next tap
+    RECONCILED = "reconciled"  # the central settled it at a later tap
+
+
+CARD_BLACKLIST_CACHE = "card_blacklist"
+
+
+@dataclass(frozen=True)
+class CardDebit:
+    redemption_id: str
+    card_number: str
+    state: CardDebitState
+    pending: dict[str, Any]
+    proof: dict[str, Any] | None
+    showing: dict[str, Any] | None
+    detail: str
+    cancelled: bool
 
 
 class JournalError(Exception):
@@ -244,6 +294,114 @@ class Journal:
                 (error[:500], item_id),
             )
 
+    # -- year-card debits -----------------------------------------------------------------
+
+    def card_debit_pending(self, redemption_id: str, pending: dict[str, Any],
+                           showing: dict[str, Any] | None = None) -> None:
+        """Before DEBIT FOR PURCHASE: the debit that may happen (PendingDebit.to_dict())."""
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO card_debits (redemption_id, card_number, state, pending, showing, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(redemption_id) DO UPDATE SET state = excluded.state, "
+                "pending = excluded.pending, updated_at = excluded.updated_at",
+                (redemption_id, pending["card_number"], CardDebitState.PENDING.value, json.dumps(pending),
+                 json.dumps(showing) if showing is not None else None, now, now),
+            )
+
+    def card_debit_proven(self, redemption_id: str, proof: dict[str, Any]) -> None:
+        """The card answered the debit's TAC (DebitProof.to_dict()): the central must hear of it."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE card_debits SET state = ?, proof = ?, updated_at = ? WHERE redemption_id = ?",
+                (CardDebitState.PROVEN.value, json.dumps(proof), self._clock(), redemption_id),
+            )
+            if cursor.rowcount != 1:
+                raise JournalError(f"no journaled debit for redemption {redemption_id}")
+
+    def card_debit_settle(self, redemption_id: str, state: CardDebitState, detail: str = "") -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE card_debits SET state = ?, detail = ?, updated_at = ? WHERE redemption_id = ?",
+                (state.value, detail[:500], self._clock(), redemption_id),
+            )
+
+    def card_debit_cancelled(self, redemption_id: str) -> None:
+        """The central released the seats of a redemption whose card was not debited."""
+        with self._transaction() as db:
+            db.execute("UPDATE card_debits SET cancelled = 1, updated_at = ? WHERE redemption_id = ?",
+                       (self._clock(), redemption_id))
+
+    def card_debit(self, redemption_id: str) -> CardDebit | None:
+        rows = self._query(_CARD_DEBIT_SELECT + " WHERE redemption_id = ?", (redemption_id,))
+        return _card_debit_from_row(rows[0]) if rows else None
+
+    def card_debits(self, *states: CardDebitState) -> list[CardDebit]:
+        """The journaled debits in ``states`` (all when none is named), oldest first."""
+        rows = self._query(_CARD_DEBIT_SELECT + " ORDER BY created_at")
+        debits = [_card_debit_from_row(row) for row in rows]
+        return [d for d in debits if not states or d.state in states]
+
+    def card_work_pending(self) -> list[CardDebit]:
+        """What must still reach the central: proofs to confirm, voided redemptions to cancel."""
+        return [d for d in self.card_debits(CardDebitState.PROVEN, CardDebitState.NOT_DEBITED)
+                if d.state is CardDebitState.PROVEN or not d.cancelled]
+
+    def settle_reconciled(self, redemption_ids: list[str]) -> None:
+        """A tap settled these redemptions at the central: the journal's open ones are done."""
+        open_states = (CardDebitState.PENDING.value, CardDebitState.UNKNOWN.value, CardDebitState.PROVEN.value)
+        with self._transaction() as db:
+            for rid in redemption_ids:
+                db.execute(
+                    "UPDATE card_debits SET state = ?, updated_at = ? WHERE redemption_id = ? AND state IN (?, ?, ?)",
+                    (CardDebitState.RECONCILED.value, self._clock(), rid, *open_states),
+                )
+
+    # -- the kiosk's own card transactions (its queries; restorable from the central) -----------
+
+    def record_card_transaction(self, transaction: dict[str, Any], redemption_id: str | None = None) -> bool:
+        """A confirmed debit (DebitProofBody / CardTransactionView fields); False when known already."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO card_transactions (card_number, card_counter, visits, kind, terminal_id, at, "
+                "balance_after, redemption_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (transaction["card_number"], int(transaction["card_counter"]), int(transaction["visits"]),
+                 str(transaction["kind"]), transaction["terminal_id"], str(transaction["at"]),
+                 int(transaction["balance_after"]), redemption_id or transaction.get("redemption_id")),
+            )
+            return cursor.rowcount == 1
+
+    def card_transactions(self, card_number: str | None = None) -> list[dict[str, Any]]:
+        """This kiosk's card transactions, newest first (one card's when named)."""
+        sql = ("SELECT card_number, card_counter, visits, kind, terminal_id, at, balance_after, redemption_id "
+               "FROM card_transactions")
+        args: tuple[Any, ...] = ()
+        if card_number is not None:
+            sql += " WHERE card_number = ?"
+            args = (card_number,)
+        rows = self._query(sql + " ORDER BY at DESC, card_counter DESC", args)
+        names = ("card_number", "card_counter", "visits", "kind", "terminal_id", "at", "balance_after",
+                 "redemption_id")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    # -- the cached card blacklist --------------------------------------------------------
+
+    def set_card_blacklist(self, version: int, card_numbers: list[str]) -> bool:
+        """Keep the central's blacklist; an older version than the one kept is ignored.  True: replaced."""
+        kept = self.get_cache(CARD_BLACKLIST_CACHE)
+        if isinstance(kept, dict) and int(kept.get("version", -1)) >= version:
+            return False
+        self.put_cache(CARD_BLACKLIST_CACHE, {"version": version, "card_numbers": sorted(set(card_numbers))})
+        return True
+
+    def card_blacklist_version(self) -> int | None:
+        kept = self.get_cache(CARD_BLACKLIST_CACHE)
+        return int(kept["version"]) if isinstance(kept, dict) and "version" in kept else None
+
+    def card_blacklisted(self, card_number: str) -> bool:
+        kept = self.get_cache(CARD_BLACKLIST_CACHE)
+        return isinstance(kept, dict) and card_number in kept.get("card_numbers", ())
+
     # -- cache and audit ------------------------------------------------------------------
 
     def put_cache(self, name: str, value: Any) -> None:
@@ -269,6 +427,23 @@ class Journal:
     def audit_entries(self, limit: int = 200) -> list[tuple[float, str, dict[str, Any]]]:
         rows = self._query("SELECT at, event, fields FROM audit ORDER BY entry_id DESC LIMIT ?", (limit,))
         return [(row[0], row[1], json.loads(row[2])) for row in reversed(rows)]
+
+
+_CARD_DEBIT_SELECT = ("SELECT redemption_id, card_number, state, pending, proof, showing, detail, cancelled "
+                      "FROM card_debits")
+
+
+def _card_debit_from_row(row: tuple[Any, ...]) -> CardDebit:
+    return CardDebit(
+        redemption_id=row[0],
+        card_number=row[1],
+        state=CardDebitState(row[2]),
+        pending=json.loads(row[3]),
+        proof=json.loads(row[4]) if row[4] else None,
+        showing=json.loads(row[5]) if row[5] else None,
+        detail=row[6],
+        cancelled=bool(row[7]),
+    )
 
 
 def _ticket_from_row(row: tuple[Any, ...]) -> JournalTicket:

@@ -20,6 +20,7 @@ from devices.sim.central_proxy import CentralProxy
 from devices.sim.printer import VirtualPrinter
 from kiosk.config import KioskConfig
 from kiosk.dev_mode import DevControls, start_dev_network
+from kiosk.flows.card import CardFlow
 from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import InlineWorker, ThreadWorker, Worker
 from kiosk.host import KioskHost
@@ -85,6 +86,11 @@ class KioskRuntime:
         self.flow: PickupFlow = self.services.build_flow(self.worker)
         self.host = KioskHost(self.services.availability, now=self.services.clock.monotonic)
         self.host.register(self.flow, lambda availability: availability.can_pick_up, starts_on_qr=True)
+        # The year-card journey (when a PSAM is configured): a card at home starts it; it reads offline too.
+        self.card_flow: CardFlow | None = self.services.build_card_flow(self.worker)
+        if self.card_flow is not None:
+            self.host.register(self.card_flow, lambda availability: not availability.card.critical)
+            self.host.set_card_handler(self.card_flow.handle_card)
         # Camera frames, on the camera's thread: the recorder keeps failed decodes, a face check looks.
         self.frames: Observers[[Any, list[DecodedCode]]] = Observers("frame observer")
         self.frames.subscribe(lambda gray, _codes: self.host.frame(gray))

@@ -26,19 +26,27 @@ from backend_client.errors import CentralError, CentralUntrusted
 from backend_client.trust import TrustStore
 from devices.camera import CameraQrScanner, InjectedFrameSource
 from devices.camera_api import CodeListener
-from devices.card_api import CardEvent, CardListener, CardReader
+from devices.card_api import ApduResponse, CardEvent, CardListener, CardReader
 from devices.health import HEALTH_OK, Health, HealthLevel
 from devices.printer import EscposTicketPrinter, PrinterConfig
 from kiosk.availability import Availability
 from kiosk.claims import ClaimPrinter, Outbox, RecoveryReport
 from kiosk.clock import SYSTEM_CLOCK, KioskClock
 from kiosk.config import INJECTED_CAMERA, ConfigError, KioskConfig
+from kiosk.flows.card import CardFlow
 from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import Worker
-from kiosk.hardware import build_card_reader
+from kiosk.hardware import build_card_reader, build_psam
 from kiosk.journal import Journal
 from kiosk.observers import Observers
 from kiosk.recording.card import CardTrafficObserver, RecordingCardReader
+from kiosk.yearcard import (
+    YearCardService,
+    flush_card_work,
+    insert_sim_year_card,
+    refresh_blacklist,
+    restore_card_transactions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +196,7 @@ class KioskServices:
             self.card_reader: CardReader | None = hooks.card_reader or build_card_reader(config.card)
         except RuntimeError as exc:  # pyscard missing for card.reader = "pcsc"
             raise StartupError(f"card.reader = \"pcsc\": {exc}") from None
+        self.year_cards = self._build_year_cards(config)
         self._cinema_id: str | None = None
         self._central_reachable = False
         self._central_problem = ""  # the last failure's text, so a lasting one is logged once
@@ -197,6 +206,7 @@ class KioskServices:
         self.recovery: RecoveryReport | None = None
         # When the monitor last refreshed the trust data and flushed the outbox (clock.monotonic).
         self.last_trust_refresh: float | None = None
+        self.last_blacklist_refresh: float | None = None
         self.last_outbox_flush: float | None = None
         # Told of each timer that fires off the main loop (a recorder): "monitor".
         self.on_timer: Observers[[str]] = Observers("timer observer")
@@ -219,6 +229,30 @@ class KioskServices:
             raise ConfigError("configuration", "camera.source", str(exc)) from None
         return CameraQrScanner(scanner_config, clock=self.clock.monotonic)
 
+    def _build_year_cards(self, config: KioskConfig) -> YearCardService | None:
+        """The year-card service over the card reader and the PSAM; None when the journey is off."""
+        if not config.yearcard.enabled or self.card_reader is None:
+            return None
+        try:
+            psam = build_psam(config.card)
+        except RuntimeError as exc:  # pyscard missing
+            raise StartupError(f"card.psam_reader_name_pattern: {exc}") from None
+        if psam is None:
+            log.info("no PSAM configured (card.psam_reader_name_pattern / card.sim_psam_image): year-cards are off")
+            return None
+        return YearCardService(_CurrentCardReader(self), psam, timezone=config.kiosk.cinema_timezone,
+                               timeout_s=config.yearcard.card_timeout_s, wall=self.clock.wall)
+
+    def insert_sim_year_card(self) -> bool:
+        """Dev mode and the demo: put ``card.sim_card_image`` on the simulated reader.  False: nothing to put."""
+        from devices.sim.card_reader_sim import SimCardReader
+
+        reader = self.card_reader.inner if isinstance(self.card_reader, RecordingCardReader) else self.card_reader
+        if not self.config.card.sim_card_image or not isinstance(reader, SimCardReader):
+            return False
+        insert_sim_year_card(reader, self.config.card.sim_card_image)
+        return True
+
     def observe_card_traffic(self, observer: CardTrafficObserver) -> None:
         """Record every card event and APDU at the reader (a recorder calls this before :meth:`start`)."""
         if self.card_reader is not None and not isinstance(self.card_reader, RecordingCardReader):
@@ -234,6 +268,8 @@ class KioskServices:
                         self.recovery.claims, self.recovery.printed, self.recovery.released, self.recovery.in_doubt)
         self.check_central()
         self._refresh_trust()
+        if self.year_cards is not None and self._central_reachable:
+            self._restore_card_transactions()
         threads = self.hooks.background_threads  # without: the host feeds codes and calls monitor_round()
         if self.scanner is not None and threads:
             self.scanner.start(on_code)
@@ -299,6 +335,23 @@ class KioskServices:
                                           card=health(snapshot.get("card_health")),
                                           central_reachable=self._central_reachable)
         self._seen_health = {"camera": self._availability.camera, "card": self._availability.card}
+
+    def build_card_flow(self, worker: Worker, now: Callable[[], float] | None = None) -> CardFlow | None:
+        """The patron's year-card journey; None when year-cards are off (no reader, no PSAM, disabled)."""
+        if self.year_cards is None:
+            return None
+        return CardFlow(
+            client=self.client,
+            terminal=self.year_cards,
+            journal=self.journal,
+            printer=self.printer,
+            claim_printer=self.claim_printer,
+            worker=worker,
+            settings=self.config.yearcard,
+            timezone=self.config.kiosk.cinema_timezone,
+            now=now or self.clock.monotonic,
+            local_today=lambda: self.year_cards.local_now().date() if self.year_cards else self.clock.wall().date(),
+        )
 
     def build_flow(self, worker: Worker, now: Callable[[], float] | None = None) -> PickupFlow:
         return PickupFlow(
@@ -390,10 +443,15 @@ class KioskServices:
             if self._due(self.last_trust_refresh, self.config.central.trust_refresh_s, now):
                 self._refresh_trust()
             self._refresh_availability()
+            if self.year_cards is not None and self._central_reachable and \
+                    self._due(self.last_blacklist_refresh, self.config.yearcard.blacklist_refresh_s, now):
+                self._refresh_blacklist()
             if self._central_reachable and self._due(self.last_outbox_flush, self.config.central.outbox_retry_s,
                                                      now):
                 self.last_outbox_flush = now
                 self.outbox.flush()
+                if self.year_cards is not None:  # card debits proven or voided while the central was away
+                    flush_card_work(self.journal, self.client)
         except Exception:  # the monitor must outlive any one failure
             log.exception("device monitor round failed")
 
@@ -404,6 +462,20 @@ class KioskServices:
     def _refresh_trust(self) -> None:
         self.last_trust_refresh = self.clock.monotonic()
         self.trust.refresh()
+        if self.year_cards is not None:
+            self._refresh_blacklist()
+
+    def _refresh_blacklist(self) -> None:
+        """The card blacklist, versioned, kept for taps while the central is away."""
+        self.last_blacklist_refresh = self.clock.monotonic()
+        refresh_blacklist(self.journal, self.client)
+
+    def _restore_card_transactions(self) -> None:
+        """This kiosk's card transactions from the central, for a journal that lost them (or never had them)."""
+        try:
+            restore_card_transactions(self.journal, self.client)
+        except CentralError as exc:
+            log.info("card transactions not restored now: %s", exc)
 
     def _monitor(self) -> None:
         while not self._stop.wait(MONITOR_INTERVAL_S):
@@ -413,6 +485,18 @@ class KioskServices:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+
+class _CurrentCardReader:
+    """The services' card reader as it is when a command goes (a recorder may wrap it after start-up)."""
+
+    def __init__(self, services: KioskServices) -> None:
+        self._services = services
+
+    def transmit(self, apdu: bytes, timeout_s: float = 3.0) -> ApduResponse:
+        reader = self._services.card_reader
+        assert reader is not None
+        return reader.transmit(apdu, timeout_s)
 
 
 def _log_card_event(event: CardEvent) -> None:

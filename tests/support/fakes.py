@@ -10,30 +10,57 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from backend_client.errors import CentralRefused, CentralUnreachable
 from backend_client.tokens import KIND_ORDER, TokenClaims, TokenError
 from backend_client.wire import (
+    CardBlacklist,
+    CardHistoryEntry,
+    CardShowings,
+    CardStatus,
+    CardTap,
+    CardUseKind,
+    CardView,
     ClaimedTicket,
     ClaimResponse,
     ClaimStatus,
+    DebitNotice,
+    DebitProofBody,
     ErrorCode,
     OrderView,
     PrintPermit,
+    RedemptionRequest,
+    RedemptionResult,
+    RedemptionState,
+    RedemptionView,
+    SeatMap,
+    SeatState,
+    SeatView,
+    ShowingOffer,
     TicketOutcome,
     TicketStatus,
     TicketView,
 )
 from devices.printer_api import PaperLevel, PrinterStatus, PrintOutcome, PrintResult, TicketContent
+from devices.sim.card_reader_sim import SimCardReader
+from devices.sim.psam import PsamOS, psam_image
+from devices.sim.yearcard import handler_channel
+from devices.sim.yearcard_os import YearCardOS, personalised_image
+from devices.yearcard import crypto
+from devices.yearcard import profile as yc_profile
+from devices.yearcard.terminal import DebitProof, PendingDebit, Transmit
 from kiosk.availability import Availability
 from kiosk.claims import ClaimPrinter, Outbox
-from kiosk.config import PickupSection
+from kiosk.config import PickupSection, YearCardSection
+from kiosk.flows.card import CardFlow
 from kiosk.flows.pickup import PickupFlow
 from kiosk.flows.runtime import InlineWorker, Worker
 from kiosk.host import KioskHost
 from kiosk.journal import Journal
+from kiosk.yearcard import YearCardService
 from tests.support.clocks import ManualClock
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -233,4 +260,256 @@ def build_rig(data_dir: Path, worker: Worker | None = None, order: OrderView | N
     rig = Rig(KioskHost(lambda: rig.availability, now=clock), flow, central, verifier, printer, clock, journal,
               availability or Availability())
     rig.host.register(flow, lambda current: current.can_pick_up, starts_on_qr=True)
+    return rig
+
+
+# ---- year-cards: the central's card ledger in memory, and a card + PSAM in-process ----------
+
+CARD_NUMBER = "8800000000000042"
+OTHER_CARD_NUMBER = "8800000000000043"
+CARD_TERMINAL_ID = bytes.fromhex("310100010007")  # cinema 31010001, kiosk 0007
+CARD_TODAY = date(2026, 11, 22)
+CARD_LOCAL_NOW = datetime(2026, 11, 22, 18, 5, 9)  # the cinema's wall clock (naive), as the card keeps it
+
+
+def card_showing(showing_id: str = "show-1", visits_per_person: int = 1, seats_free: int = 50,
+                 film_format: str = "2D") -> ShowingOffer:
+    start = datetime(2026, 11, 22, 11, 30, tzinfo=UTC)  # 19:30 in Shanghai
+    return ShowingOffer(showing_id=showing_id, film_title="流浪地球", film_original_title="The Wandering Earth",
+                        hall_name="3号厅", format=film_format, starts_at=start, ends_at=start + timedelta(hours=2),
+                        visits_per_person=visits_per_person, seats_free=seats_free)
+
+
+def small_hall(showing_id: str = "show-1", taken: tuple[tuple[str, str], ...] = (),
+               accessible: tuple[tuple[str, str], ...] = (("1", "1"), ("1", "2"))) -> SeatMap:
+    """Rows 1..5 (1 nearest the screen) of 8 seats with an aisle after seat 4 (grid column 4 is empty)."""
+    seats = []
+    for y in range(5):
+        for number in range(1, 9):
+            x = number - 1 if number <= 4 else number  # column 4 is the aisle
+            key = (str(y + 1), str(number))
+            seats.append(SeatView(row=key[0], seat=key[1], x=x, y=y,
+                                  state=SeatState.TAKEN if key in taken else SeatState.FREE,
+                                  accessible=key in accessible))
+    return SeatMap(showing_id=showing_id, hall_name="3号厅", columns=9, rows=5, seats=seats)
+
+
+@dataclass
+class FakeCardCentral(FakeCentral):
+    """The central's year-card side in memory: taps, showings, seat holds, debits checked by TAC.
+
+    ``tac_key``: the issuer's TAC master key (None: every TAC is taken as valid).  ``fail``: call
+    name -> the error that call raises ("tap", "showings", "seats", "hold", "debiting", "confirm",
+    "cancel", "claim_owed", "blacklist").  ``status``/``view``: what a tap answers.
+    """
+
+    tac_key: bytes | None = None
+    status: CardStatus = CardStatus.ACTIVE
+    type_name: str = "年卡 10次"
+    type_limit: int = 4
+    blacklist_reason: str | None = None
+    owed: list[RedemptionView] = field(default_factory=list)
+    reconciled: list[str] = field(default_factory=list)
+    showings: list[ShowingOffer] = field(default_factory=lambda: [card_showing()])
+    seat_maps: dict[str, SeatMap] = field(default_factory=dict)
+    fail: dict[str, Exception] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    redemptions: dict[str, RedemptionView] = field(default_factory=dict)
+    notices: dict[str, DebitNotice] = field(default_factory=dict)
+    proofs: dict[str, DebitProofBody] = field(default_factory=dict)
+    visits_recorded: int = 0
+    taps: list[CardTap] = field(default_factory=list)
+    blacklist: CardBlacklist = field(default_factory=lambda: CardBlacklist(version=1, card_numbers=[]))
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        error = self.fail.get(name)
+        if error is not None:
+            raise error
+
+    def card_tap(self, tap: CardTap, idempotency_key: str) -> CardView:
+        self._call("tap")
+        self.taps.append(tap)
+        return CardView(card_number=tap.card_number, card_type=tap.card_type, type_name=self.type_name,
+                        status=self.status, visits_left=tap.balance, expires_on=tap.expires_on,
+                        max_people=min(self.type_limit, tap.balance), blacklist_reason=self.blacklist_reason,
+                        history=[CardHistoryEntry(at=r.at, cinema_name="示范影城", visits=r.visits, kind=r.kind,
+                                                  balance_after=r.balance_after) for r in tap.records],
+                        reconciled=list(self.reconciled), owed=list(self.owed))
+
+    def card_showings(self, card_number: str) -> CardShowings:
+        self._call("showings")
+        return CardShowings(card_number=card_number, showings=list(self.showings))
+
+    def seat_map(self, showing_id: str) -> SeatMap:
+        self._call("seats")
+        return self.seat_maps.setdefault(showing_id, small_hall(showing_id))
+
+    def hold_redemption(self, request: RedemptionRequest, idempotency_key: str,
+                        staff_token: str | None = None) -> RedemptionView:
+        self._call("hold")
+        hall = self.seat_map(request.showing_id or "")
+        self.calls.pop()  # the seat map read above is the hold's own
+        wanted = {(s.row, s.seat) for s in request.seats}
+        taken = [f"{s.row}-{s.seat}" for s in hall.seats if (s.row, s.seat) in wanted and s.state is not SeatState.FREE]
+        if taken:
+            raise CentralRefused(ErrorCode.SEATS_TAKEN, "seats taken", {"seats": ",".join(taken)})
+        self._set_seats(request.showing_id or "", wanted, SeatState.HELD)
+        showing = next((s for s in self.showings if s.showing_id == request.showing_id), None)
+        per_person = showing.visits_per_person if showing is not None else 1
+        rid = f"red-{len(self.redemptions) + 1}"
+        view = RedemptionView(redemption_id=rid, card_number=request.card_number, kind=request.kind,
+                              state=RedemptionState.HELD, visits=len(request.seats) * per_person,
+                              showing_id=request.showing_id, seats=list(request.seats),
+                              hold_expires_at=datetime.now(UTC) + timedelta(minutes=5))
+        self.redemptions[rid] = view
+        return view
+
+    def _set_seats(self, showing_id: str, keys: set[tuple[str, str]], state: SeatState) -> None:
+        hall = self.seat_maps[showing_id]
+        self.seat_maps[showing_id] = hall.model_copy(update={"seats": [
+            s.model_copy(update={"state": state}) if (s.row, s.seat) in keys else s for s in hall.seats]})
+
+    def announce_debit(self, redemption_id: str, notice: DebitNotice, idempotency_key: str,
+                       staff_token: str | None = None) -> RedemptionView:
+        self._call("debiting")
+        self.notices[redemption_id] = notice
+        view = self.redemptions[redemption_id].model_copy(update={"state": RedemptionState.DEBITING})
+        self.redemptions[redemption_id] = view
+        return view
+
+    def confirm_redemption(self, redemption_id: str, proof: DebitProofBody, idempotency_key: str,
+                           staff_token: str | None = None) -> RedemptionResult:
+        self._call("confirm")
+        view = self.redemptions[redemption_id]
+        if view.state is RedemptionState.CONFIRMED:  # a repeat: the same answer, nothing deducted twice
+            return RedemptionResult(redemption=view, claim=self._claim_for(view))
+        if self.tac_key is not None and not _tac_valid(self.tac_key, proof):
+            raise CentralRefused(ErrorCode.TAC_INVALID, "the TAC does not verify")
+        self.proofs[redemption_id] = proof
+        self.visits_recorded += proof.visits
+        view = view.model_copy(update={"state": RedemptionState.CONFIRMED, "claim_id": f"claim-{redemption_id}"})
+        self.redemptions[redemption_id] = view
+        self._set_seats(view.showing_id or "", {(s.row, s.seat) for s in view.seats}, SeatState.TAKEN)
+        return RedemptionResult(redemption=view, claim=self._claim_for(view))
+
+    def _claim_for(self, view: RedemptionView) -> ClaimResponse:
+        return ClaimResponse(
+            claim_id=f"claim-{view.redemption_id}", order_id=f"card-{view.redemption_id}",
+            lease_expires_at=datetime.now(UTC) + timedelta(minutes=2),
+            tickets=[ClaimedTicket(ticket_id=f"{view.redemption_id}-t{i}", row=s.row, seat=s.seat, price_fen=0,
+                                   entrance_token=f"TK1.{view.redemption_id}-{i}")
+                     for i, s in enumerate(view.seats, start=1)])
+
+    def cancel_redemption(self, redemption_id: str, reason: str, idempotency_key: str,
+                          staff_token: str | None = None) -> RedemptionView:
+        self._call("cancel")
+        view = self.redemptions[redemption_id]
+        if view.state is RedemptionState.CONFIRMED:
+            raise CentralRefused(ErrorCode.BAD_REQUEST, "a confirmed redemption is not cancelled")
+        view = view.model_copy(update={"state": RedemptionState.CANCELLED})
+        self.redemptions[redemption_id] = view
+        self._set_seats(view.showing_id or "", {(s.row, s.seat) for s in view.seats}, SeatState.FREE)
+        return view
+
+    def claim_owed(self, redemption_id: str, card_number: str, idempotency_key: str) -> ClaimResponse:
+        self._call("claim_owed")
+        view = next(r for r in self.owed if r.redemption_id == redemption_id)
+        return self._claim_for(view)
+
+    def card_blacklist(self) -> CardBlacklist:
+        self._call("blacklist")
+        return self.blacklist
+
+
+def _tac_valid(tac_key: bytes, proof: DebitProofBody) -> bool:
+    kinds = {CardUseKind.TICKETS: crypto.TRANSACTION_TICKET, CardUseKind.CONCESSIONS: crypto.TRANSACTION_CONCESSION}
+    pending = PendingDebit(card_number=proof.card_number, card_counter=proof.card_counter, amount=proof.visits,
+                           kind=kinds[proof.kind], terminal_id=proof.terminal_id, terminal_seq=proof.terminal_seq,
+                           when=proof.at, balance_before=proof.balance_after + proof.visits)
+    return DebitProof(pending, proof.tac).verify(tac_key)
+
+
+@dataclass
+class YearCardKit:
+    """A personalised year-card on an in-process reader and the kiosk's PSAM, with test master keys.
+
+    ``reader`` is a :class:`devices.sim.card_reader_sim.SimCardReader`: ``pull_at_command``,
+    ``remove``, ``put_back`` script a patron.  ``terminal`` is the kiosk's service over both.
+    """
+
+    master: crypto.MasterKeys
+    reader: SimCardReader
+    card: YearCardOS
+    psam: PsamOS
+    service: YearCardService
+    card_path: Path
+
+    def insert(self) -> None:
+        self.card.reset()
+        self.reader.insert(yc_profile.CARD_ATR, self.card)
+
+    def put_back(self) -> None:
+        """The same card back on the reader, powered up afresh."""
+        self.insert()
+
+    def insert_other(self, data_dir: Path, number: str = OTHER_CARD_NUMBER, visits: int = 10) -> YearCardOS:
+        other = YearCardOS(personalised_image(data_dir / f"card-{number}.json", self.master, number, card_type=3,
+                                              visits=visits, made=CARD_TODAY, activated=CARD_TODAY))
+        self.reader.insert(yc_profile.CARD_ATR, other)
+        return other
+
+    def balance(self) -> int:
+        """The visits the card holds (its committed state, on or off the reader)."""
+        return int(self.card.state.balance)
+
+
+def year_card_kit(data_dir: Path, visits: int = 10, activated: date | None = CARD_TODAY,
+                  valid_days: int = 365, master: crypto.MasterKeys | None = None,
+                  psam_channel: Transmit | None = None) -> YearCardKit:
+    """``psam_channel``: in place of the kiosk's PSAM (e.g. one that is not there)."""
+    master = master or crypto.MasterKeys.generate()
+    store = personalised_image(data_dir / "card.json", master, CARD_NUMBER, card_type=3, visits=visits,
+                               made=CARD_TODAY - timedelta(days=30), activated=activated, valid_days=valid_days)
+    psam = PsamOS(psam_image(data_dir / "psam.json", master, CARD_TERMINAL_ID))
+    reader = SimCardReader()
+    card = YearCardOS(store)
+    service = YearCardService(reader, psam_channel or handler_channel(psam), timezone="Asia/Shanghai",
+                              wall=lambda: CARD_LOCAL_NOW.replace(tzinfo=ZoneInfo("Asia/Shanghai")))
+    return YearCardKit(master, reader, card, psam, service, store.path)
+
+
+@dataclass
+class CardRig:
+    """A host with the real year-card journey on the fakes and an in-process card + PSAM."""
+
+    host: KioskHost
+    flow: CardFlow
+    central: FakeCardCentral
+    printer: FakePrinter
+    clock: ManualClock
+    journal: Journal
+    kit: YearCardKit
+    availability: Availability = field(default_factory=Availability)
+
+
+def build_card_rig(data_dir: Path, worker: Worker | None = None, visits: int = 10,
+                   settings: YearCardSection | None = None, activated: date | None = CARD_TODAY,
+                   valid_days: int = 365, psam_channel: Transmit | None = None) -> CardRig:
+    """The year-card journey as the app builds it; the reader's events go to the host."""
+    kit = year_card_kit(data_dir, visits=visits, activated=activated, valid_days=valid_days,
+                        psam_channel=psam_channel)
+    central = FakeCardCentral(sample_order(), tac_key=kit.master.tac)
+    printer = FakePrinter()
+    clock = ManualClock()
+    journal = Journal(data_dir / "journal.sqlite3")
+    claim_printer = ClaimPrinter(journal, printer, Outbox(journal, central))
+    flow = CardFlow(client=central, terminal=kit.service, journal=journal, printer=printer,
+                    claim_printer=claim_printer, worker=worker or InlineWorker(),
+                    settings=settings or YearCardSection(), timezone="Asia/Shanghai", now=clock,
+                    cinema_name=lambda: "示范影城", local_today=lambda: CARD_TODAY)
+    rig = CardRig(KioskHost(lambda: rig.availability, now=clock), flow, central, printer, clock, journal, kit)
+    rig.host.register(flow, lambda current: not current.card.critical)
+    rig.host.set_card_handler(flow.handle_card)
+    kit.reader.start(rig.host.card)
     return rig
