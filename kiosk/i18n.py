@@ -215,11 +215,15 @@ class Translator:
 
     # -- numbers and times ----------------------------------------------------------------
 
-    def datetime(self, value: datetime) -> str:
-        """A time in the cinema's timezone, e.g. "11月22日 周日 19:30"."""
+    def local(self, value: datetime) -> datetime:
+        """A wire time (UTC; naive means UTC) in the cinema's timezone, for texts built from its parts."""
         if value.tzinfo is None:
             value = value.replace(tzinfo=ZoneInfo("UTC"))  # the wire carries UTC
-        local = value.astimezone(self._zone)
+        return value.astimezone(self._zone)
+
+    def datetime(self, value: datetime) -> str:
+        """A time in the cinema's timezone, e.g. "11月22日 周日 19:30"."""
+        local = self.local(value)
         weekday = self.lookup(f"weekday.{local.weekday()}") or ""
         month_name = self.lookup(f"month.{local.month}") or str(local.month)
         template = self.lookup("format.datetime") or "{year}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}"

@@ -52,8 +52,11 @@ def keys_used_in_kiosk() -> Iterator[tuple[str, str]]:
     known = families()
     for path in sorted(KIOSK_DIR.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        # Configuration keys ({"printer.kind": ...}) look like text keys but are dictionary keys.
+        # Configuration keys ({"printer.kind": ...}, ConfigError(..., "card.poll_s", ...)) look like text
+        # keys but are dictionary keys or name a setting.
         dict_keys = {id(key) for node in ast.walk(tree) if isinstance(node, ast.Dict) for key in node.keys}
+        dict_keys |= {id(arg) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                      and getattr(node.func, "id", None) == "ConfigError" for arg in node.args}
         for node in ast.walk(tree):
             if id(node) in dict_keys:
                 continue

@@ -1,9 +1,12 @@
-"""Home: the journeys offered now (the big "collect tickets" button), the QR hint, or why the
-kiosk is out of service, and a short notice when a QR or a card could not be taken."""
+"""Home: the journeys offered now (the big "collect tickets" button), the QR hint, the year-card
+hint (a card can be tapped at any time), or why the kiosk is out of service, and a short notice
+when a QR or a card could not be taken."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from kivy.properties import BooleanProperty
 
 from kiosk.availability import Availability
 from kiosk.host import HomeState
@@ -14,6 +17,8 @@ from kiosk.widgets.style import load_kv
 
 
 class HomeScreen(KioskScreen):
+    has_cards = BooleanProperty(False)  # the kiosk has the year-card journey: its tile shows
+
     def refresh(self, state: Any, tr: Translator, availability: Availability) -> None:
         home: HomeState = state
         ids = self.ids
@@ -31,6 +36,16 @@ class HomeScreen(KioskScreen):
             ids.status.text = tr.join(tr.text(availability.out_of_service_reason or "out_of_service._default"),
                                       tr.text("idle.ask_staff"))
         ids.notice.text = tr.message(home.notice)
+        self._show_card(home, tr)
+
+    def _show_card(self, home: HomeState, tr: Translator) -> None:
+        """The year-card journey, where the kiosk has one: a card can be tapped at any time."""
+        ids = self.ids
+        self.has_cards = "card" in self.host.kiosk.journeys
+        offered = "card" in home.offered
+        ids.card_tile.disabled = not offered
+        ids.card_button.text = tr.text("yearcard.home_button") if self.has_cards else ""
+        ids.card_hint.text = tr.text("yearcard.home_hint") if offered else ""
 
 
 load_kv(__file__)
