@@ -290,11 +290,14 @@ class CentralClient:
 
     # -- year-cards ------------------------------------------------------------------------
 
-    def card_tap(self, tap: wire.CardTap, idempotency_key: str) -> wire.CardView:
-        """What the central knows of a card just read; it settles the card's pending redemptions."""
+    def card_tap(self, tap: wire.CardTap, idempotency_key: str, staff_token: str | None = None) -> wire.CardView:
+        """What the central knows of a card just read; it settles the card's pending redemptions.
+
+        At the counter the tap carries the staff session (audited with the staff member)."""
         return self._call(
             "POST", wire.Routes.CARD_TAP, wire.CardView, body=tap, policy=RetryPolicy.SAFE,
-            idempotency_key=idempotency_key, log_subject=f"card={mask_card(tap.card_number)}",
+            idempotency_key=idempotency_key, staff_token=staff_token,
+            log_subject=f"card={mask_card(tap.card_number)}",
         )
 
     def card_showings(self, card_number: str) -> wire.CardShowings:

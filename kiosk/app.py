@@ -27,10 +27,16 @@ from kivy.clock import Clock, ClockEvent  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.properties import StringProperty  # noqa: E402
 
+from devices.card_api import CardEvent  # noqa: E402
 from kiosk.availability import Availability  # noqa: E402
+from kiosk.config import KioskConfig  # noqa: E402
+from kiosk.flows.counter import CardSide, CounterCentral, CounterFlow  # noqa: E402
+from kiosk.flows.runtime import ThreadWorker  # noqa: E402
 from kiosk.host import HOME, KioskHost  # noqa: E402
 from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator  # noqa: E402
+from kiosk.journal import Journal  # noqa: E402
 from kiosk.observers import Observers  # noqa: E402
+from kiosk.screens.counter.app import CounterApp  # noqa: E402
 from kiosk.screens.registry import JOURNEY_SCREENS  # noqa: E402
 from kiosk.screens.root import KioskRoot  # noqa: E402
 from kiosk.widgets import style  # noqa: E402
@@ -237,4 +243,67 @@ def screen_detail(host: KioskHost, availability: Availability) -> dict[str, Any]
     return detail
 
 
-__all__ = ["HOME", "AppObserver", "KioskApp", "screen_detail"]
+
+
+def counter_app(
+    config: KioskConfig,
+    central: CounterCentral,
+    terminal: CardSide,
+    journal: Journal,
+    *,
+    now: Callable[[], float],
+    language: str | None = None,
+) -> CounterApp:
+    """kiosk.mode = "counter": the same app at the sales counter, behind a staff login.
+
+    No lobby journey and no patron screen: only the staff login and the counter's screens.  The
+    flow's slow work (card and central) runs on one worker thread that posts back to Kivy's loop.
+    """
+    apps: list[CounterApp] = []
+    # The worker posts back through the app, which needs the flow first: look the app up late.
+    worker = ThreadWorker(lambda callback: apps[0].post_to_main(callback), name="counter-worker")
+    flow = CounterFlow(central, terminal, worker, now=now, idle_logout_s=config.counter.idle_logout_s,
+                       max_concession_visits=config.counter.max_concession_visits, journal=journal)
+    app = CounterApp(flow, language or config.kiosk.language, timezone=config.kiosk.cinema_timezone)
+    apps.append(app)
+    app.worker = worker
+    return app
+
+
+
+def run_counter(config: KioskConfig, stop_on_signals: Callable[[Any], Callable[[], None]]) -> int:
+    """`kiosk run` with kiosk.mode = "counter": the kiosk's services (central, journal, the card
+    reader and the PSAM), the counter's app, until the window closes.
+
+    ``stop_on_signals(app)`` (the runner's) makes Ctrl+C and SIGTERM close the app; it returns the undo.
+    """
+    from kiosk.services import KioskServices, StartupError
+
+    services = KioskServices(config)
+    try:
+        if services.year_cards is None or services.card_reader is None:
+            raise StartupError("kiosk.mode = \"counter\" needs a card reader (card.reader) and the PSAM "
+                               "(card.psam_reader_name_pattern, or card.sim_psam_image with the simulator)")
+        app = counter_app(config, services.client, services.year_cards, services.journal,
+                          now=services.clock.monotonic)
+
+        def on_card(event: CardEvent) -> None:  # from the reader's thread, to Kivy's loop
+            def deliver() -> None:
+                app.flow.handle_card(event)
+
+            app.post_to_main(deliver)
+
+        services.start(lambda _code: None, on_card)
+        restore = stop_on_signals(app)
+        try:
+            app.run()
+        finally:
+            restore()
+            if app.worker is not None:
+                app.worker.stop()
+    finally:
+        services.stop()
+    return 0
+
+
+__all__ = ["HOME", "AppObserver", "CounterApp", "KioskApp", "counter_app", "run_counter", "screen_detail"]

@@ -83,6 +83,9 @@ class KioskSection(Section):
     # -- fail closed (docs/config.md "Production and simulators") --
     allow_simulators: bool = False  # `kiosk run` accepts simulated devices (demo and dev machines only)
 
+    # -- counter mode (docs/counter.md): the same app at the sales counter, behind a staff login --
+    mode: str = setting("lobby", choices=("lobby", "counter"))
+
 
 @dataclass(frozen=True)
 class CentralSection(Section):
@@ -170,6 +173,14 @@ class YearCardSection(Section):
 
 
 @dataclass(frozen=True)
+class CounterSection(Section):
+    """Counter mode (kiosk.mode = "counter"): the staff session and what the counter may do."""
+
+    idle_logout_s: float = setting(300.0, above=0, high=8 * 3600)  # no touch and no tap this long: logged out
+    max_concession_visits: int = setting(20, low=1, high=99)  # visits one concession deduction may take
+
+
+@dataclass(frozen=True)
 class RecordingSection(Section):
     enabled: bool = False  # record from start-up (`kiosk run`); staff can also switch it on and off
     dir: str = setting("var/kiosk/recordings", check=_not_empty)  # one folder per session
@@ -192,6 +203,7 @@ class KioskConfig:
     pickup: PickupSection = field(default_factory=PickupSection)
     yearcard: YearCardSection = field(default_factory=YearCardSection)
     recording: RecordingSection = field(default_factory=RecordingSection)
+    counter: CounterSection = field(default_factory=CounterSection)
 
     def data_path(self, *parts: str) -> Path:
         return Path(self.kiosk.data_dir, *parts)

@@ -163,6 +163,10 @@ class KioskRuntime:
 def run_kiosk(config: KioskConfig, headless: bool = False, record_to: Path | None = None,
               dev_qr_payloads: Sequence[str] = ()) -> int:
     """Run until the window closes (or, headless, until interrupted); ``record_to``: `kiosk record`."""
+    if config.kiosk.mode == "counter":  # the sales counter: a staff login, then year-cards (docs/counter.md)
+        from kiosk.app import run_counter
+
+        return run_counter(config, stop_on_signals)
     runtime = KioskRuntime(config, dev_qr_payloads=dev_qr_payloads)
     try:
         if record_to is not None:

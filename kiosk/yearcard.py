@@ -97,6 +97,16 @@ class YearCardService:
         with self._lock:
             return self.terminal.recover(pending)
 
+    def challenge(self) -> str:
+        """GET CHALLENGE for a sale or renewal at the counter (the issuer's MAC binds to it)."""
+        with self._lock:
+            return self.terminal.challenge()
+
+    def write_public(self, update_data: str, expect_card: str | None = None) -> None:
+        """The central's secure UPDATE BINARY for the challenge just taken (no key here)."""
+        with self._lock:
+            self.terminal.write_public(update_data, expect_card=expect_card)
+
     def psam_health(self) -> Health:
         """OK when the PSAM answers with its terminal id; CRITICAL ``psam_missing`` otherwise."""
         try:

@@ -307,6 +307,39 @@ class YearCardTerminal:
             found.append(record)
         return found
 
+    # ---- sale and renewal (the counter) ----
+
+    def challenge(self) -> str:
+        """GET CHALLENGE: 4 random bytes (hex) the issuer's next secure update must be bound to.
+
+        Valid for the card's next command only: call write_public() right after the central answers.
+        """
+        self._card_step(p.select_aid(p.CARD_AID), _parse_card_select)
+        challenge: bytes = self._card_step(p.get_challenge(), p.parse_challenge)
+        return challenge.hex().upper()
+
+    def write_public(self, update_data: str, expect_card: str | None = None) -> None:
+        """The secure UPDATE BINARY (``04 D6 95 00 28``) with the central's data: new public file + MAC.
+
+        The terminal holds no key: the MAC comes from the issuer, over the card's challenge. The card
+        writes the whole file or nothing; a refusal (MAC, no challenge, another card) changes nothing.
+        """
+        try:
+            data = bytes.fromhex(update_data)
+        except ValueError:
+            raise ValueError("update data is not hex") from None
+        if len(data) != p.PUBLIC_BYTES + crypto.MAC_BYTES:
+            raise ValueError(f"update data is {len(data)} bytes, not {p.PUBLIC_BYTES + crypto.MAC_BYTES}")
+        public, mac = data[: p.PUBLIC_BYTES], data[p.PUBLIC_BYTES:]
+        if expect_card is not None and public[6:14].hex() != expect_card:
+            raise WrongCard("the update is for another card")
+        response = self._card_call(p.update_public_secure(public, mac))
+        if response.sw == p.SW_MAC_INVALID:
+            raise CardIntegrityError("the card refused the issuer's update MAC (another card, or a stale challenge)")
+        if response.sw != p.SW_OK:
+            raise _card_status_error(p.CardStatus("secure UPDATE BINARY", response.sw))
+        log.info("year-card %s: public file updated", p.mask_card_number(public[6:14].hex()))
+
     # ---- debit ----
 
     def debit(

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend_client.errors import CentralRefused, CentralUnreachable
@@ -22,6 +23,7 @@ from backend_client.wire import (
     CardShowings,
     CardStatus,
     CardTap,
+    CardUpdate,
     CardUseKind,
     CardView,
     ClaimedTicket,
@@ -40,17 +42,21 @@ from backend_client.wire import (
     SeatState,
     SeatView,
     ShowingOffer,
+    StaffSession,
     TicketOutcome,
     TicketStatus,
     TicketView,
 )
+from devices.card_api import ApduResponse
 from devices.printer_api import PaperLevel, PrinterStatus, PrintOutcome, PrintResult, TicketContent
 from devices.sim.card_reader_sim import SimCardReader
 from devices.sim.psam import PsamOS, psam_image
 from devices.sim.yearcard import handler_channel
 from devices.sim.yearcard_os import YearCardOS, personalised_image
 from devices.yearcard import crypto
+from devices.yearcard import profile as p
 from devices.yearcard import profile as yc_profile
+from devices.yearcard.personalise import signed_public
 from devices.yearcard.terminal import DebitProof, PendingDebit, Transmit
 from kiosk.availability import Availability
 from kiosk.claims import ClaimPrinter, Outbox
@@ -513,3 +519,151 @@ def build_card_rig(data_dir: Path, worker: Worker | None = None, visits: int = 1
     rig.host.set_card_handler(flow.handle_card)
     kit.reader.start(rig.host.card)
     return rig
+
+
+# ---- the counter (year-cards at the front desk) ------------------------------------------------
+
+
+@dataclass
+class FakeCounterCentral:
+    """The central's card and staff routes for the counter's unit tests: a small ledger in memory.
+
+    It is the issuer too (test master keys): sale and renewal answer real secure-update data for
+    the card's challenge, and confirmations check the TAC.  ``refuse[name]`` refuses the call
+    ``name``; ``unreachable`` holds the names of calls that fail as if the central were down.
+    ``calls`` keeps (call, staff token) in order: what the central would have audited.
+    """
+
+    master: Any
+    publics: dict[str, Any] = field(default_factory=dict)  # card number -> the card's PublicInfo
+    visits: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, Any] = field(default_factory=dict)  # card number -> CardStatus
+    blacklist_reasons: dict[str, str] = field(default_factory=dict)
+    staff: dict[str, tuple[str, Any]] = field(default_factory=dict)  # staff_no -> (password, role)
+    attempts_left: dict[str, int] = field(default_factory=dict)
+    refuse: dict[str, CentralRefused] = field(default_factory=dict)
+    unreachable: set[str] = field(default_factory=set)
+    calls: list[tuple[str, str | None]] = field(default_factory=list)
+    redemptions: dict[str, Any] = field(default_factory=dict)  # id -> RedemptionView
+    today: Any = None  # the cinema's date (sale and renewal)
+    logged_out: list[str] = field(default_factory=list)
+
+    def _enter(self, name: str, token: str | None) -> None:
+        self.calls.append((name, token))
+        if name in self.unreachable:
+            raise CentralUnreachable("connection refused")
+        if name in self.refuse:
+            raise self.refuse[name]
+        if name not in ("staff_login",) and token is not None and token in self.logged_out:
+            raise CentralRefused(ErrorCode.STAFF_SESSION_EXPIRED, "log in again")
+
+    def card_view(self, number: str) -> Any:
+
+        public = self.publics[number]
+        return CardView(card_number=number, card_type=public.card_type, type_name="Annual 10",
+                        status=self.statuses[number], visits_left=self.visits[number], expires_on=public.expires,
+                        max_people=min(4, self.visits[number]), blacklist_reason=self.blacklist_reasons.get(number))
+
+    # -- staff --
+
+    def staff_login(self, staff_no: str, password: str) -> Any:
+        self._enter("staff_login", None)
+        known = self.staff.get(staff_no)
+        if self.attempts_left.get(staff_no, 5) <= 0:
+            raise CentralRefused(ErrorCode.LOCKED_OUT, "locked", {"retry_after_s": 900})
+        if known is None or known[0] != password:
+            left = self.attempts_left.get(staff_no, 5) - 1
+            self.attempts_left[staff_no] = left
+            if left <= 0:
+                raise CentralRefused(ErrorCode.LOCKED_OUT, "locked", {"retry_after_s": 900})
+            raise CentralRefused(ErrorCode.STAFF_AUTH_FAILED, "wrong", {"attempts_left": left})
+        return StaffSession(token=f"tok-{staff_no}-{len(self.calls)}", staff_no=staff_no, name=f"Staff {staff_no}",
+                            role=known[1], cinema_id=CINEMA_ID, expires_at=NOW + timedelta(hours=8))
+
+    def staff_logout(self, staff_token: str) -> None:
+        self._enter("staff_logout", staff_token)
+        self.logged_out.append(staff_token)
+
+    # -- cards --
+
+    def card_tap(self, tap: Any, idempotency_key: str, staff_token: str | None = None) -> Any:
+        self._enter("card_tap", staff_token)
+        if tap.card_number not in self.publics:
+            raise CentralRefused(ErrorCode.CARD_UNKNOWN, "not ours")
+        self.visits[tap.card_number] = min(self.visits[tap.card_number], tap.balance)
+        return self.card_view(tap.card_number)
+
+    def hold_redemption(self, request: Any, idempotency_key: str, staff_token: str | None = None) -> Any:
+        self._enter("hold_redemption", staff_token)
+        view = RedemptionView(redemption_id=f"r{len(self.redemptions) + 1}", card_number=request.card_number,
+                              kind=request.kind, state=RedemptionState.HELD, visits=request.visits or 0)
+        self.redemptions[view.redemption_id] = view
+        return view
+
+    def announce_debit(self, redemption_id: str, notice: Any, idempotency_key: str,
+                       staff_token: str | None = None) -> Any:
+        self._enter("announce_debit", staff_token)
+        view = self.redemptions[redemption_id].model_copy(update={"state": RedemptionState.DEBITING})
+        self.redemptions[redemption_id] = view
+        return view
+
+    def confirm_redemption(self, redemption_id: str, proof: Any, idempotency_key: str,
+                           staff_token: str | None = None) -> Any:
+        self._enter("confirm_redemption", staff_token)
+        kind = crypto.TRANSACTION_CONCESSION if proof.kind.value == "concessions" else crypto.TRANSACTION_TICKET
+        purchase = crypto.Purchase(amount=proof.visits, kind=kind, terminal_id=bytes.fromhex(proof.terminal_id),
+                                   date=p.bcd_date(proof.at.date()), time=p.bcd_time(proof.at),
+                                   terminal_seq=proof.terminal_seq, card_counter=proof.card_counter,
+                                   balance_after=proof.balance_after)
+        if not crypto.verify_tac(self.master.tac, proof.card_number, purchase, bytes.fromhex(proof.tac)):
+            raise CentralRefused(ErrorCode.TAC_INVALID, "bad TAC")
+        view = self.redemptions[redemption_id].model_copy(update={"state": RedemptionState.CONFIRMED})
+        self.redemptions[redemption_id] = view
+        self.visits[proof.card_number] = proof.balance_after
+        return RedemptionResult(redemption=view)
+
+    def cancel_redemption(self, redemption_id: str, reason: str, idempotency_key: str,
+                          staff_token: str | None = None) -> Any:
+        self._enter("cancel_redemption", staff_token)
+        view = self.redemptions[redemption_id].model_copy(update={"state": RedemptionState.CANCELLED})
+        self.redemptions[redemption_id] = view
+        return view
+
+    def _update(self, name: str, number: str, challenge: str, token: str, **changes: Any) -> Any:
+        self._enter(name, token)
+        public = signed_public(self.master, self.publics[number], **changes)
+        mac = crypto.secure_update_mac(self.master.card_keys(number).maintenance, bytes.fromhex(challenge),
+                                       p.SECURE_UPDATE_HEADER, public)
+        self.publics[number] = p.parse_public(ApduResponse(public, 0x90, 0x00))
+        self.statuses[number] = CardStatus.ACTIVE
+        return CardUpdate(update_data=(public + mac).hex().upper(), card=self.card_view(number))
+
+    def sell_card(self, card_number: str, challenge: str, staff_token: str, idempotency_key: str,
+                  valid_days: int | None = None) -> Any:
+        day = self.today
+        return self._update("sell_card", card_number, challenge, staff_token, sold=True, activated=day,
+                            expires=day + timedelta(days=valid_days or 365))
+
+    def renew_card(self, card_number: str, challenge: str, staff_token: str, idempotency_key: str,
+                   valid_days: int | None = None) -> Any:
+        current = self.publics[card_number].expires
+        base = max(self.today, current)
+        return self._update("renew_card", card_number, challenge, staff_token,
+                            expires=base + timedelta(days=valid_days or 365))
+
+    def recycle_card(self, card_number: str, staff_token: str, idempotency_key: str) -> Any:
+        self._enter("recycle_card", staff_token)
+        self.statuses[card_number] = CardStatus.RECYCLED
+        return self.card_view(card_number)
+
+    def blacklist_card(self, card_number: str, reason: str, staff_token: str, idempotency_key: str) -> Any:
+        self._enter("blacklist_card", staff_token)
+        self.statuses[card_number] = CardStatus.BLACKLISTED
+        self.blacklist_reasons[card_number] = reason
+        return self.card_view(card_number)
+
+    def unblacklist_card(self, card_number: str, staff_token: str) -> Any:
+        self._enter("unblacklist_card", staff_token)
+        self.statuses[card_number] = CardStatus.ACTIVE
+        self.blacklist_reasons.pop(card_number, None)
+        return self.card_view(card_number)
