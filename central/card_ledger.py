@@ -76,6 +76,7 @@ LOAD = "load"  # ... of a load (the card's online counter)
 
 
 def mask(card_number: str) -> str:
+    """A card number as logs and audit entries show it (first and last four digits)."""
     return p.mask_card_number(card_number)
 
 
@@ -188,6 +189,7 @@ def public_info(card: Card) -> p.PublicInfo:
 
 
 def blacklist_entry(session: Session, card_number: str) -> CardBlacklistEntry | None:
+    """The card's blacklist entry (with its reason), or None."""
     return session.get(CardBlacklistEntry, card_number)
 
 
@@ -222,6 +224,7 @@ def history(session: Session, card: Card, limit: int = HISTORY_LIMIT) -> list[Ca
 
 
 def redemption_view(session: Session, redemption: Redemption) -> RedemptionView:
+    """A redemption as the wire shows it (with its held or sold seats)."""
     seats: list[SeatRef] = []
     if redemption.order_id is not None:
         seats = [SeatRef(row=t.row, seat=t.seat) for t in session.scalars(
@@ -378,6 +381,7 @@ def record_debit(
 
 
 def known_terminal(session: Session, terminal_id: str) -> Psam | None:
+    """The registered PSAM with this terminal id (12 hex digits), or None."""
     return session.get(Psam, terminal_id)
 
 
@@ -404,6 +408,7 @@ def register_psam(session: Session, now: datetime, terminal_id: str, cinema_id: 
 
 
 def blacklist_version(session: Session) -> int:
+    """The blacklist's version: the id of its newest change (0 before any)."""
     return int(session.scalar(select(func.max(CardBlacklistChange.id))) or 0)
 
 

@@ -10,6 +10,7 @@ only for that cinema (:func:`require`), head office roles (no cinema) everywhere
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import logging
 import math
@@ -80,10 +81,12 @@ def password_matches(stored_hash: str, password: str) -> bool:
 
 
 def hash_token(token: str) -> str:
+    """What staff_sessions keeps of a session token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token() -> str:
+    """A fresh random session token (256 bits)."""
     return secrets.token_urlsafe(32)
 
 
@@ -150,6 +153,7 @@ def set_password(session: Session, user: StaffUser, password: str, must_change: 
 
 
 def session_expiry(now: datetime, seconds: int) -> datetime:
+    """When a session opened ``now`` ends."""
     return now + timedelta(seconds=seconds)
 
 
@@ -168,7 +172,7 @@ class StaffArea(CentralBase):
         with self.sessions.begin() as session:
             user = session.get(StaffUser, login.staff_no, with_for_update=True)
             if user is None or user.disabled:
-                password_matches(_DUMMY_HASH, login.password)  # the same time as a known number
+                password_matches(_dummy_hash(), login.password)  # the same time as a known number
                 refusal = Refusal(ErrorCode.STAFF_AUTH_FAILED, "wrong staff number or password")
             elif user.locked_until is not None and user.locked_until > now:
                 refusal = _locked(user, now)
@@ -225,7 +229,10 @@ class StaffArea(CentralBase):
                 audit(session, self.clock.now(), kiosk.id, "staff_logout", staff_no=row.staff_no)
 
 
-_DUMMY_HASH = hash_password("not-a-staff-password")
+@functools.cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: every command imports this module.
+    return hash_password("not-a-staff-password")
 
 
 def _locked(user: StaffUser, now: datetime) -> Refusal:
