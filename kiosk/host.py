@@ -7,7 +7,7 @@ main loop:
 * a decoded QR goes to the active journey; at home it starts the pickup journey when the kiosk
   can hand out tickets, and is refused on the home screen when it cannot (out of service);
 * a card inserted or removed goes to the active journey, else to the registered card handler
-  (the year-card journey, later); with none registered the home screen says so;
+  (the year-card journey, when a PSAM is configured); with none registered the home screen says so;
 * camera frames go to whoever subscribed (a face check, later);
 * a change of the printer's health goes to the active journey (a review screen that waits for a
   closed cover or new paper).
@@ -163,7 +163,7 @@ class KioskHost:
             return
         if active is None and self._card_handler is not None and self._card_handler(event):
             return
-        log.info("card %s on %r: no journey takes cards yet", event.kind.value, event.reader)
+        log.info("card %s on %r: no journey took it", event.kind.value, event.reader)
         if active is None and event.kind is CardEventKind.INSERTED:
             self._notify_home(Message.of("home.card_not_supported"))
 

@@ -82,7 +82,7 @@ from devices.yearcard.terminal import (
     WrongCard,
     YearCardError,
 )
-from kiosk.claims import CLAIM_LOST, ClaimPrinter, ClaimResult, TicketProgress, order_reference
+from kiosk.claims import ClaimPrinter, ClaimResult, TicketProgress, order_reference
 from kiosk.flows import card_seats
 from kiosk.flows.card_seats import SeatKey
 from kiosk.flows.journey import Journey, JourneyState, NavView
@@ -346,6 +346,7 @@ class CardFlow(Journey[CardState]):
         self._view: CardView | None = None
         self._pending: PendingDebit | None = None  # the torn debit to recover
         self._put_back_since = 0.0
+        self._inserts = 0  # cards put on the reader so far: a recovery that missed the card tries again
         self._stop_printing = threading.Event()
 
     # -- starting ----------------------------------------------------------------------------
@@ -361,8 +362,10 @@ class CardFlow(Journey[CardState]):
         step = self._state.step
         if event.kind is CardEventKind.REMOVED:
             return self._card_removed(step)
+        self._inserts += 1
         if step is Step.PUT_CARD_BACK:
             self._touch()
+            self._set(card_present=True)
             self._recover()
             return True
         if step in _READ_ON_INSERT:
@@ -770,7 +773,7 @@ class CardFlow(Journey[CardState]):
             assert outcome.pending is not None
             self._pending = outcome.pending
             self._put_back_since = self._now()
-            self._set(step=Step.PUT_CARD_BACK, wrong_card=False, card_present=False, still_there=False)
+            self._recover()  # the card may still be there (a mute moment) or already back: asked first
         elif kind == "not_debited":
             self._refuse_not_debited(outcome.error)
         elif kind == "proof_refused":
@@ -816,9 +819,9 @@ class CardFlow(Journey[CardState]):
         assert result is not None
         note = None
         owed = result.released
-        if result.stopped_by_central:
-            note = Message.of("done.claim_lost" if result.stopped_by_central == CLAIM_LOST
-                              else "card.tickets_at_next_tap")
+        if result.stopped_by_central:  # the visits are used: what did not print is owed at the next tap
+            log.info("year-card tickets stopped by the central (%s)", result.stopped_by_central)
+            note = Message.of("card.tickets_at_next_tap")
         elif result.printer_detail:
             note = Message.of(f"printer.{result.printer_detail}")
         if owed and note is None:
@@ -837,7 +840,8 @@ class CardFlow(Journey[CardState]):
             return
         showing = self._state.showing
         session = self._session
-        self._set(step=Step.RECOVERING, card_present=True, wrong_card=False, still_there=False)
+        inserts = self._inserts
+        self._set(step=Step.RECOVERING, wrong_card=False, still_there=False)
 
         def job() -> _Outcome:
             try:
@@ -869,8 +873,11 @@ class CardFlow(Journey[CardState]):
             self._touch()
             if outcome.kind == "wrong_card":
                 log.info("a different card was put back for the torn debit: refused")
-                self._set(step=Step.PUT_CARD_BACK, wrong_card=True)
+                self._set(step=Step.PUT_CARD_BACK, wrong_card=True, card_present=True)
             elif outcome.kind == "interrupted":
+                if self._inserts != inserts:  # a card came while this attempt found none: ask it
+                    self._recover()
+                    return
                 self._set(step=Step.PUT_CARD_BACK, wrong_card=False, card_present=False)
             elif outcome.kind == "voided":
                 self._pending = None

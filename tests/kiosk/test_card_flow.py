@@ -10,7 +10,7 @@ import pytest
 
 from backend_client.errors import CentralRefused, CentralUnreachable
 from backend_client.wire import CardStatus, CardUseKind, ErrorCode, RedemptionState, RedemptionView, SeatRef, SeatState
-from devices.card_api import ApduResponse, NoCard
+from devices.card_api import ApduResponse, CardRemoved, CardUnresponsive, NoCard
 from devices.sim.yearcard_os import YearCardOS, personalised_image
 from devices.yearcard import crypto
 from devices.yearcard import profile as p
@@ -541,3 +541,53 @@ def test_the_expiry_shown_is_the_cards_own(tmp_path: Path) -> None:
     assert rig.flow.state.card.expires_on is not None
     assert rig.flow.state.card.expires_on - CARD_TODAY <= timedelta(days=30)
     assert isinstance(rig.flow.state.card.expires_on, date)
+
+
+def test_a_debit_interrupted_with_the_card_still_there_is_settled_at_once(rig: CardRig) -> None:
+    """A mute moment (the card stayed): no "put your card back", the debit's proof is asked for at once."""
+    to_confirm(rig, people=2)
+    original = rig.kit.reader.transmit
+    calls = {"n": 0}
+
+    def mute_debit(apdu: bytes, timeout_s: float = 3.0) -> ApduResponse:
+        if apdu[1] == p.INS_DEBIT and calls["n"] == 0:
+            calls["n"] += 1
+            original(apdu, timeout_s)  # the card did it; its answer is lost
+            raise CardUnresponsive("no answer in time")
+        return original(apdu, timeout_s)
+
+    rig.kit.reader.transmit = mute_debit  # type: ignore[method-assign]
+    rig.flow.confirm()
+    assert rig.flow.state.step is Step.DONE and rig.flow.state.printed == 2
+    assert rig.kit.balance() == 8 and rig.central.visits_recorded == 2
+
+
+def test_a_card_back_before_the_kiosk_noticed_it_left_is_recovered(rig: CardRig) -> None:
+    """The card was pulled and put back while the debit was still failing: it is asked at once."""
+    to_confirm(rig, people=1)
+    original = rig.kit.reader.transmit
+
+    def pulled_and_back(apdu: bytes, timeout_s: float = 3.0) -> ApduResponse:
+        if apdu[1] == p.INS_DEBIT:
+            rig.kit.reader.transmit = original  # type: ignore[method-assign]
+            original(apdu, timeout_s)
+            rig.kit.reader.remove()
+            rig.kit.put_back()  # INSERTED reaches the flow while it is still debiting
+            raise CardRemoved("the card left during the command")
+        return original(apdu, timeout_s)
+
+    rig.kit.reader.transmit = pulled_and_back  # type: ignore[method-assign]
+    rig.flow.confirm()
+    assert rig.flow.state.step is Step.DONE and rig.flow.state.printed == 1
+    assert rig.kit.balance() == 9 and rig.central.visits_recorded == 1
+
+
+def test_tickets_the_central_stops_from_printing_are_owed_at_the_next_tap(rig: CardRig) -> None:
+    to_confirm(rig, people=2)
+    rig.central.refuse_with = CentralRefused(ErrorCode.CLAIM_NOT_FOUND, "the claim's lease ran out")
+    rig.flow.confirm()
+    state = rig.flow.state
+    assert state.step is Step.DONE
+    assert (state.printed, state.tickets_owed, state.visits_used) == (0, 2, 2)
+    assert state.result_note == Message.of("card.tickets_at_next_tap")
+    assert rig.printer.printed == []
