@@ -43,10 +43,13 @@ def card_date(tr: Translator, day: date) -> str:
 
 
 def card_when(tr: Translator, at: datetime, *, card_clock: bool = False) -> str:
-    """A moment of a card's use.  ``card_clock``: a naive time written by a terminal on the card
-    itself, already the cinema's local time; otherwise a wire time (UTC)."""
+    """A moment of a card's use: the date, then the time of day.  ``card_clock``: a naive time
+    written by a terminal on the card itself, already the cinema's local time; otherwise a wire
+    time (UTC).  The two are joined by a plain space, where a narrow column may break the line
+    (a Chinese text would drop a space between a character and a number)."""
     local = at if card_clock and at.tzinfo is None else tr.local(at)
-    return tr.text("yearcard.format.when", **_parts(tr, local))
+    parts = _parts(tr, local)
+    return f"{tr.text('yearcard.format.day', **parts)} {tr.text('yearcard.format.clock', **parts)}"
 
 
 def clock(tr: Translator, at: datetime) -> str:

@@ -78,6 +78,7 @@ class SeatGrid(Widget):
     screen_band = NumericProperty(0)  # the height of the screen's bar and its gap above the seats
     grid_left = NumericProperty(0)  # where the seats' columns start and how wide they are (the screen's bar)
     grid_width = NumericProperty(0)
+    grid_top = NumericProperty(0)  # the top of the screen's bar
 
     __events__ = ("on_seat",)
 
@@ -137,13 +138,16 @@ class SeatGrid(Widget):
         if not self._columns or not self._rows:
             self.cell = 0
             return
-        self.screen_band = metrics.scale * 22
+        self.screen_band = metrics.scale * 56  # the word "screen" and the bar under it
         # The grid plus one label column on each side, under the screen's band.
         cell = min(self.width / (self._columns + 2), (self.height - self.screen_band) / self._rows)
         self.cell = max(cell, 1.0)
         grid_width = self.cell * (self._columns + 2)
         left = self.x + (self.width - grid_width) / 2
-        top = self.top - self.screen_band
+        # The seats (and the screen's bar above them) in the middle of the room they leave.
+        spare = max(0.0, self.height - self.screen_band - self.cell * self._rows)
+        self.grid_top = self.top - spare / 2
+        top = self.grid_top - self.screen_band
         margin = self.cell * 0.08
         for button in self._seats.values():
             view_x, view_y = self._positions[(button.row, button.seat)]

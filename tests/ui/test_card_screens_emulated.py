@@ -15,7 +15,7 @@ import pytest
 from kiosk.app import KioskApp
 from kiosk.ui_driver import UiDriver
 from tests.support.fakes import CardRig, build_card_rig
-from tests.ui.screen_checks import assert_chinese_wraps_cleanly, assert_fits, assert_real_picture
+from tests.ui.screen_checks import assert_fits, assert_real_picture, assert_wraps_cleanly
 
 pytestmark = pytest.mark.ui
 
@@ -67,7 +67,7 @@ def test_the_emulated_card_is_shown_redeemed_torn_and_recovered_on_screen(emulat
     path = ui.screenshot(shots / "emulated-put-card-back.png")
     assert_real_picture(path)
     assert_fits(emulated)
-    assert_chinese_wraps_cleanly(emulated)
+    assert_wraps_cleanly(emulated)
 
     rig.kit.put_back()  # the debit is found on the card, proven, confirmed, and the tickets print
     ui.wait_for("card.done")
