@@ -29,6 +29,7 @@ from kivy.properties import StringProperty  # noqa: E402
 
 from devices.card_api import CardEvent  # noqa: E402
 from kiosk.availability import Availability  # noqa: E402
+from kiosk.claims import ClaimPrinter  # noqa: E402
 from kiosk.config import KioskConfig  # noqa: E402
 from kiosk.flows.counter import CardSide, CounterCentral, CounterFlow  # noqa: E402
 from kiosk.flows.runtime import ThreadWorker  # noqa: E402
@@ -253,6 +254,7 @@ def counter_app(
     *,
     now: Callable[[], float],
     language: str | None = None,
+    claim_printer: ClaimPrinter | None = None,
 ) -> CounterApp:
     """kiosk.mode = "counter": the same app at the sales counter, behind a staff login.
 
@@ -263,7 +265,9 @@ def counter_app(
     # The worker posts back through the app, which needs the flow first: look the app up late.
     worker = ThreadWorker(lambda callback: apps[0].post_to_main(callback), name="counter-worker")
     flow = CounterFlow(central, terminal, worker, now=now, idle_logout_s=config.counter.idle_logout_s,
-                       max_concession_visits=config.counter.max_concession_visits, journal=journal)
+                       max_concession_visits=config.counter.max_concession_visits, journal=journal,
+                       claim_printer=claim_printer if config.counter.tickets else None,
+                       timezone=config.kiosk.cinema_timezone)
     app = CounterApp(flow, language or config.kiosk.language, timezone=config.kiosk.cinema_timezone)
     apps.append(app)
     app.worker = worker
@@ -285,7 +289,7 @@ def run_counter(config: KioskConfig, stop_on_signals: Callable[[Any], Callable[[
             raise StartupError("kiosk.mode = \"counter\" needs a card reader (card.reader) and the PSAM "
                                "(card.psam_reader_name_pattern, or card.sim_psam_image with the simulator)")
         app = counter_app(config, services.client, services.year_cards, services.journal,
-                          now=services.clock.monotonic)
+                          now=services.clock.monotonic, claim_printer=services.claim_printer)
 
         def on_card(event: CardEvent) -> None:  # from the reader's thread, to Kivy's loop
             def deliver() -> None:

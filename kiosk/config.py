@@ -178,6 +178,7 @@ class CounterSection(Section):
 
     idle_logout_s: float = setting(300.0, above=0, high=8 * 3600)  # no touch and no tap this long: logged out
     max_concession_visits: int = setting(20, low=1, high=99)  # visits one concession deduction may take
+    tickets: bool = True  # the counter has a ticket printer ([printer]): staff redeem visits for tickets too
 
 
 @dataclass(frozen=True)

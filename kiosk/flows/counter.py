@@ -29,24 +29,31 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from backend_client.errors import CentralBadAnswer, CentralRefused, CentralUnreachable, KioskUnauthorized
 from backend_client.wire import (
     CardRecordView,
+    CardShowings,
     CardStatus,
     CardTap,
     CardUpdate,
     CardUseKind,
     CardView,
+    ClaimResponse,
     DebitNotice,
     DebitProofBody,
     ErrorCode,
     RedemptionRequest,
     RedemptionResult,
     RedemptionView,
+    SeatMap,
+    SeatRef,
+    ShowingOffer,
     StaffRole,
 )
 from devices.card_api import CardEvent
+from devices.printer_api import TicketContent
 from devices.yearcard import crypto
 from devices.yearcard import profile as p
 from devices.yearcard.terminal import (
@@ -65,6 +72,8 @@ from devices.yearcard.terminal import (
     WrongCard,
     YearCardError,
 )
+from kiosk.claims import ClaimPrinter, ClaimResult, order_reference
+from kiosk.flows.card_seats import best_available
 from kiosk.flows.runtime import Message, Worker
 from kiosk.flows.staff_login import LoginStep, StaffClient, StaffLogin
 from kiosk.journal import CardDebitState, Journal
@@ -77,6 +86,7 @@ KIND_OF_RECORD = {crypto.TRANSACTION_TICKET: CardUseKind.TICKETS,
 
 
 class Action(str, enum.Enum):
+    TICKETS = "tickets"
     CONCESSIONS = "concessions"
     SELL = "sell"
     RENEW = "renew"
@@ -86,7 +96,7 @@ class Action(str, enum.Enum):
 
 
 # What each role may do at the counter (the central enforces the same on every route).
-SALES_ACTIONS = frozenset({Action.CONCESSIONS, Action.SELL, Action.RENEW, Action.RECYCLE})
+SALES_ACTIONS = frozenset({Action.TICKETS, Action.CONCESSIONS, Action.SELL, Action.RENEW, Action.RECYCLE})
 ROLE_ACTIONS: dict[StaffRole, frozenset[Action]] = {
     StaffRole.SALES: SALES_ACTIONS,
     StaffRole.MANAGER: frozenset(Action),
@@ -102,6 +112,7 @@ class Step(str, enum.Enum):
     READING = "reading"
     CARD = "card"  # the card's popup, with the actions allowed
     CONCESSIONS = "concessions"  # how many visits
+    TICKETS = "tickets"  # which showing, how many people
     BLACKLIST = "blacklist"  # why
     WORKING = "working"  # an action in progress: keep the card on the reader
     CARD_BACK = "card_back"  # pulled during a debit: put it back
@@ -128,6 +139,10 @@ class CardSide(Protocol):
 
 class CounterCentral(StaffClient, Protocol):
     def card_tap(self, tap: CardTap, idempotency_key: str, staff_token: str | None = None) -> CardView: ...
+
+    def card_showings(self, card_number: str) -> CardShowings: ...
+
+    def seat_map(self, showing_id: str) -> SeatMap: ...
 
     def hold_redemption(self, request: RedemptionRequest, idempotency_key: str,
                         staff_token: str | None = None) -> RedemptionView: ...
@@ -193,6 +208,9 @@ class CounterState:
     refusal: Message | None = None
     refusal_hint: Message | None = None
     notes: tuple[Message, ...] = field(default_factory=tuple)  # facts about the card worth a look
+    showings: tuple[ShowingOffer, ...] = ()  # today's showings the card's type covers (tickets)
+    showing: int = 0  # the chosen one's index
+    people: int = 1
 
 
 def tap_of(reading: CardReading) -> CardTap:
@@ -220,8 +238,8 @@ def proof_body(proof: DebitProof) -> DebitProofBody:
     )
 
 
-def allowed_actions(role: StaffRole | None, card: CardOnCounter) -> frozenset[Action]:
-    """The buttons the popup shows: what this role may do to a card in this state."""
+def allowed_actions(role: StaffRole | None, card: CardOnCounter, can_print: bool = True) -> frozenset[Action]:
+    """The buttons the popup shows: what this role may do to a card in this state (tickets: with a printer)."""
     may = ROLE_ACTIONS.get(role, frozenset()) if role is not None else frozenset()
     view = card.view
     status = view.status
@@ -234,6 +252,8 @@ def allowed_actions(role: StaffRole | None, card: CardOnCounter) -> frozenset[Ac
             possible.add(Action.SELL)
         elif status is CardStatus.ACTIVE and card.card_sold and view.visits_left > 0 and card.card_balance > 0:
             possible.update({Action.CONCESSIONS, Action.RENEW})
+            if can_print:
+                possible.add(Action.TICKETS)
         elif status is CardStatus.EXPIRED and view.visits_left > 0 and not card.unwritten_sale:
             possible.add(Action.RENEW)
         if view.visits_left == 0 and status in (CardStatus.ACTIVE, CardStatus.EXPIRED):
@@ -258,7 +278,11 @@ class CounterFlow:
         idle_logout_s: float = 300.0,
         max_concession_visits: int = 20,
         journal: Journal,
+        claim_printer: ClaimPrinter | None = None,
+        timezone: str = "Asia/Shanghai",
     ) -> None:
+        """``claim_printer``: the counter's ticket printer (the claim printing path); without it no
+        tickets are redeemed here, only concessions and the card's lifecycle."""
         self._central = central
         self._terminal = terminal
         self._worker = worker
@@ -266,6 +290,8 @@ class CounterFlow:
         self._idle_logout_s = idle_logout_s
         self._max_concession_visits = max_concession_visits
         self._journal = journal
+        self._claims = claim_printer
+        self._zone = ZoneInfo(timezone)
         self._state = CounterState()
         self._listeners: Observers[[CounterState]] = Observers("counter listener", isolate=False)
         self._session = 0  # bumps when the staff session ends: late results are dropped
@@ -367,7 +393,7 @@ class CounterFlow:
 
     def close_card(self) -> None:
         self.touch()
-        if self._state.step in (Step.CARD, Step.REFUSED, Step.CONCESSIONS, Step.BLACKLIST):
+        if self._state.step in (Step.CARD, Step.REFUSED, Step.CONCESSIONS, Step.BLACKLIST, Step.TICKETS):
             self._set(step=Step.WAITING, card=None, actions=frozenset(), result=None, problem=None,
                       refusal=None, refusal_hint=None, notes=())
 
@@ -407,8 +433,11 @@ class CounterFlow:
             notes.append(Message.of("refusal.card_blacklisted.detail", reason=view.blacklist_reason))
         log.info("counter: card %s shown (%s, %d visit(s)) to staff %s", card.masked_number, view.status.value,
                  view.visits_left, self._state.staff_no)
-        self._set(step=Step.CARD, card=card, actions=allowed_actions(self._state.role, card), result=result,
+        self._set(step=Step.CARD, card=card, actions=self._actions(card), result=result,
                   problem=problem, notes=tuple(notes), refusal=None, refusal_hint=None)
+
+    def _actions(self, card: CardOnCounter) -> frozenset[Action]:
+        return allowed_actions(self._state.role, card, can_print=self._claims is not None)
 
     def _refuse_read(self, error: BaseException) -> None:
         if self._expired(error):
@@ -440,7 +469,7 @@ class CounterFlow:
 
     def back_to_card(self) -> None:
         self.touch()
-        if self._state.step in (Step.CONCESSIONS, Step.BLACKLIST):
+        if self._state.step in (Step.CONCESSIONS, Step.BLACKLIST, Step.TICKETS):
             self._set(step=Step.CARD)
 
     def confirm_concessions(self) -> None:
@@ -484,6 +513,7 @@ class CounterFlow:
                          redemption_id)
                 self._torn = (redemption_id, error.pending)
                 self._set(step=Step.CARD_BACK, problem=None)
+                self._recover(first_try=True)  # a card still on the reader is settled at once
                 return
             if error is not None:
                 self._action_failed(error, "concessions")
@@ -521,7 +551,8 @@ class CounterFlow:
         else:
             self._read(result=Message.of("counter.result.concessions", visits=visits))
 
-    def _recover(self) -> None:
+    def _recover(self, first_try: bool = False) -> None:
+        """``first_try``: right after the tear, in case the card never left (it stays asked for if it did)."""
         torn = self._torn
         if torn is None:
             self._read()
@@ -530,19 +561,20 @@ class CounterFlow:
         token, terminal = self._token, self._terminal
         self._set(step=Step.WORKING, problem=None)
 
-        def job() -> tuple[str, RedemptionResult | None]:
+        def job() -> tuple[str, RedemptionResult | None, ClaimResult | None]:
             outcome = terminal.recover(pending)
             if isinstance(outcome, DebitProof):
                 try:
-                    return "debited", self._confirm(redemption_id, outcome, token)
+                    result = self._confirm(redemption_id, outcome, token)
                 except (CentralUnreachable, CentralBadAnswer):
-                    return "debited", None  # the card's next tap settles it (the central reads its log)
+                    return "debited", None, None  # the card's next tap settles it (the central reads its log)
+                return "debited", result, self._print_recovered(redemption_id, result)
             if isinstance(outcome, NotDebited):
                 self._not_debited(redemption_id, token)
-                return "not_debited", None
+                return "not_debited", None, None
             # debited, its proof gone: the central reconciles at the card's next tap (the read below)
             self._journal.card_debit_settle(redemption_id, CardDebitState.UNKNOWN, "debited without proof")
-            return "debited", None
+            return "debited", None, None
 
         def done(answer: Any, error: BaseException | None) -> None:
             if isinstance(error, WrongCard):
@@ -550,19 +582,150 @@ class CounterFlow:
                 return
             if isinstance(error, YearCardError):
                 log.info("counter: recovery of redemption %s not possible now: %s", redemption_id, error)
-                self._set(step=Step.CARD_BACK, problem=Message.of("counter.card_back.again"))
+                self._set(step=Step.CARD_BACK, problem=None if first_try else Message.of("counter.card_back.again"))
                 return
             self._torn = None
             if error is not None:
-                self._action_failed(error, "concessions")
+                self._action_failed(error, "recovery")
                 return
-            outcome, result = answer
+            outcome, result, printed = answer
             if outcome == "not_debited":
                 self._read(problem=Message.of("counter.result.not_debited"))
+            elif printed is not None:
+                self._tickets_done(printed, len(result.claim.tickets) if result and result.claim else 0,
+                                   pending.amount)
             else:
                 self._debit_done(result, pending.amount)
 
         self._submit(job, done)
+
+    def _print_recovered(self, redemption_id: str, result: RedemptionResult) -> ClaimResult | None:
+        """A recovered ticket debit: its claim prints now, with the showing journaled before the debit."""
+        debit = self._journal.card_debit(redemption_id)
+        if result.claim is None or self._claims is None or debit is None or debit.showing is None:
+            return None
+        showing = ShowingOffer.model_validate(debit.showing)
+        self._claims.record(result.claim, self._ticket_contents(result.claim, showing))
+        return self._claims.print_claim(result.claim.claim_id, lambda: False, lambda _update: None)
+
+    def _tickets_done(self, printed: ClaimResult, count: int, visits: int) -> None:
+        note = None if printed.printed == count else Message.of(
+            "counter.problem.tickets_not_all_printed", printed=printed.printed, count=count)
+        self._read(result=Message.of("counter.result.tickets", count=printed.printed, visits=visits), problem=note)
+
+    # -- tickets ----------------------------------------------------------------------------
+
+    def start_tickets(self) -> None:
+        """Today's showings the card's type covers, at this cinema."""
+        self.touch()
+        card = self._state.card
+        if self._state.step is not Step.CARD or card is None or Action.TICKETS not in self._state.actions:
+            return
+        number = card.card_number
+        self._set(step=Step.READING, result=None, problem=None)
+
+        def done(answer: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self._action_failed(error, "tickets")
+                return
+            showings = tuple(answer.showings)
+            if not showings:
+                self._set(step=Step.CARD, problem=Message.of("counter.tickets.none"))
+                return
+            self._set(step=Step.TICKETS, showings=showings, showing=0, people=1)
+
+        self._submit(lambda: self._central.card_showings(number), done)
+
+    def max_people(self) -> int:
+        state, card = self._state, self._state.card
+        if card is None or not state.showings:
+            return 1
+        per_person = state.showings[state.showing].visits_per_person
+        return max(1, min(card.view.max_people, card.card_balance // per_person, card.view.visits_left // per_person))
+
+    def choose_showing(self, index: int) -> None:
+        self.touch()
+        if self._state.step is Step.TICKETS and 0 <= index < len(self._state.showings):
+            self._set(showing=index)
+            self._set(people=min(self._state.people, self.max_people()))
+
+    def set_people(self, people: int) -> None:
+        self.touch()
+        if self._state.step is Step.TICKETS:
+            self._set(people=max(1, min(people, self.max_people())))
+
+    def confirm_tickets(self) -> None:
+        """Best seats together -> hold -> debit (kind 06) -> confirm -> print through the claim path."""
+        self.touch()
+        card, state, claims = self._state.card, self._state, self._claims
+        if state.step is not Step.TICKETS or card is None or claims is None or not state.showings:
+            return
+        showing, people, number, token = state.showings[state.showing], state.people, card.card_number, self._token
+        central, terminal, journal = self._central, self._terminal, self._journal
+        held: list[RedemptionView] = []
+        self._set(step=Step.WORKING)
+
+        def announce(pending: PendingDebit) -> None:
+            journal.card_debit_pending(held[0].redemption_id, pending.to_dict(), showing.model_dump(mode="json"))
+            central.announce_debit(held[0].redemption_id, notice_of(pending), _key(), staff_token=token)
+
+        def job() -> tuple[str, ClaimResult | None, int]:
+            seats = best_available(central.seat_map(showing.showing_id), people)
+            if not seats:
+                return "no_seats", None, 0
+            request = RedemptionRequest(card_number=number, kind=CardUseKind.TICKETS, showing_id=showing.showing_id,
+                                        seats=[SeatRef(row=row, seat=seat) for row, seat in seats])
+            held.append(central.hold_redemption(request, _key(), staff_token=token))
+            visits = held[0].visits
+            try:
+                proof = terminal.debit(visits, kind=crypto.TRANSACTION_TICKET, expect_card=number, on_pending=announce)
+            except DebitInterrupted:
+                raise
+            except Exception:
+                self._not_debited(held[0].redemption_id, token)
+                raise
+            try:
+                result = self._confirm(held[0].redemption_id, proof, token)
+            except (CentralUnreachable, CentralBadAnswer):
+                return "confirm_later", None, visits
+            if result.claim is None:
+                return "no_claim", None, visits
+            claims.record(result.claim, self._ticket_contents(result.claim, showing))
+            return "printed", claims.print_claim(result.claim.claim_id, lambda: False, lambda _update: None), visits
+
+        def done(answer: Any, error: BaseException | None) -> None:
+            if isinstance(error, DebitInterrupted):
+                self._torn = (held[0].redemption_id, error.pending)
+                self._set(step=Step.CARD_BACK, problem=None)
+                self._recover(first_try=True)  # a card still on the reader is settled at once
+                return
+            if error is not None:
+                self._action_failed(error, "tickets")
+                return
+            outcome, printed, visits = answer
+            if outcome == "no_seats":
+                self._set(step=Step.CARD, problem=Message.of("refusal.seats_taken"))
+            elif outcome == "printed" and printed is not None:
+                self._tickets_done(printed, people, visits)
+            else:  # debited; the central settles it at the card's next tap, the tickets are owed there
+                self._set(step=Step.CARD, actions=frozenset(), problem=None,
+                          result=Message.of("counter.result.concessions_card_only", visits=visits))
+
+        self._submit(job, done)
+
+    def _ticket_contents(self, claim: ClaimResponse, showing: ShowingOffer) -> list[TicketContent]:
+        total = len(claim.tickets)
+        return [
+            TicketContent(
+                ticket_id=ticket.ticket_id, cinema_name=showing.cinema_name or "", film_title=showing.film_title,
+                film_original_title=showing.film_original_title
+                if showing.film_original_title != showing.film_title else None,
+                hall_name=showing.hall_name, show_start=showing.starts_at.astimezone(self._zone), row=ticket.row,
+                seat=ticket.seat, price_fen=ticket.price_fen, entrance_token=ticket.entrance_token,
+                order_ref=order_reference(claim.order_id), sequence=f"{index}/{total}",
+            )
+            for index, ticket in enumerate(claim.tickets, start=1)
+        ]
 
     # -- sale and renewal -------------------------------------------------------------------
 
@@ -649,7 +812,7 @@ class CounterFlow:
             log.info("counter: card %s %s by staff %s", p.mask_card_number(number), action.value,
                      self._state.staff_no)
             shown = replace(card, view=view)
-            self._set(step=Step.CARD, card=shown, actions=allowed_actions(self._state.role, shown),
+            self._set(step=Step.CARD, card=shown, actions=self._actions(shown),
                       result=Message.of(result_key))
 
         self._submit(lambda: call(number, token), done)

@@ -14,17 +14,18 @@ from pathlib import Path
 import pytest
 
 from backend_client.errors import CentralRefused
-from backend_client.wire import CardStatus, ErrorCode, StaffRole
+from backend_client.wire import CardStatus, ErrorCode, ShowingOffer, StaffRole
 from devices.card_api import ApduResponse, CardEvent, CardEventKind, CardRemoved
 from devices.sim.psam import PsamOS, psam_image
 from devices.sim.yearcard_os import ImageStore, YearCardOS, personalised_image
 from devices.yearcard import crypto
 from devices.yearcard.terminal import YearCardTerminal
+from kiosk.claims import ClaimPrinter, Outbox
 from kiosk.flows.counter import Action, CounterFlow, Step
 from kiosk.flows.runtime import InlineWorker
 from kiosk.journal import CardDebitState, Journal
 from tests.support.clocks import ManualClock
-from tests.support.fakes import FakeCounterCentral
+from tests.support.fakes import FakeCounterCentral, FakePrinter
 
 NUMBER = "8800000000000042"
 MADE = "8800000000000077"
@@ -44,6 +45,7 @@ class Slot:
         self.card: YearCardOS | None = None
         self.pull_after: int | None = None  # an INS byte: that command runs, its answer is lost
         self.fail_ins: int | None = None  # an INS byte: the card is gone before that command
+        self.lose_answer_ins: int | None = None  # an INS byte: that command runs, its answer is lost, the card stays
 
     def __call__(self, apdu: bytes) -> ApduResponse:
         if self.card is None:
@@ -51,8 +53,12 @@ class Slot:
         ins = apdu[1]
         if ins == self.fail_ins:
             self.fail_ins = None
+            self.card = None
             raise CardRemoved("pulled before the command (test)")
         answer = self.card(apdu)
+        if ins == self.lose_answer_ins:
+            self.lose_answer_ins = None
+            raise CardRemoved("answer lost (test)")
         if ins == self.pull_after:
             self.pull_after = None
             self.card = None
@@ -86,7 +92,8 @@ class Counter:
         assert self.flow.step is Step.WAITING, login.state
 
 
-def build_counter(tmp_path: Path, **kwargs: object) -> Counter:
+def build_counter(tmp_path: Path, printer: bool = False, **kwargs: object) -> Counter:
+    """``printer``: the counter has a ticket printer (a fake one behind the real claim printing path)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     master = crypto.MasterKeys.generate()
     cards = {
@@ -105,8 +112,9 @@ def build_counter(tmp_path: Path, **kwargs: object) -> Counter:
     clock = ManualClock()
     journal = Journal(tmp_path / "journal.sqlite3")
     terminal = YearCardTerminal(slot, _channel(psam), clock=lambda: NOW)
+    claims = ClaimPrinter(journal, FakePrinter(), Outbox(journal, central)) if printer else None  # type: ignore[arg-type]
     flow = CounterFlow(central, terminal, InlineWorker(), now=clock, idle_logout_s=300, journal=journal,
-                       **kwargs)  # type: ignore[arg-type]
+                       claim_printer=claims, **kwargs)  # type: ignore[arg-type]
     return Counter(flow, central, slot, clock, cards, master, journal)
 
 
@@ -196,6 +204,17 @@ def test_a_card_pulled_during_the_debit_is_asked_back_and_the_debit_completed(co
     assert counter.balance(NUMBER) == 8  # once, not twice
     assert counter.central.redemptions["r1"].state.value == "confirmed"
     assert counter.flow.state.result is not None and counter.flow.state.result.key == "counter.result.concessions"
+
+
+def test_a_debit_whose_answer_is_lost_with_the_card_still_there_is_settled_at_once(counter: Counter) -> None:
+    counter.login()
+    counter.insert(NUMBER)
+    counter.flow.start_concessions()
+    counter.slot.lose_answer_ins = 0x54
+    counter.flow.confirm_concessions()
+    state = counter.flow.state
+    assert state.step is Step.CARD and state.result is not None and state.result.key == "counter.result.concessions"
+    assert counter.balance(NUMBER) == 9 and counter.central.redemptions["r1"].state.value == "confirmed"
 
 
 def test_a_card_pulled_before_the_debit_reached_it_is_recovered_as_not_debited(counter: Counter) -> None:
@@ -354,3 +373,51 @@ def test_an_unknown_card_and_a_card_pulled_while_read_are_refused_with_what_to_d
     assert counter.flow.step is Step.WAITING
     counter.flow.handle_card(REMOVED)
     assert counter.flow.step is Step.WAITING
+
+
+def showing(visits_per_person: int = 1) -> ShowingOffer:
+    start = dt.datetime(2026, 11, 30, 11, 30, tzinfo=dt.UTC)
+    return ShowingOffer(showing_id="show-1", film_title="流浪地球", hall_name="3号厅", format="IMAX",
+                        starts_at=start, ends_at=start + dt.timedelta(hours=2), visits_per_person=visits_per_person,
+                        seats_free=40, cinema_name="星光影城")
+
+
+def test_tickets_are_offered_only_with_a_printer_and_list_todays_showings(tmp_path: Path) -> None:
+    without = build_counter(tmp_path / "without")
+    without.login()
+    without.insert(NUMBER)
+    assert Action.TICKETS not in without.flow.state.actions
+    counter = build_counter(tmp_path / "with", printer=True)
+    counter.central.showings = [showing(), showing(visits_per_person=3)]
+    counter.login()
+    counter.insert(NUMBER)
+    assert Action.TICKETS in counter.flow.state.actions
+    counter.flow.start_tickets()
+    assert counter.flow.step is Step.TICKETS and len(counter.flow.state.showings) == 2
+    counter.flow.set_people(9)
+    assert counter.flow.state.people == 4  # the card type's limit per redemption (the central's max_people)
+    counter.flow.choose_showing(1)
+    assert counter.flow.state.people == 3  # 3 visits each: 10 visits take 3 people at most
+
+
+def test_tickets_without_enough_free_seats_hold_nothing_and_take_no_visit(tmp_path: Path) -> None:
+    counter = build_counter(tmp_path, printer=True)
+    counter.central.showings = [showing()]
+    counter.central.free_seats = 1
+    counter.login()
+    counter.insert(NUMBER)
+    counter.flow.start_tickets()
+    counter.flow.set_people(2)
+    counter.flow.confirm_tickets()
+    state = counter.flow.state
+    assert state.step is Step.CARD and state.problem is not None and state.problem.key == "refusal.seats_taken"
+    assert counter.central.redemptions == {} and counter.balance(NUMBER) == 10
+
+
+def test_no_showing_left_today_is_said_on_the_card(tmp_path: Path) -> None:
+    counter = build_counter(tmp_path, printer=True)
+    counter.login()
+    counter.insert(NUMBER)
+    counter.flow.start_tickets()
+    state = counter.flow.state
+    assert state.step is Step.CARD and state.problem is not None and state.problem.key == "counter.tickets.none"

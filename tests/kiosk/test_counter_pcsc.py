@@ -1,6 +1,6 @@
 """The counter end to end on real parts: the real central over HTTP (SQLite and PostgreSQL), the
 kiosk's client, pyscard through a real pcscd with the project's card emulator in "Virtual PCD 00 00"
-and the PSAM in "Virtual PCD 00 01".  Run under the shared lock:
+and the PSAM in "Virtual PCD 00 01", the virtual ticket printer over TCP.  Run under the shared lock:
 
     flock /work/vpcd.lock python -m pytest -q tests/kiosk/test_counter_pcsc.py
 """
@@ -20,10 +20,13 @@ from backend_client.wire import CardStatus
 from central.models import AuditEntry, CardTransaction
 from devices.card_api import CardEventKind
 from devices.card_reader import PcscCardReader
+from devices.printer import EscposTicketPrinter, PrinterConfig
 from devices.sim.card_emulator import VIRTUAL_READER
+from devices.sim.printer import VirtualPrinter
 from devices.sim.yearcard import PSAM_READER, YearCardRig
 from devices.sim.yearcard_os import ImageStore, YearCardOS
 from devices.yearcard.terminal import YearCardTerminal
+from kiosk.claims import ClaimPrinter, Outbox
 from kiosk.flows.counter import Action, CounterFlow, Step
 from kiosk.flows.runtime import InlineWorker
 from kiosk.journal import CardDebitState, Journal
@@ -45,6 +48,7 @@ class Desk:
     psam_reader: PcscCardReader
     events: EventLog
     journal: Journal
+    printer: VirtualPrinter
 
     def tap(self) -> None:
         """The card comes onto the reader: pcscd sees it, the reader's event goes to the flow."""
@@ -86,10 +90,13 @@ def desk(pcsc: Pcsc, module_central: RunningCentral, kit: CardKit, tmp_path: Pat
     psam_events.wait_for(CardEventKind.INSERTED)
     client = CentralClient(module_central.base_url, module_central.kiosk_credential, timeout_s=10.0)
     journal = Journal(tmp_path / "journal.sqlite3")
+    printer = VirtualPrinter(out_dir=tmp_path / "printed").start()
+    ticket_printer = EscposTicketPrinter(PrinterConfig(host="127.0.0.1", port=printer.port))
+    claims = ClaimPrinter(journal, ticket_printer, Outbox(journal, client))
     terminal = YearCardTerminal(card_reader, psam_reader, clock=kit.local_now)  # the cinema's wall clock
-    flow = CounterFlow(client, terminal, InlineWorker(), now=time.monotonic,
-                       journal=journal)
-    desk = Desk(flow, rig, card_reader, psam_reader, events, journal)
+    flow = CounterFlow(client, terminal, InlineWorker(), now=time.monotonic, journal=journal,
+                       claim_printer=claims)
+    desk = Desk(flow, rig, card_reader, psam_reader, events, journal, printer)
     desk.card = first  # type: ignore[attr-defined]
     yield desk
     if flow.login.session is not None:
@@ -100,6 +107,8 @@ def desk(pcsc: Pcsc, module_central: RunningCentral, kit: CardKit, tmp_path: Pat
     rig.psam.remove()
     wait_until(_readers_empty, EVENT_TIMEOUT_S)
     client.close()
+    ticket_printer.close()
+    printer.stop()
     journal.close()
 
 
@@ -120,7 +129,7 @@ def test_concessions_at_the_counter_are_debited_confirmed_and_audited_with_the_s
     state = desk.flow.state
     assert state.step is Step.CARD and state.card is not None
     assert (state.card.view.visits_left, state.card.view.status) == (10, CardStatus.ACTIVE)
-    assert state.actions == {Action.CONCESSIONS, Action.RENEW}
+    assert state.actions == {Action.TICKETS, Action.CONCESSIONS, Action.RENEW}
 
     desk.flow.start_concessions()
     desk.flow.set_visits(2)
@@ -202,3 +211,49 @@ def test_the_manager_blacklists_and_the_sales_role_sees_no_blacklist_button(desk
         assert entry is not None and '"M1001"' in entry.details
     desk.flow.unblacklist()
     assert kit.card_row(card.number).status == "active"
+
+
+def test_tickets_at_the_counter_hold_the_best_seats_debit_and_print_once(desk: Desk, kit: CardKit) -> None:
+    card: KitCard = desk.card  # type: ignore[attr-defined]
+    log_in(desk.flow, "S1001")
+    desk.tap()
+    desk.flow.start_tickets()
+    state = desk.flow.state
+    assert state.step is Step.TICKETS and state.showings, state
+    soon = next(i for i, offer in enumerate(state.showings) if offer.showing_id == "show-demo-soon")
+    desk.flow.choose_showing(soon)
+    desk.flow.set_people(2)
+    desk.flow.confirm_tickets()
+    state = desk.flow.state
+    assert state.result is not None and state.result.key == "counter.result.tickets", state
+    assert state.result.param_dict()["count"] == 2
+    jobs = desk.printer.wait_for_jobs(2)
+    assert len(jobs) == 2
+    visits = state.result.param_dict()["visits"]
+    assert desk.rig.card_os.state.balance == 10 - visits and kit.card_row(card.number).visits_left == 10 - visits
+    assert state.card is not None and state.card.view.history[0].kind.value == "tickets"
+    with kit.ledger.sessions() as session:
+        tx = session.scalars(select(CardTransaction).where(CardTransaction.card_number == card.number)).one()
+        assert (tx.staff_no, tx.kind) == ("S1001", "tickets")
+
+
+def test_a_ticket_debit_torn_at_the_counter_prints_its_tickets_once_when_the_card_is_back(
+    desk: Desk, kit: CardKit
+) -> None:
+    card: KitCard = desk.card  # type: ignore[attr-defined]
+    log_in(desk.flow, "S1001")
+    desk.tap()
+    desk.flow.start_tickets()
+    soon = next(i for i, offer in enumerate(desk.flow.state.showings) if offer.showing_id == "show-demo-soon")
+    desk.flow.choose_showing(soon)
+    desk.rig.card.pull_at_command(4, executed=True)  # DEBIT FOR PURCHASE done, its answer lost
+    desk.flow.confirm_tickets()
+    assert desk.flow.step is Step.CARD_BACK
+    assert desk.printer.jobs == []  # nothing printed while the debit is unknown
+    assert wait_until(lambda: not card_in_virtual_reader(VIRTUAL_READER), EVENT_TIMEOUT_S)
+    desk.tap()
+    state = desk.flow.state
+    assert state.result is not None and state.result.key == "counter.result.tickets", state
+    assert len(desk.printer.wait_for_jobs(1)) == 1
+    visits = state.result.param_dict()["visits"]
+    assert desk.rig.card_os.state.balance == 10 - visits and kit.card_row(card.number).visits_left == 10 - visits

@@ -546,6 +546,8 @@ class FakeCounterCentral:
     calls: list[tuple[str, str | None]] = field(default_factory=list)
     redemptions: dict[str, Any] = field(default_factory=dict)  # id -> RedemptionView
     today: Any = None  # the cinema's date (sale and renewal)
+    showings: list[ShowingOffer] = field(default_factory=list)  # what card_showings answers
+    free_seats: int = 10  # one row of free seats in every showing's seat map
     logged_out: list[str] = field(default_factory=list)
 
     def _enter(self, name: str, token: str | None) -> None:
@@ -593,10 +595,21 @@ class FakeCounterCentral:
         self.visits[tap.card_number] = min(self.visits[tap.card_number], tap.balance)
         return self.card_view(tap.card_number)
 
+    def card_showings(self, card_number: str) -> CardShowings:
+        self._enter("card_showings", None)
+        return CardShowings(card_number=card_number, showings=list(self.showings))
+
+    def seat_map(self, showing_id: str) -> SeatMap:
+        self._enter("seat_map", None)
+        seats = [SeatView(row="5", seat=str(n), x=n, y=5, state=SeatState.FREE) for n in range(1, self.free_seats + 1)]
+        return SeatMap(showing_id=showing_id, hall_name="1号厅", columns=20, rows=10, seats=seats)
+
     def hold_redemption(self, request: Any, idempotency_key: str, staff_token: str | None = None) -> Any:
         self._enter("hold_redemption", staff_token)
         view = RedemptionView(redemption_id=f"r{len(self.redemptions) + 1}", card_number=request.card_number,
-                              kind=request.kind, state=RedemptionState.HELD, visits=request.visits or 0)
+                              kind=request.kind, state=RedemptionState.HELD,
+                              visits=request.visits or len(request.seats), showing_id=request.showing_id,
+                              seats=list(request.seats))
         self.redemptions[view.redemption_id] = view
         return view
 

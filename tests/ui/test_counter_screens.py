@@ -17,7 +17,7 @@ from kiosk.app import CounterApp, KioskApp
 from kiosk.flows.counter import Step
 from kiosk.i18n import LANGUAGES
 from kiosk.ui_driver import UiDriver
-from tests.kiosk.test_counter_flow import MADE, NUMBER, Counter, build_counter
+from tests.kiosk.test_counter_flow import MADE, NUMBER, Counter, build_counter, showing
 from tests.ui.test_pickup_screens import assert_real_picture
 
 pytestmark = pytest.mark.ui
@@ -37,7 +37,8 @@ def start_counter(tmp_path: Path) -> Iterator[Callable[..., tuple[Counter, UiDri
     apps: list[CounterApp] = []
 
     def start(language: str = "zh_CN") -> tuple[Counter, UiDriver]:
-        counter = build_counter(tmp_path / f"c{len(apps)}")
+        counter = build_counter(tmp_path / f"c{len(apps)}", printer=True)
+        counter.central.showings = [showing(), showing(visits_per_person=2)]
         app = CounterApp(counter.flow, language)
         app.start_headless()
         apps.append(app)
@@ -121,28 +122,38 @@ def test_a_sales_shift_at_the_counter_by_touches(
         ui.find("action_blacklist")  # a sales role does not see the manager's button
     shot("04-card")
 
+    ui.tap("action_tickets")
+    ui.wait_for("counter.tickets")
+    assert "流浪地球" in texts(ui) and "IMAX" in texts(ui)
+    ui.tap("showing_1")
+    ui.tap("more_people")
+    assert counter.flow.state.people == 2 and counter.flow.state.showing == 1
+    shot("05-tickets")
+    ui.tap("back")
+    ui.wait_for("counter.card")
+
     ui.tap("action_concessions")
     ui.wait_for("counter.concessions")
     ui.tap("more")
-    shot("05-concessions")
+    shot("06-concessions")
     ui.tap("confirm")
     ui.wait_for(lambda: words["done"] in texts(ui))
     assert counter.balance(NUMBER) == 8
-    shot("06-deducted")
+    shot("07-deducted")
 
     counter.insert(MADE)
     ui.wait_for(lambda: ui.current_screen_name == "counter.card" and "8800********0077" in texts(ui))
-    shot("07-made-card")
+    shot("08-made-card")
     ui.tap("action_sell")
     ui.wait_for(lambda: words["sold"] in texts(ui))
-    shot("08-sold")
+    shot("09-sold")
 
     counter.slot.card = None
     ui.tap("close")
     ui.wait_for("counter.waiting")
     counter.flow.tap_again()  # nothing on the reader
     ui.wait_for("counter.refused")
-    shot("09-refused")
+    shot("10-refused")
     ui.tap("close")
 
     ui.tap("logout")
@@ -161,11 +172,11 @@ def test_the_manager_blacklists_and_a_torn_debit_asks_for_the_card(
     ui.wait_for("counter.card")
     ui.tap("action_blacklist")
     ui.wait_for("counter.blacklist")
-    ui.screenshot(shots / f"{language}-10-blacklist.png")
+    ui.screenshot(shots / f"{language}-11-blacklist.png")
     ui.tap("reason_lost")
     ui.wait_for(lambda: ui.current_screen_name == "counter.card" and counter.central.blacklist_reasons != {})
     ui.find("action_unblacklist")
-    ui.screenshot(shots / f"{language}-11-blacklisted.png")
+    ui.screenshot(shots / f"{language}-12-blacklisted.png")
     ui.tap("action_unblacklist")
     ui.wait_for(lambda: counter.central.blacklist_reasons == {})
 
@@ -175,7 +186,7 @@ def test_the_manager_blacklists_and_a_torn_debit_asks_for_the_card(
     ui.tap("confirm")
     ui.wait_for("counter.card_back")
     assert "8800********0042" in texts(ui)
-    ui.screenshot(shots / f"{language}-12-card-back.png")
+    ui.screenshot(shots / f"{language}-13-card-back.png")
     counter.insert(NUMBER)
     ui.wait_for("counter.card")
     assert counter.balance(NUMBER) == 9
@@ -194,4 +205,4 @@ def test_the_staff_session_ends_by_itself_and_shows_why(
     ui.wait_for("staff_login")
     assert "logged out after a while" in texts(ui) and "8800" not in texts(ui)
     assert counter.flow.step is Step.LOGIN
-    ui.screenshot(shots / "en-13-timed-out.png")
+    ui.screenshot(shots / "en-14-timed-out.png")

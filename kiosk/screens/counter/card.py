@@ -14,6 +14,7 @@ from kiosk.widgets.style import load_kv
 
 # In the order the buttons show, with their texts.
 ACTION_TEXTS = {
+    Action.TICKETS: "counter.action.tickets",
     Action.CONCESSIONS: "counter.action.concessions",
     Action.SELL: "counter.action.sell",
     Action.RENEW: "counter.action.renew",
@@ -69,7 +70,7 @@ class CardScreen(CounterScreen):
             if action not in state.actions:
                 continue  # not this role's, or not for a card in this state: no button at all
             button = KioskButton(text=tr.text(text), font_pt=26,
-                                 role="primary" if action is Action.CONCESSIONS else "secondary")
+                                 role="primary" if action in (Action.TICKETS, Action.CONCESSIONS) else "secondary")
             button.driver_id = f"action_{action.value}"
             button.bind(on_release=lambda _b, a=action: self.act(a))
             actions.add_widget(button)
@@ -77,6 +78,7 @@ class CardScreen(CounterScreen):
     def act(self, action: Action) -> None:
         flow = self.counter()
         {
+            Action.TICKETS: flow.start_tickets,
             Action.CONCESSIONS: flow.start_concessions,
             Action.SELL: flow.sell,
             Action.RENEW: flow.renew,

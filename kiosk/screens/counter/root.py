@@ -18,6 +18,7 @@ from kiosk.screens.counter.card import CardScreen
 from kiosk.screens.counter.card_back import CardBackScreen
 from kiosk.screens.counter.concessions import ConcessionsScreen
 from kiosk.screens.counter.refused import RefusedScreen
+from kiosk.screens.counter.tickets import TicketsScreen
 from kiosk.screens.counter.waiting import WaitingScreen
 from kiosk.screens.staff.login import StaffLoginScreen
 from kiosk.widgets import language_switch  # noqa: F401  (registers LanguageSwitch)
@@ -29,6 +30,7 @@ SCREENS: dict[Step, type[CounterScreen]] = {
     Step.READING: BusyScreen,
     Step.CARD: CardScreen,
     Step.CONCESSIONS: ConcessionsScreen,
+    Step.TICKETS: TicketsScreen,
     Step.BLACKLIST: BlacklistScreen,
     Step.WORKING: BusyScreen,
     Step.CARD_BACK: CardBackScreen,
