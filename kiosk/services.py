@@ -317,6 +317,9 @@ class KioskServices:
             "trust_cache": trust,
             "since_trust_refresh": None if self.last_trust_refresh is None else now - self.last_trust_refresh,
             "since_outbox_flush": None if self.last_outbox_flush is None else now - self.last_outbox_flush,
+            # the year-card blacklist is refreshed on its own period: a replay refreshes it when the kiosk did
+            "since_blacklist_refresh": None if self.last_blacklist_refresh is None
+            else now - self.last_blacklist_refresh,
             "outbox": [{"kind": item.kind, "payload": item.payload, "key": item.idempotency_key}
                        for item in self.journal.pending()],
         }
@@ -329,6 +332,8 @@ class KioskServices:
         since_trust, since_flush = snapshot.get("since_trust_refresh"), snapshot.get("since_outbox_flush")
         self.last_trust_refresh = None if since_trust is None else now - float(since_trust)
         self.last_outbox_flush = None if since_flush is None else now - float(since_flush)
+        since_blacklist = snapshot.get("since_blacklist_refresh")
+        self.last_blacklist_refresh = None if since_blacklist is None else now - float(since_blacklist)
         for item in snapshot.get("outbox", []):
             self.journal.enqueue(item["kind"], item["payload"], item["key"])
 

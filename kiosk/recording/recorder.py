@@ -239,8 +239,7 @@ class Recorder:
         }
         psam = getattr(runtime.services, "psam", None)
         if psam is not None:  # the year-card journey is on: a replay gives the app a PSAM that answers as recorded
-            devices["psam"] = {"name": reader_identity(getattr(psam, "inner", psam))
-                               if not callable(psam) else "simulated PSAM"}
+            devices["psam"] = {"name": self._full_config.card.psam_reader_name_pattern or "simulated PSAM"}
         return SessionHeader(
             app_version=app_version(),
             config_digest=config_digest(self._full_config),

@@ -113,6 +113,7 @@ class Recording:
 def _refused(r: Recording) -> None:
     r.put_card()
     r.take_card()
+    r.ui.tap("nav_cancel")  # the patron has read the refusal and leaves
     r.ui.wait_for("home", STEP_TIMEOUT_S)
     r.step()
 
@@ -193,6 +194,12 @@ def record(scenario: Scenario, central: RunningCentral, images: dict[str, Path],
         settings = {"card.reader": "pcsc", "card.reader_name_pattern": VIRTUAL_READER,
                     "card.psam_reader_name_pattern": PSAM_READER, "card.poll_s": 0.2}
         with live_kiosk(central, work / f"kiosk-{scenario.name}", **settings) as kiosk:
+            services = kiosk.runtime.services
+            deadline = time.monotonic() + STEP_TIMEOUT_S
+            while services.availability().card.critical:  # pyscard's reader thread has found pcscd
+                assert time.monotonic() < deadline, services.availability().card
+                time.sleep(0.2)
+                services.monitor_round()
             kiosk.runtime.recorder.start(float("inf"), folder, from_start=False)
             recording = Recording(kiosk, card, rig)
             recording.step()

@@ -52,7 +52,8 @@ class Bench:
     screen_at: dict[str, float] = field(default_factory=dict)
 
     def after_event(self, event: Event, runtime: Any) -> None:
-        if event.kind == "apdu" and self.sends_apdus:  # the card layer sends what the session holds; the reader answers as recorded
+        # the card layer sends what the session holds; the reader answers as recorded
+        if event.kind == "apdu" and self.sends_apdus:
             try:
                 answer = runtime.services.card_reader.transmit(bytes.fromhex(event.data["command"]))
                 self.card_answers.append((answer.data + bytes((answer.sw1, answer.sw2))).hex())
@@ -127,5 +128,35 @@ def test_there_is_a_scenario_for_every_journey_and_fault() -> None:
             "printer_offline", "central_down_60s", "central_5xx", "central_malformed", "qr_foreign_code",
             "qr_entrance_ticket", "camera_unplugged_code_pickup_works", "camera_black_frames_and_glare",
             "card_faults", "pcscd_restarted", "central_slow_within_timeout", "central_slow_past_timeout_on_claim",
-            "printer_slow_ticket_in_doubt"} <= names
+            "printer_slow_ticket_in_doubt", "card_redemption_two_tickets", "card_torn_debit_recovered"} <= names
     assert sum(name.startswith("refusal_") for name in names) >= 8
+
+
+CARD_REFUSALS = {"card_blacklisted", "card_expired", "card_not_sold", "card_recycled", "card_unknown",
+                 "card_mismatch", "card_unreadable"}  # card_mismatch: the integrity check failed (a copy)
+
+
+def _events(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")][1:]
+
+
+def test_every_card_refusal_a_redemption_and_a_torn_debit_have_a_recorded_card_scenario() -> None:
+    """Each refusal the kiosk shows for a card, as the recorded session shows it (the replay must show the same)."""
+    by_name = {p.stem: _events(p) for p in SCENARIOS if p.stem.startswith("card_") and p.stem != "card_faults"}
+    refusals = {str(e["detail"]["refusal"]).removeprefix("refusal.") for events in by_name.values() for e in events
+                if e["kind"] == "screen" and e["screen"] == "card.refused"}
+    assert refusals == CARD_REFUSALS
+    for events in by_name.values():  # every APDU to the card and to the PSAM is in the session, no key in clear
+        slots = {e.get("slot", "card") for e in events if e["kind"] == "apdu"}
+        assert slots and not any(e.get("redacted") for e in events if e["kind"] == "apdu")
+    redemption = by_name["card_redemption_two_tickets"]
+    assert {e.get("slot") for e in redemption if e["kind"] == "apdu"} == {None, "psam"}
+    assert sum(e["kind"] == "printer" and e.get("op") == "job" for e in redemption) == 2
+    torn = by_name["card_torn_debit_recovered"]
+    pulled = [e for e in torn if e["kind"] == "apdu" and e["command"].startswith("8054")]  # DEBIT FOR PURCHASE
+    assert pulled and pulled[0]["error"].startswith("CardRemoved")
+    assert any(e["kind"] == "apdu" and e["command"].startswith("805a") for e in torn)  # GET TRANSACTION PROVE
+    screens = [e["screen"] for e in torn if e["kind"] == "screen"]
+    assert "card.put_card_back" in screens and screens.index("card.put_card_back") < screens.index("card.done")
+    assert sum(e["kind"] == "printer" and e.get("op") == "job" for e in torn) == 2
