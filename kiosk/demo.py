@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.sim.qr_frames import qr_frame
+from devices.yearcard.profile import mask_card_number
 from kiosk.config import KioskConfig, load_config
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ STEP_TIMEOUT_S = 20.0
 
 @dataclass
 class JourneyRecord:
-    kind: str  # "code" | "qr"
-    order: str
+    kind: str  # "code" | "qr" | "card"
+    order: str  # the order collected; for "card", the card's number, masked
     screens: list[str] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
     tickets: int = 0
@@ -42,7 +43,7 @@ class JourneyRecord:
 
 
 def _demo_config(base: KioskConfig, out_dir: Path, central_url: str, credential_file: Path,
-                 printer_port: int) -> KioskConfig:
+                 printer_port: int, card: dict[str, Any] | None = None) -> KioskConfig:
     return load_config(None, {
         **_flatten(base),
         "central.url": central_url,
@@ -53,12 +54,13 @@ def _demo_config(base: KioskConfig, out_dir: Path, central_url: str, credential_
         "printer.port": printer_port,
         "printer.simulate": True,
         "printer.simulator_out_dir": str(out_dir / "tickets"),
+        **(card or {}),
     })
 
 
 def _flatten(config: KioskConfig) -> dict[str, Any]:
     flat: dict[str, Any] = {}
-    for section_name in ("kiosk", "central", "printer", "camera", "card", "pickup"):
+    for section_name in ("kiosk", "central", "printer", "camera", "card", "pickup", "yearcard"):
         section = getattr(config, section_name)
         for key, value in vars(section).items():
             flat[f"{section_name}.{key}"] = value
@@ -67,10 +69,11 @@ def _flatten(config: KioskConfig) -> dict[str, Any]:
 
 def run_demo(base_config: KioskConfig, out_dir: Path, headless: bool) -> int:
     from central.process import CentralStartError, free_port, launch_central
+    from kiosk import demo_card
 
     out_dir = out_dir.resolve()
     # A demo starts from scratch: last run's orders are collected, its journal would recover them.
-    for leftover in ("central", "kiosk", "tickets", "screens"):
+    for leftover in ("central", "kiosk", "tickets", "screens", "cards"):
         shutil.rmtree(out_dir / leftover, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -78,18 +81,27 @@ def run_demo(base_config: KioskConfig, out_dir: Path, headless: bool) -> int:
     except CentralStartError as exc:
         print(f"kiosk demo: the local central did not start: {exc}", file=sys.stderr)
         return 1
+    parts: demo_card.CardParts | None = None
     try:
-        config = _demo_config(base_config, out_dir, central.base_url, central.kiosk_credential_file, free_port())
+        images = demo_card.card_images(central.db_url, central.workdir, out_dir / "cards")
         if headless:
-            return _play_headless(config, central.demo, out_dir)
+            parts = demo_card.start_pcsc_parts(images, out_dir / "pcscd")
+            config = _demo_config(base_config, out_dir, central.base_url, central.kiosk_credential_file, free_port(),
+                                  parts.overrides)
+            return _play_headless(config, central.demo, out_dir, parts)
         _print_codes(central.demo)
         from kiosk.runner import run_kiosk
 
         # With a window there is no scripted camera: the dev panel's "Show a QR" holds up the demo
-        # orders' QR codes in turn, and its printer and network switches show the refusals.
+        # orders' QR codes in turn, its card switch puts the demo year-card on the reader, and its
+        # printer and network switches show the refusals.
+        config = _demo_config(base_config, out_dir, central.base_url, central.kiosk_credential_file, free_port(),
+                              demo_card.windowed_overrides(images))
         config = load_config(None, {**_flatten(config), "kiosk.dev_mode": True})
         return run_kiosk(config, dev_qr_payloads=[order["qr_token"] for order in central.demo["orders"].values()])
     finally:
+        if parts is not None:
+            parts.stop()
         central.stop()
 
 
@@ -98,9 +110,14 @@ def _print_codes(demo: dict[str, Any]) -> None:
     for name, order in demo["orders"].items():
         print(f"  {name:14} {order['serial']} {order['verification']}  seats {','.join(order['seats'])}",
               file=sys.stderr)
+    card = demo["cards"]["active"]
+    print(f"Demo year-card: the dev panel's card switch puts card {mask_card_number(card['card_number'])} "
+          f"({card['visits']} visits) on the reader; redeem a showing on it, switch it off to take it away.",
+          file=sys.stderr)
 
 
-def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path) -> int:
+def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path, parts: Any) -> int:
+    from kiosk import demo_card
     from kiosk.runner import KioskRuntime
     from kiosk.ui_driver import UiDriver
 
@@ -121,16 +138,24 @@ def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path) -> 
              lambda record: _code_journey(driver, runtime, record, code_order, screens_dir)),
             (JourneyRecord("qr", qr_order["order_id"]),
              lambda record: _qr_journey(driver, runtime, record, qr_order, screens_dir)),
+            # The year-card through pcscd: card on the reader, redeem today's 2D showing for 2, tickets.
+            (JourneyRecord("card", mask_card_number(demo["cards"][demo_card.DEMO_CARD]["card_number"])),
+             lambda record: demo_card.card_journey(
+                 driver, runtime, record, parts, demo["showings"]["soon"]["showing_id"],
+                 lambda label: _snap(driver, record, screens_dir, label), STEP_TIMEOUT_S)),
         ]
         for record, play in plays:
             jobs_before = len(runtime.virtual_printer.jobs) if runtime.virtual_printer else 0
             try:
                 play(record)
             except Exception as exc:  # reported in the summary; the next journey still runs
-                log.exception("demo journey %s failed", record.kind)
                 record.error = f"{type(exc).__name__}: {exc}"
                 errors.append(f"{record.kind}: {record.error}")
-                _snap(driver, record, screens_dir, "failed")
+                if record.kind == "card" and parts.problem:  # no pcscd here: said in one line, no traceback
+                    log.warning("demo journey card not played: %s", parts.problem)
+                else:
+                    log.exception("demo journey %s failed", record.kind)
+                    _snap(driver, record, screens_dir, "failed")
             if runtime.virtual_printer is not None:
                 new_jobs = runtime.virtual_printer.jobs[jobs_before:]
                 record.ticket_images = [str(job.png_path) for job in new_jobs if job.png_path is not None]

@@ -6,7 +6,8 @@ result. Every action goes through a simulator at its transport, as a fault scrip
 * show a QR: a camera frame with the QR code is pushed into the injected camera (the next
   demo order's token when the host knows them; else a code that is not ours, which the kiosk
   refuses: the camera path still shows);
-* card on / off: the in-process card reader (``card.reader = "sim"``);
+* card on / off: the in-process card reader (``card.reader = "sim"``); the year-card of
+  ``card.sim_card_image`` when one is set (the windowed demo sets the demo card);
 * printer cover and paper: the virtual printer (``printer.simulate = true``);
 * network: the kiosk reaches its central through a CentralProxy started for dev mode, and
   "cut" takes the proxy down (connections refused, as with an unplugged cable).
@@ -43,12 +44,14 @@ class DevControls:
         printer: VirtualPrinter | None,
         network: CentralProxy | None,
         qr_payloads: Sequence[str] = (),
+        year_card_image: str = "",
     ) -> None:
         self.camera = camera
         self.card = card if isinstance(card, SimCardReader) else None  # a real reader is not ours to script
         self.printer = printer
         self.network = network
         self._payloads = itertools.cycle(list(qr_payloads) or [NOT_OUR_CODE])
+        self.year_card_image = year_card_image  # card.sim_card_image: the card switch puts this year-card on
 
     # -- what can be done ---------------------------------------------------------------------
 
@@ -101,6 +104,10 @@ class DevControls:
             return
         if self.card.card_present:
             self.card.remove()
+        elif self.year_card_image:
+            from kiosk.yearcard import insert_sim_year_card
+
+            insert_sim_year_card(self.card, self.year_card_image)
         else:
             self.card.insert()
 

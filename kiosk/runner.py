@@ -80,7 +80,8 @@ class KioskRuntime:
             raise
         self.dev_controls = DevControls(
             camera=self.services.camera_frames, card=self.services.card_reader, printer=self.virtual_printer,
-            network=self.dev_network, qr_payloads=dev_qr_payloads) if config.kiosk.dev_mode else None
+            network=self.dev_network, qr_payloads=dev_qr_payloads,
+            year_card_image=config.card.sim_card_image) if config.kiosk.dev_mode else None
         self.worker: Worker = worker(self._deliver) if worker is not None else \
             ThreadWorker(self._post_to_main, name="pickup-worker")
         self.flow: PickupFlow = self.services.build_flow(self.worker)

@@ -29,6 +29,7 @@ from devices.camera_api import CodeListener
 from devices.card_api import ApduResponse, CardEvent, CardListener, CardReader
 from devices.health import HEALTH_OK, Health, HealthLevel
 from devices.printer import EscposTicketPrinter, PrinterConfig
+from devices.yearcard.terminal import Transmit
 from kiosk.availability import Availability
 from kiosk.claims import ClaimPrinter, Outbox, RecoveryReport
 from kiosk.clock import SYSTEM_CLOCK, KioskClock
@@ -39,7 +40,7 @@ from kiosk.flows.runtime import Worker
 from kiosk.hardware import build_card_reader, build_psam
 from kiosk.journal import Journal
 from kiosk.observers import Observers
-from kiosk.recording.card import CardTrafficObserver, RecordingCardReader
+from kiosk.recording.card import PSAM_SLOT, CardTrafficObserver, RecordingCardReader
 from kiosk.yearcard import (
     YearCardService,
     flush_card_work,
@@ -163,6 +164,7 @@ class ServiceHooks:
     printer_connect: Callable[[Any], Escpos] | None = None  # the printer's connection (a replay scripts it)
     background_threads: bool = True  # False: the host calls monitor_round() itself (replay: the timeline)
     card_reader: CardReader | None = None  # in place of the configured reader (a replay answers from a session)
+    psam_reader: CardReader | None = None  # in place of the configured PSAM (a replay answers from a session)
     # "camera" / "card" -> health, in place of probing them (a replay: the health changes it recorded)
     device_health: Callable[[str], Health] | None = None
 
@@ -196,6 +198,7 @@ class KioskServices:
             self.card_reader: CardReader | None = hooks.card_reader or build_card_reader(config.card)
         except RuntimeError as exc:  # pyscard missing for card.reader = "pcsc"
             raise StartupError(f"card.reader = \"pcsc\": {exc}") from None
+        self.psam: CardReader | Transmit | None = None  # the kiosk's PSAM (second slot), when year-cards are on
         self.year_cards = self._build_year_cards(config)
         self._cinema_id: str | None = None
         self._central_reachable = False
@@ -234,13 +237,14 @@ class KioskServices:
         if not config.yearcard.enabled or self.card_reader is None:
             return None
         try:
-            psam = build_psam(config.card)
+            psam = self.hooks.psam_reader or build_psam(config.card)
         except RuntimeError as exc:  # pyscard missing
             raise StartupError(f"card.psam_reader_name_pattern: {exc}") from None
         if psam is None:
             log.info("no PSAM configured (card.psam_reader_name_pattern / card.sim_psam_image): year-cards are off")
             return None
-        return YearCardService(_CurrentCardReader(self), psam, timezone=config.kiosk.cinema_timezone,
+        self.psam = psam
+        return YearCardService(_CurrentCardReader(self), _CurrentPsam(self), timezone=config.kiosk.cinema_timezone,
                                timeout_s=config.yearcard.card_timeout_s, wall=self.clock.wall)
 
     def insert_sim_year_card(self) -> bool:
@@ -257,6 +261,8 @@ class KioskServices:
         """Record every card event and APDU at the reader (a recorder calls this before :meth:`start`)."""
         if self.card_reader is not None and not isinstance(self.card_reader, RecordingCardReader):
             self.card_reader = RecordingCardReader(self.card_reader, observer)
+        if self.psam is not None and not isinstance(self.psam, RecordingCardReader):
+            self.psam = RecordingCardReader(_as_reader(self.psam), observer, slot=PSAM_SLOT)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -311,6 +317,9 @@ class KioskServices:
             "trust_cache": trust,
             "since_trust_refresh": None if self.last_trust_refresh is None else now - self.last_trust_refresh,
             "since_outbox_flush": None if self.last_outbox_flush is None else now - self.last_outbox_flush,
+            # the year-card blacklist is refreshed on its own period: a replay refreshes it when the kiosk did
+            "since_blacklist_refresh": None if self.last_blacklist_refresh is None
+            else now - self.last_blacklist_refresh,
             "outbox": [{"kind": item.kind, "payload": item.payload, "key": item.idempotency_key}
                        for item in self.journal.pending()],
         }
@@ -323,6 +332,8 @@ class KioskServices:
         since_trust, since_flush = snapshot.get("since_trust_refresh"), snapshot.get("since_outbox_flush")
         self.last_trust_refresh = None if since_trust is None else now - float(since_trust)
         self.last_outbox_flush = None if since_flush is None else now - float(since_flush)
+        since_blacklist = snapshot.get("since_blacklist_refresh")
+        self.last_blacklist_refresh = None if since_blacklist is None else now - float(since_blacklist)
         for item in snapshot.get("outbox", []):
             self.journal.enqueue(item["kind"], item["payload"], item["key"])
 
@@ -497,6 +508,52 @@ class _CurrentCardReader:
         reader = self._services.card_reader
         assert reader is not None
         return reader.transmit(apdu, timeout_s)
+
+
+class _CurrentPsam:
+    """The services' PSAM as it is when a command goes (a recorder may wrap it after start-up)."""
+
+    def __init__(self, services: KioskServices) -> None:
+        self._services = services
+
+    def transmit(self, apdu: bytes, timeout_s: float = 3.0) -> ApduResponse:
+        psam = self._services.psam
+        assert psam is not None
+        if callable(psam):  # the simulated PSAM: a channel answered in-process
+            return psam(apdu)
+        return psam.transmit(apdu, timeout_s)
+
+
+class _ChannelReader:
+    """An in-process PSAM channel as a card reader: only commands go to a PSAM (nobody watches its slot)."""
+
+    reader_name = "simulated PSAM"
+
+    def __init__(self, channel: Transmit) -> None:
+        self._channel = channel
+
+    def start(self, listener: CardListener) -> None:
+        """No card events from the PSAM's slot."""
+
+    def stop(self) -> None:
+        """Nothing runs."""
+
+    def transmit(self, apdu: bytes, timeout_s: float = 3.0) -> ApduResponse:
+        return self._channel(apdu)
+
+    def health(self) -> Health:
+        return HEALTH_OK
+
+    def readers(self) -> list[str]:
+        return [self.reader_name]
+
+    @property
+    def atr(self) -> bytes | None:
+        return None
+
+
+def _as_reader(psam: CardReader | Transmit) -> CardReader:
+    return _ChannelReader(psam) if callable(psam) else psam
 
 
 def _log_card_event(event: CardEvent) -> None:

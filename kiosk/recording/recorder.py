@@ -237,6 +237,9 @@ class Recorder:
             "camera": {"source": self._full_config.camera.source or "injected"},
             "card_reader": _card_identity(runtime),
         }
+        psam = getattr(runtime.services, "psam", None)
+        if psam is not None:  # the year-card journey is on: a replay gives the app a PSAM that answers as recorded
+            devices["psam"] = {"name": self._full_config.card.psam_reader_name_pattern or "simulated PSAM"}
         return SessionHeader(
             app_version=app_version(),
             config_digest=config_digest(self._full_config),

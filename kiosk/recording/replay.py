@@ -43,7 +43,7 @@ from devices.sim.faults import black_frame, glare_frame
 from devices.sim.printer import Fault, VirtualPrinter
 from kiosk.clock import VirtualClock
 from kiosk.config import KioskConfig
-from kiosk.recording.card import ReplayCardReader
+from kiosk.recording.card import PSAM_SLOT, ReplayCardReader, apdu_slot
 from kiosk.recording.compare import Difference, first_difference, screen_name, streams
 from kiosk.recording.recorded_central import REPLAY_CENTRAL_URL, RecordedCentral
 from kiosk.recording.recorded_health import RecordedHealth
@@ -185,10 +185,13 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
         return SteppedWorkerFacade(stepped[0])
 
     card_reader = ReplayCardReader(session.of_kind("card", "apdu"), notes)
+    # A session recorded with a PSAM (the year-card journey on) is replayed with one answering as recorded.
+    psam = ReplayCardReader(session.of_kind("apdu"), notes, slot=PSAM_SLOT) if header.devices.get("psam") or any(
+        apdu_slot(e) == PSAM_SLOT for e in session.of_kind("apdu")) else None
     health = RecordedHealth(header.snapshot if not header.from_start else {}, notes)
     hooks = ServiceHooks(clock=clock, credential=REPLAY_CREDENTIAL, http_session=http,
                          printer_connect=scripted.connect if scripted is not None else None,
-                         background_threads=False, card_reader=card_reader, device_health=health)
+                         background_threads=False, card_reader=card_reader, psam_reader=psam, device_health=health)
     runtime = KioskRuntime(replay_config, injected_camera=True, hooks=hooks, worker=worker_factory,
                            self_ticking=False, resume_from=None if header.from_start else header.snapshot)
     driver = UiDriver(runtime.app)
@@ -234,6 +237,8 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
         notes.append(f"{central.unanswered()} recorded central answer(s) were never asked for")
     if card_reader.unanswered():
         notes.append(f"{card_reader.unanswered()} recorded card answer(s) were never asked for")
+    if psam is not None and psam.unanswered():
+        notes.append(f"{psam.unanswered()} recorded PSAM answer(s) were never asked for")
     shown = [str(e.data.get("screen")) for e in replayed if e.kind == "screen"]
     return ReplayResult(difference is None, difference, shown, tickets, errors, notes, out / "session", counts)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from devices.card_api import ApduResponse, CardEvent
@@ -9,6 +10,7 @@ from devices.health import HEALTH_OK, Health
 from kiosk.recording.card import PSAM_SLOT, RecordingCardReader, ReplayCardReader
 from kiosk.recording.compare import first_difference
 from kiosk.recording.session import Event
+from kiosk.services import ServiceHooks
 
 WRITE_KEY = bytes.fromhex("80D4000110") + bytes(range(16))  # personalisation: a key in clear
 SELECT_PSAM = bytes.fromhex("00A40400094F534B505301F04B4900")
@@ -82,3 +84,38 @@ def test_the_same_command_sent_to_the_other_slot_is_a_difference() -> None:
     replayed = [Event(1.0, "apdu", {"command": SELECT_PSAM.hex(), "response": "9000"})]
     difference = first_difference(recorded, replayed)
     assert difference is not None and difference.stream == "card"
+
+
+def test_the_services_record_the_psam_of_the_year_card_journey_in_its_own_slot(tmp_path: Path) -> None:
+    """A recorder attached to the kiosk's services sees the card's and the PSAM's commands, each in its slot."""
+    import datetime as dt
+
+    from devices.sim.psam import psam_image
+    from devices.sim.yearcard_os import personalised_image
+    from devices.yearcard import crypto
+    from kiosk.config import load_config
+    from kiosk.services import KioskServices
+    from tests.integration.kiosk_rig import kiosk_overrides, write_credential
+
+    master = crypto.MasterKeys.generate()  # the test's own keys
+    personalised_image(tmp_path / "card.json", master, "8800000000000042", visits=10, activated=dt.date.today())
+    psam_image(tmp_path / "psam.json", master, bytes.fromhex("000000010001"))
+    credential = write_credential(tmp_path / "kiosk.credential", "kiosk-test.secret-of-the-test")
+    services = KioskServices(load_config(None, kiosk_overrides(
+        "http://127.0.0.1:9", credential, tmp_path / "data", 9, **{
+            "card.sim_psam_image": str(tmp_path / "psam.json"), "card.sim_card_image": str(tmp_path / "card.json")})))
+    recorder = _Events()
+    services.observe_card_traffic(recorder)
+    assert services.insert_sim_year_card() and services.year_cards is not None
+    reading = services.year_cards.read()  # the PSAM checks the card's authentication
+    assert reading.balance == 10
+    slots = [e.data.get("slot") for e in recorder.events if e.kind == "apdu"]
+    assert None in slots and "psam" in slots
+
+    notes: list[str] = []  # and the recorded PSAM answers a replay as the PSAM did
+    replayed = KioskServices(load_config(None, kiosk_overrides(
+        "http://127.0.0.1:9", credential, tmp_path / "replayed", 9)), hooks=ServiceHooks(
+        card_reader=ReplayCardReader(recorder.events, notes),
+        psam_reader=ReplayCardReader(recorder.events, notes, slot=PSAM_SLOT)))
+    assert replayed.year_cards is not None and replayed.year_cards.read().balance == 10
+    assert not notes

@@ -4,6 +4,10 @@ The `# expect:` line names the screens in order (repeats folded) and the tickets
 ``scan_unavailable_shown`` (the idle screen said QR scanning is unavailable at some point; default false),
 ``in_service_at_end`` (default true), ``card_answers`` (what the card layer got back for each APDU),
 ``screen_at`` (screen -> the virtual clock's seconds when it was first shown: waits that pass on that clock).
+
+A scenario with ``card_answers`` has no journey on the card: the bench sends its APDUs.  The year-card
+scenarios (card_*.jsonl, recorded on real parts by record_card_scenarios.py) have the journey send
+every APDU to the card and the PSAM, answered as recorded; their replay must ask for every answer.
 """
 
 from __future__ import annotations
@@ -39,15 +43,17 @@ def bench_config(tmp_path: Path) -> KioskConfig:
 
 @dataclass
 class Bench:
-    """What a person at the kiosk saw besides the screens, and the card layer no journey plays yet."""
+    """What a person at the kiosk saw besides the screens, and the card layer no journey plays."""
 
+    sends_apdus: bool = True  # False: the year-card journey sends them itself
     scan_unavailable_shown: bool = False
     in_service: bool = True
     card_answers: list[str] = field(default_factory=list)
     screen_at: dict[str, float] = field(default_factory=dict)
 
     def after_event(self, event: Event, runtime: Any) -> None:
-        if event.kind == "apdu":  # the card layer sends what the session holds; the reader answers as recorded
+        # the card layer sends what the session holds; the reader answers as recorded
+        if event.kind == "apdu" and self.sends_apdus:
             try:
                 answer = runtime.services.card_reader.transmit(bytes.fromhex(event.data["command"]))
                 self.card_answers.append((answer.data + bytes((answer.sw1, answer.sw2))).hex())
@@ -78,10 +84,12 @@ def folded(names: list[str]) -> list[str]:
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario_replays_as_written(path: Path, tmp_path: Path) -> None:
     expect = expectation(path)
-    bench = Bench()
+    bench = Bench(sends_apdus="card_answers" in expect)
     result = replay_file(path, bench_config(tmp_path), tmp_path / "out", bench)
     assert result.match, result.difference.describe() if result.difference else result.notes
     assert not [note for note in result.notes if "cannot be replayed" in note or "unknown" in note], result.notes
+    if not bench.sends_apdus:  # the journey asked the card and the PSAM exactly what was recorded, nothing else
+        assert not [note for note in result.notes if "APDU" in note or "answer(s)" in note], result.notes
     # The scenarios name screens as they were recorded ("review"); the app names them per journey.
     assert folded(result.screens) == folded([screen_name(name) for name in expect["screens"]])
     assert len(result.tickets) == expect["tickets"]
@@ -120,5 +128,35 @@ def test_there_is_a_scenario_for_every_journey_and_fault() -> None:
             "printer_offline", "central_down_60s", "central_5xx", "central_malformed", "qr_foreign_code",
             "qr_entrance_ticket", "camera_unplugged_code_pickup_works", "camera_black_frames_and_glare",
             "card_faults", "pcscd_restarted", "central_slow_within_timeout", "central_slow_past_timeout_on_claim",
-            "printer_slow_ticket_in_doubt"} <= names
+            "printer_slow_ticket_in_doubt", "card_redemption_two_tickets", "card_torn_debit_recovered"} <= names
     assert sum(name.startswith("refusal_") for name in names) >= 8
+
+
+CARD_REFUSALS = {"card_blacklisted", "card_expired", "card_not_sold", "card_recycled", "card_unknown",
+                 "card_mismatch", "card_unreadable"}  # card_mismatch: the integrity check failed (a copy)
+
+
+def _events(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")][1:]
+
+
+def test_every_card_refusal_a_redemption_and_a_torn_debit_have_a_recorded_card_scenario() -> None:
+    """Each refusal the kiosk shows for a card, as the recorded session shows it (the replay must show the same)."""
+    by_name = {p.stem: _events(p) for p in SCENARIOS if p.stem.startswith("card_") and p.stem != "card_faults"}
+    refusals = {str(e["detail"]["refusal"]).removeprefix("refusal.") for events in by_name.values() for e in events
+                if e["kind"] == "screen" and e["screen"] == "card.refused"}
+    assert refusals == CARD_REFUSALS
+    for events in by_name.values():  # every APDU to the card and to the PSAM is in the session, no key in clear
+        slots = {e.get("slot", "card") for e in events if e["kind"] == "apdu"}
+        assert slots and not any(e.get("redacted") for e in events if e["kind"] == "apdu")
+    redemption = by_name["card_redemption_two_tickets"]
+    assert {e.get("slot") for e in redemption if e["kind"] == "apdu"} == {None, "psam"}
+    assert sum(e["kind"] == "printer" and e.get("op") == "job" for e in redemption) == 2
+    torn = by_name["card_torn_debit_recovered"]
+    pulled = [e for e in torn if e["kind"] == "apdu" and e["command"].startswith("8054")]  # DEBIT FOR PURCHASE
+    assert pulled and pulled[0]["error"].startswith("CardRemoved")
+    assert any(e["kind"] == "apdu" and e["command"].startswith("805a") for e in torn)  # GET TRANSACTION PROVE
+    screens = [e["screen"] for e in torn if e["kind"] == "screen"]
+    assert "card.put_card_back" in screens and screens.index("card.put_card_back") < screens.index("card.done")
+    assert sum(e["kind"] == "printer" and e.get("op") == "job" for e in torn) == 2

@@ -37,7 +37,7 @@ HISTORY_TEXTS = {
 HISTORY_SHOWN = 6
 
 
-class CardScreen(CounterScreen):
+class CounterCardScreen(CounterScreen):
     def show(self, state: CounterState, tr: Translator) -> None:
         ids = self.ids
         card = state.card

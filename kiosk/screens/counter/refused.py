@@ -9,7 +9,7 @@ from kiosk.widgets import common  # noqa: F401
 from kiosk.widgets.style import load_kv
 
 
-class RefusedScreen(CounterScreen):
+class CounterRefusedScreen(CounterScreen):
     def show(self, state: CounterState, tr: Translator) -> None:
         self.ids.title.text = tr.text("counter.refused.title")
         self.ids.message.text = tr.message(state.refusal)

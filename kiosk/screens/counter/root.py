@@ -14,10 +14,10 @@ from kiosk.i18n import Translator
 from kiosk.screens.counter.base import CounterScreen
 from kiosk.screens.counter.blacklist import BlacklistScreen
 from kiosk.screens.counter.busy import BusyScreen
-from kiosk.screens.counter.card import CardScreen
+from kiosk.screens.counter.card import CounterCardScreen
 from kiosk.screens.counter.card_back import CardBackScreen
 from kiosk.screens.counter.concessions import ConcessionsScreen
-from kiosk.screens.counter.refused import RefusedScreen
+from kiosk.screens.counter.refused import CounterRefusedScreen
 from kiosk.screens.counter.tickets import TicketsScreen
 from kiosk.screens.counter.waiting import WaitingScreen
 from kiosk.screens.staff.login import StaffLoginScreen
@@ -28,13 +28,13 @@ LOGIN_SCREEN = "staff_login"
 SCREENS: dict[Step, type[CounterScreen]] = {
     Step.WAITING: WaitingScreen,
     Step.READING: BusyScreen,
-    Step.CARD: CardScreen,
+    Step.CARD: CounterCardScreen,
     Step.CONCESSIONS: ConcessionsScreen,
     Step.TICKETS: TicketsScreen,
     Step.BLACKLIST: BlacklistScreen,
     Step.WORKING: BusyScreen,
     Step.CARD_BACK: CardBackScreen,
-    Step.REFUSED: RefusedScreen,
+    Step.REFUSED: CounterRefusedScreen,
 }
 
 
