@@ -75,7 +75,8 @@ def make_cards(ledger: Central, count: int, visits: int) -> list[str]:
     return numbers
 
 
-def queued_debits(keys: crypto.MasterKeys, numbers: list[str], per_card: int, start: dt.datetime) -> list[DebitProofBody]:
+def queued_debits(keys: crypto.MasterKeys, numbers: list[str], per_card: int,
+                  start: dt.datetime) -> list[DebitProofBody]:
     """One visit at a time off each card, at the demo kiosk's terminal, a TAC for each (as the card makes it)."""
     terminal = bytes.fromhex(DEMO_TERMINAL_ID)
     debits: list[DebitProofBody] = []
@@ -206,7 +207,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{'yes' if row['unreachable_during_outage'] else 'NO'}, {row['recorded_before_sync']} recorded; "
               f"after sync ledger rows {row['ledger_rows']}, visits {row['ledger_visits']}, visits left "
               f"{row['visits_left']}, cards not at 0: {row['cards_not_at_zero']}; resent: "
-              f"{row['resent_accepted']} accepted, ledger changed: {'YES' if row['ledger_changed_by_resend'] else 'no'}")
+              f"{row['resent_accepted']} accepted, ledger changed: "
+              f"{'YES' if row['ledger_changed_by_resend'] else 'no'}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ def fresh_database(kind: str, folder: Path, postgres_url: str | None = None) -> 
         try:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        except Exception:  # noqa: BLE001 - never created, or the server went away: nothing to drop
+        except Exception:  # never created, or the server went away: nothing to drop
             pass
         admin.dispose()
 
