@@ -180,6 +180,7 @@ class Stages:
     def __init__(self) -> None:
         self.owner = threading.get_ident()
         self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
         self._children: list[float] = []
 
     def wrap(self, target: object, stage: str, names: list[str] | None = None) -> None:
@@ -202,14 +203,17 @@ class Stages:
             finally:
                 elapsed = time.perf_counter() - start
                 self.seconds[stage] += elapsed - self._children.pop()
+                self.calls[stage] += 1
                 if self._children:
                     self._children[-1] += elapsed
 
         return timed
 
-    def take(self) -> dict[str, float]:
-        taken = dict(self.seconds)
+    def take(self) -> tuple[dict[str, float], dict[str, int]]:
+        """Seconds and calls per stage since the last take."""
+        taken = dict(self.seconds), dict(self.calls)
         self.seconds.clear()
+        self.calls.clear()
         return taken
 
 
@@ -272,13 +276,14 @@ class BenchKiosk:
         # a patron's tap comes at any moment of pcscd's polling cycle, not in step with it
         time.sleep(0.5 + random.uniform(0.0, 0.5))
 
-    def put_card(self) -> float:
-        """The card on the reader: returns when it was put there; waits until the flow has dealt with it."""
+    def put_card(self) -> tuple[float, float]:
+        """The card on the reader; waits until the flow has dealt with it.  When it was put there, and
+        when the reader's inserted event reached the kiosk's main loop."""
         step = self.flow.state.step
         start = time.perf_counter()
         self.rig.card.insert()
-        self.pump(lambda: self.flow.state.step not in (step, Step.READING, Step.RECOVERING))
-        return start
+        inserted = self.pump(lambda: self.flow.state.step not in (step, Step.READING, Step.RECOVERING))
+        return start, inserted if inserted is not None else start
 
     def replug_psam(self) -> None:
         """The PSAM back in its slot after it was pulled (untimed)."""
