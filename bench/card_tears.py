@@ -46,10 +46,17 @@ from bench.databases import DatabaseError, db_kinds
 from central.process import CentralStartError
 from devices.card_api import CardError
 from devices.sim.card_emulator import CardEmulator, PcscdError
+from devices.yearcard import profile as p
 from devices.yearcard.terminal import YearCardError
 from kiosk.flows.card import Step
 
 PEOPLE = 2
+# What each APDU of the confirmation is, by its instruction byte (devices/yearcard/profile.py).
+APDU_NAMES = {p.INS_SELECT: "SELECT", p.INS_READ_BINARY: "READ BINARY", p.INS_READ_RECORD: "READ RECORD",
+              p.INS_GET_BALANCE: "GET BALANCE", p.INS_INTERNAL_AUTH: "INTERNAL AUTHENTICATE",
+              p.INS_INITIALIZE: "INITIALIZE FOR PURCHASE", p.INS_DEBIT: "DEBIT FOR PURCHASE",
+              p.INS_VERIFY_PUBLIC: "VERIFY PUBLIC", p.INS_VERIFY_AUTH: "VERIFY AUTH",
+              p.INS_INIT_SAM_PURCHASE: "INIT SAM FOR PURCHASE", p.INS_CREDIT_SAM_PURCHASE: "CREDIT SAM (MAC2)"}
 VISITS = 10
 MAX_ASKS = 3  # times the patron is asked to put the card back in one case
 
@@ -85,7 +92,11 @@ def next_tap(kiosk: BenchKiosk) -> str:
     return outcome(kiosk)
 
 
-def count_apdus(kiosk: BenchKiosk, central: BenchCentral) -> tuple[int, int, dict[str, Any]]:
+def apdu_names(commands: list[bytes]) -> list[str]:
+    return [APDU_NAMES.get(apdu[1], f"INS {apdu[1]:02X}") for apdu in commands]
+
+
+def count_apdus(kiosk: BenchKiosk, central: BenchCentral) -> tuple[list[str], list[str], dict[str, Any]]:
     """A clean redemption: the APDUs its confirmation sends to the card and to the PSAM."""
     number, path = central.make_card(VISITS)
     kiosk.use_card(path)
@@ -94,8 +105,8 @@ def count_apdus(kiosk: BenchKiosk, central: BenchCentral) -> tuple[int, int, dic
     card_before, psam_before = len(kiosk.rig.card.commands), len(kiosk.rig.psam.commands)
     jobs = len(kiosk.printer.jobs)
     kiosk.flow.confirm()
-    card_apdus = len(kiosk.rig.card.commands) - card_before
-    psam_apdus = len(kiosk.rig.psam.commands) - psam_before
+    card_apdus = apdu_names(kiosk.rig.card.commands[card_before:])
+    psam_apdus = apdu_names(kiosk.rig.psam.commands[psam_before:])
     case = check(kiosk, central, number, path, jobs, "none", -1, False, outcome(kiosk), next_tap(kiosk))
     kiosk.take_card_away()
     kiosk.flow.finish()
@@ -103,13 +114,13 @@ def count_apdus(kiosk: BenchKiosk, central: BenchCentral) -> tuple[int, int, dic
 
 
 def check(kiosk: BenchKiosk, central: BenchCentral, number: str, path: Path, jobs_before: int, target: str,
-          at: int, executed: bool, at_once: str, after: str) -> dict[str, Any]:
+          at: int, executed: bool, at_once: str, after: str, apdu: str = "") -> dict[str, Any]:
     debited = VISITS - card_balance(path)
     kiosk.printer.wait_for_jobs(jobs_before + debited)  # a job ended by a closing connection lands a moment later
     printed = len(kiosk.printer.jobs) - jobs_before
     left, used = central.ledger_card(number)
     return {
-        "pulled": target, "at": at, "executed": executed, "at_once": at_once, "after_next_tap": after,
+        "pulled": target, "at": at, "apdu": apdu, "executed": executed, "at_once": at_once, "after_next_tap": after,
         "visits_off_card": debited, "tickets_printed": printed,
         "visits_lost": max(0, debited - printed), "tickets_without_visits": max(0, printed - debited),
         "ledger_disagrees": int(left != VISITS - debited or used != debited),
@@ -117,7 +128,7 @@ def check(kiosk: BenchKiosk, central: BenchCentral, number: str, path: Path, job
 
 
 def tear_case(kiosk: BenchKiosk, central: BenchCentral, emulator: CardEmulator, target: str, at: int,
-              executed: bool) -> dict[str, Any]:
+              apdu: str, executed: bool) -> dict[str, Any]:
     number, path = central.make_card(VISITS)
     kiosk.use_card(path)
     kiosk.put_card()
@@ -128,7 +139,7 @@ def tear_case(kiosk: BenchKiosk, central: BenchCentral, emulator: CardEmulator, 
     settle(kiosk)
     at_once = outcome(kiosk)
     after = next_tap(kiosk)
-    case = check(kiosk, central, number, path, jobs, target, at, executed, at_once, after)
+    case = check(kiosk, central, number, path, jobs, target, at, executed, at_once, after, apdu)
     kiosk.take_card_away()
     kiosk.flow.finish()
     return case
@@ -140,10 +151,11 @@ def run_db(kind: str, folder: Path, postgres_url: str | None, only: set[int] | N
         kiosk = BenchKiosk(central, first, folder / kind)
         try:
             card_apdus, psam_apdus, clean = count_apdus(kiosk, central)
-            cases = [tear_case(kiosk, central, emulator, target, at, executed)
+            cases = [tear_case(kiosk, central, emulator, target, at, apdu, executed)
                      for target, emulator, apdus in (("card", kiosk.rig.card, card_apdus),
                                                      ("psam", kiosk.rig.psam, psam_apdus))
-                     for at in range(apdus) if only is None or at in only for executed in (False, True)]
+                     for at, apdu in enumerate(apdus) if only is None or at in only
+                     for executed in (False, True)]
         finally:
             kiosk.stop()
     return {
@@ -162,12 +174,12 @@ def run_db(kind: str, folder: Path, postgres_url: str | None, only: set[int] | N
 def print_tables(runs: list[dict[str, Any]]) -> None:
     for run in runs:
         print(f"redemption for {PEOPLE} torn at each APDU, central on {run['db']}: the confirmation sends "
-              f"{run['card_apdus']} APDUs to the card and {run['psam_apdus']} to the PSAM")
-        print(f"{'pulled':<7}{'at':>3} {'executed':<9}{'at once':<34}{'after the next tap':<26}"
+              f"{len(run['card_apdus'])} APDUs to the card and {len(run['psam_apdus'])} to the PSAM")
+        print(f"{'pulled':<7}{'at':>3} {'APDU':<24}{'executed':<9}{'at once':<34}{'after the next tap':<26}"
               f"{'off card':>9}{'printed':>8}{'lost':>5}{'w/o visit':>10}{'ledger':>7}")
         for c in [run["clean"], *run["cases"]]:
             when = "-" if c["at"] < 0 else "after" if c["executed"] else "before"
-            print(f"{c['pulled']:<7}{c['at'] if c['at'] >= 0 else '-':>3} {when:<9}"
+            print(f"{c['pulled']:<7}{c['at'] if c['at'] >= 0 else '-':>3} {c['apdu'] or '-':<24}{when:<9}"
                   f"{c['at_once'][:33]:<34}{c['after_next_tap'][:25]:<26}{c['visits_off_card']:>9}"
                   f"{c['tickets_printed']:>8}{c['visits_lost']:>5}{c['tickets_without_visits']:>10}"
                   f"{'ok' if not c['ledger_disagrees'] else 'DIFF':>7}")

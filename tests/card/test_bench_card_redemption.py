@@ -46,9 +46,13 @@ def test_a_redemption_torn_at_the_debit_loses_no_visit_and_prints_no_ticket_with
     result = run_bench("bench.card_tears", "--at", "4,5", "--json")
     assert result.returncode == 0, result.stderr
     (run,) = json.loads(result.stdout)["runs"]
-    assert (run["card_apdus"], run["psam_apdus"]) == (5, 6)
+    assert run["card_apdus"] == ["SELECT", "READ BINARY", "INTERNAL AUTHENTICATE", "INITIALIZE FOR PURCHASE",
+                                 "DEBIT FOR PURCHASE"]
+    assert run["psam_apdus"] == ["SELECT", "VERIFY PUBLIC", "VERIFY AUTH", "SELECT", "INIT SAM FOR PURCHASE",
+                                 "CREDIT SAM (MAC2)"]
     assert run["clean"]["at_once"] == "done, 2 printed"
     cases = {(c["pulled"], c["at"], c["executed"]): c for c in run["cases"]}
+    assert cases[("card", 4, True)]["apdu"] == "DEBIT FOR PURCHASE"
     assert set(cases) == {("card", 4, False), ("card", 4, True), ("psam", 4, False), ("psam", 4, True),
                           ("psam", 5, False), ("psam", 5, True)}
     totals = run["totals"]
