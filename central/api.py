@@ -65,6 +65,9 @@ from central.test_hooks import install_test_hooks
 
 log = logging.getLogger("central.api")
 MAX_BODY_BYTES = 64 * 1024
+# A full OfflineDebitBatch (500 debits, about 205 bytes each at their widest) is about 100 KB:
+# that route alone may carry more.
+MAX_OFFLINE_DEBITS_BODY_BYTES = 160 * 1024
 _KIOSK_STATE = "kiosk"  # request.state attribute: the kiosk RequestGuard authenticated
 
 
@@ -90,9 +93,10 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        cap = MAX_OFFLINE_DEBITS_BODY_BYTES if scope["path"] == Routes.OFFLINE_DEBITS else MAX_BODY_BYTES
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            await _closing(_too_large())(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > cap):
+            await _closing(_too_large(cap))(scope, receive, send)
             return
         api = scope["path"].startswith(API_PREFIX)
         if api:
@@ -112,8 +116,8 @@ class RequestGuard:
                 return
             body += message.get("body", b"")
             more_body = message.get("more_body", False)
-            if len(body) > MAX_BODY_BYTES:
-                await _closing(_too_large())(scope, receive, send)
+            if len(body) > cap:
+                await _closing(_too_large(cap))(scope, receive, send)
                 return
         problem = _body_problem(bytes(body)) if api else None
         if problem is not None:
@@ -168,10 +172,8 @@ def _storable(data: Any) -> bool:
     return True
 
 
-def _too_large() -> JSONResponse:
-    return error_response(
-        ErrorCode.BAD_REQUEST, "request body too large", {"max_bytes": MAX_BODY_BYTES}, status_code=413
-    )
+def _too_large(cap: int) -> JSONResponse:
+    return error_response(ErrorCode.BAD_REQUEST, "request body too large", {"max_bytes": cap}, status_code=413)
 
 
 def _closing(response: JSONResponse) -> JSONResponse:
