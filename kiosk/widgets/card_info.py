@@ -49,7 +49,9 @@ def card_when(tr: Translator, at: datetime, *, card_clock: bool = False) -> str:
     (a Chinese text would drop a space between a character and a number)."""
     local = at if card_clock and at.tzinfo is None else tr.local(at)
     parts = _parts(tr, local)
-    return f"{tr.text('yearcard.format.day', **parts)} {tr.text('yearcard.format.clock', **parts)}"
+    # The weekday is a word of its own: a narrow column breaks the line at a space, never inside "周五".
+    return tr.text("yearcard.format.when", date_text=tr.text("yearcard.format.day", **parts),
+                   day_name=parts["weekday"], time_text=tr.text("yearcard.format.clock", **parts))
 
 
 def clock(tr: Translator, at: datetime) -> str:

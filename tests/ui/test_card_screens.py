@@ -36,7 +36,7 @@ def test_a_redemption_by_touches_from_the_card_to_the_printed_tickets(start_card
     ui.wait_for("card.card")
     texts = " ".join(ui.visible_texts())
     for expected in ("卡号" + MASKED, "卡类型：银卡 12次 年票", "剩余12次", "有效期至2027年11月30日",
-                     "本卡最近使用记录", "2026年11月20日周五 19:05", "星光影城 人民广场店", "影票", "卖品",
+                     "本卡最近使用记录", "2026年11月20日 周五 19:05", "星光影城 人民广场店", "影票", "卖品",
                      "余12次", "兑换电影票"):
         assert expected in texts, expected
     assert "6200123456780001" not in texts  # the number is shown masked only

@@ -47,9 +47,17 @@ def families() -> set[str]:
                                                                    "out_of_service"}
 
 
+def screen_names() -> set[str]:
+    """The journeys' screen names ("card.confirm"): they look like text keys and are not."""
+    from kiosk.screens.registry import JOURNEY_SCREENS, screen_name
+
+    return {screen_name(journey, step) for journey, entry in JOURNEY_SCREENS.items() for step in entry.screens}
+
+
 def keys_used_in_kiosk() -> Iterator[tuple[str, str]]:
     """(key, where) for every literal text key and every expanded key prefix in kiosk/."""
     known = families()
+    screens = screen_names()
     for path in sorted(KIOSK_DIR.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         # Configuration keys ({"printer.kind": ...}, ConfigError(..., "card.poll_s", ...)) look like text
@@ -61,7 +69,7 @@ def keys_used_in_kiosk() -> Iterator[tuple[str, str]]:
             if id(node) in dict_keys:
                 continue
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY.match(node.value) \
-                    and node.value.split(".", 1)[0] in known:
+                    and node.value.split(".", 1)[0] in known and node.value not in screens:
                 yield node.value, f"{path.relative_to(KIOSK_DIR)}:{node.lineno}"
             elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
                 prefix = str(node.values[0].value)
