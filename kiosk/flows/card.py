@@ -85,7 +85,7 @@ from devices.yearcard.terminal import (
 from kiosk.claims import ClaimPrinter, ClaimResult, TicketProgress, order_reference
 from kiosk.flows import card_seats
 from kiosk.flows.card_seats import SeatKey
-from kiosk.flows.journey import Journey, JourneyState, NavView
+from kiosk.flows.journey import IdleTimeouts, Journey, JourneyState, NavView
 from kiosk.flows.runtime import Message, Worker
 from kiosk.journal import CardDebitState, Journal
 from kiosk.yearcard import proof_body
@@ -146,17 +146,9 @@ class CardTerminal(Protocol):
     def recover(self, pending: PendingDebit) -> DebitProof | NotDebited | DebitedWithoutProof: ...
 
 
-class CardTimeouts(Protocol):
-    """How long the journey waits for a person (config [yearcard])."""
-
-    @property
-    def idle_timeout_s(self) -> float: ...
-
-    @property
-    def still_there_s(self) -> float: ...
-
-    @property
-    def done_screen_s(self) -> float: ...
+class CardTimeouts(IdleTimeouts, Protocol):
+    """How long the journey waits for a person (config [yearcard]): every journey's, and for a card
+    pulled during its debit."""
 
     @property
     def put_back_timeout_s(self) -> float: ...
