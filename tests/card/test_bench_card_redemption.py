@@ -12,7 +12,10 @@ import subprocess
 import sys
 
 from devices.sim.yearcard import PSAM_READER
-from tests.card.conftest import EVENT_TIMEOUT_S, Pcsc, card_in_virtual_reader, pcsc, wait_until  # noqa: F401
+
+# The session's pcscd comes from tests/card/conftest.py's `pcsc` fixture: importing it here would make a
+# second, module-owned pcscd that the restart tests would then find running and not their own.
+from tests.card.conftest import EVENT_TIMEOUT_S, Pcsc, card_in_virtual_reader, wait_until
 from tests.shared_data import REPO_ROOT
 
 STAGES = {"detect", "read", "central", "debit", "printer", "kiosk"}
@@ -25,7 +28,7 @@ def run_bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=600)
 
 
-def test_tap_to_tickets_prints_two_tickets_a_round_split_per_stage(pcsc: Pcsc) -> None:  # noqa: F811
+def test_tap_to_tickets_prints_two_tickets_a_round_split_per_stage(pcsc: Pcsc) -> None:
     result = run_bench("bench.card_redemption", "--repeat", "2", "--json")
     assert result.returncode == 0, result.stderr
     (run,) = json.loads(result.stdout)["runs"]
@@ -41,7 +44,7 @@ def test_tap_to_tickets_prints_two_tickets_a_round_split_per_stage(pcsc: Pcsc) -
         assert run[stage]["max"] <= run["total"]["max"]
 
 
-def test_a_redemption_torn_at_the_debit_loses_no_visit_and_prints_no_ticket_without_one(pcsc: Pcsc) -> None:  # noqa: F811
+def test_a_redemption_torn_at_the_debit_loses_no_visit_and_prints_no_ticket_without_one(pcsc: Pcsc) -> None:
     # the card's DEBIT FOR PURCHASE is its 5th APDU (index 4), the PSAM's MAC2 check its 6th (index 5)
     result = run_bench("bench.card_tears", "--at", "4,5", "--json")
     assert result.returncode == 0, result.stderr
