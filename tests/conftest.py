@@ -78,3 +78,17 @@ def sqlite_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     workdir = tmp_path_factory.mktemp("sqlite-central")
     with fresh_database("sqlite", workdir) as url, running_central(url, workdir) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_log_handlers() -> Iterator[None]:
+    """A command's main() run in-process (logging.basicConfig) may leave a handler on the root logger
+    bound to the test's captured stderr; once that is closed, any later log line (a device thread's)
+    would print "--- Logging error ---" into another test's output.  Such handlers go with the test."""
+    import logging
+
+    before = set(logging.root.handlers)
+    yield
+    for handler in list(logging.root.handlers):
+        if handler not in before and type(handler) is logging.StreamHandler:
+            logging.root.removeHandler(handler)
