@@ -36,7 +36,7 @@ from backend_client.errors import (
     CentralUntrusted,
     KioskUnauthorized,
 )
-from backend_client.masking import mask_card, mask_code, mask_token
+from backend_client.masking import mask_card, mask_code, mask_phone, mask_token
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +441,60 @@ class CentralClient:
         path = wire.Routes.CARD_BLACKLIST_ENTRY.format(card_number=quote(card_number, safe=""))
         return self._call("DELETE", path, wire.CardView, policy=RetryPolicy.SAFE, staff_token=staff_token,
                           log_subject=f"card={mask_card(card_number)}")
+
+    # -- lost-ticket recovery ------------------------------------------------------------------
+    # Phone, ID digits, face encodings and SMS codes never reach the observer (the recorder):
+    # those bodies are secret; a replay answers from the recorded responses alone.
+
+    def start_recovery(self, start: wire.RecoveryStart, idempotency_key: str) -> wire.RecoverySession:
+        return self._call(
+            "POST", wire.Routes.RECOVERY_SESSIONS, wire.RecoverySession, body=start, policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key, log_subject=f"phone={mask_phone(start.phone)}", secret_body=True,
+        )
+
+    def recovery_session(self, session_id: str) -> wire.RecoverySession:
+        path = wire.Routes.RECOVERY_SESSION.format(session_id=quote(session_id, safe=""))
+        return self._call("GET", path, wire.RecoverySession, policy=RetryPolicy.SAFE)
+
+    def face_attempt(self, session_id: str, attempt: wire.FaceAttempt, idempotency_key: str) -> wire.FaceVerdict:
+        """One of the session's face attempts (a retried request is the same attempt, never a second)."""
+        path = wire.Routes.RECOVERY_FACE.format(session_id=quote(session_id, safe=""))
+        return self._call(
+            "POST", path, wire.FaceVerdict, body=attempt, policy=RetryPolicy.SAFE, idempotency_key=idempotency_key,
+            log_subject=f"session={session_id} live={attempt.liveness.passed}", secret_body=True,
+        )
+
+    def send_recovery_sms(self, session_id: str, idempotency_key: str) -> wire.SmsSent:
+        path = wire.Routes.RECOVERY_SMS.format(session_id=quote(session_id, safe=""))
+        return self._call(
+            "POST", path, wire.SmsSent, policy=RetryPolicy.SAFE, idempotency_key=idempotency_key,
+            log_subject=f"session={session_id}",
+        )
+
+    def check_recovery_sms(self, session_id: str, code: str, idempotency_key: str) -> wire.SmsVerdict:
+        try:
+            request = wire.SmsCodeCheck(code=code)
+        except ValidationError as exc:
+            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "the code from the SMS is 6 digits") from exc
+        path = wire.Routes.RECOVERY_SMS_CHECK.format(session_id=quote(session_id, safe=""))
+        return self._call(
+            "POST", path, wire.SmsVerdict, body=request, policy=RetryPolicy.SAFE, idempotency_key=idempotency_key,
+            log_subject=f"session={session_id}", secret_body=True,
+        )
+
+    def complete_recovery(
+        self, session_id: str, order_id: str, delivery: wire.RecoveryDelivery, idempotency_key: str
+    ) -> wire.RecoveryResult:
+        """Revoke the order's lost codes; then a claim grant to print here, or a new code by SMS."""
+        try:
+            request = wire.RecoveryComplete(order_id=order_id, delivery=delivery)
+        except ValidationError as exc:
+            raise CentralRefused(wire.ErrorCode.BAD_REQUEST, "recovery completes one order") from exc
+        path = wire.Routes.RECOVERY_COMPLETE.format(session_id=quote(session_id, safe=""))
+        return self._call(
+            "POST", path, wire.RecoveryResult, body=request, policy=RetryPolicy.SAFE,
+            idempotency_key=idempotency_key, log_subject=f"session={session_id} order={order_id}",
+        )
 
     # -- one call: attempts, retries, mapping --------------------------------------------
 

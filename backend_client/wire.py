@@ -71,6 +71,18 @@ class ErrorCode(str, enum.Enum):
     STAFF_AUTH_FAILED = "staff_auth_failed"  # wrong staff number or password; details: attempts_left
     STAFF_SESSION_EXPIRED = "staff_session_expired"  # log in again
     FORBIDDEN = "forbidden"  # the staff member's role may not do this
+    # -- lost-ticket recovery --
+    # No account with that phone (and ID digits), or no order of it collectable at this cinema
+    # today: one answer for both, so the kiosk never tells whether a phone number has an account.
+    RECOVERY_NO_ORDERS = "recovery_no_orders"
+    RECOVERY_ID_REQUIRED = "recovery_id_required"  # the chain asks the ID number's last 4 digits too
+    RECOVERY_SESSION_EXPIRED = "recovery_session_expired"  # start again
+    RECOVERY_NOT_VERIFIED = "recovery_not_verified"  # complete before face or SMS code passed
+    RECOVERY_NO_TEMPLATE = "recovery_no_template"  # no face enrolled for the account: use the SMS code
+    RECOVERY_ATTEMPTS_EXHAUSTED = "recovery_attempts_exhausted"  # 3 face attempts / 3 SMS codes used: counter
+    RECOVERY_RATE_LIMITED = "recovery_rate_limited"  # this phone or this kiosk tried too often; details: retry_after_s
+    RECOVERY_DEADLINE_PASSED = "recovery_deadline_passed"  # too close to the show: counter; details: deadline
+    SMS_UNAVAILABLE = "sms_unavailable"  # the SMS gateway did not take the message: try the face, or later
     BAD_REQUEST = "bad_request"
     INTERNAL = "internal"
 
@@ -525,6 +537,123 @@ class Routes:
     CARD_RECYCLE = API_PREFIX + "/cards/{card_number}/recycle"  # POST -> CardView (sales)
     # POST BlacklistRequest -> CardView; DELETE -> CardView (manager)
     CARD_BLACKLIST_ENTRY = API_PREFIX + "/cards/{card_number}/blacklist"
+    # lost-ticket recovery (kiosk credential)
+    RECOVERY_SESSIONS = API_PREFIX + "/recovery/sessions"  # POST RecoveryStart -> RecoverySession
+    RECOVERY_SESSION = API_PREFIX + "/recovery/sessions/{session_id}"  # GET -> RecoverySession
+    RECOVERY_FACE = API_PREFIX + "/recovery/sessions/{session_id}/face"  # POST FaceAttempt -> FaceVerdict
+    RECOVERY_SMS = API_PREFIX + "/recovery/sessions/{session_id}/sms"  # POST -> SmsSent (a new one-time code)
+    RECOVERY_SMS_CHECK = API_PREFIX + "/recovery/sessions/{session_id}/sms/check"  # POST SmsCodeCheck -> SmsVerdict
+    # POST RecoveryComplete (+Idempotency-Key) -> RecoveryResult: old codes revoked, new claim grant or code by SMS
+    RECOVERY_COMPLETE = API_PREFIX + "/recovery/sessions/{session_id}/complete"
+
+
+# ---- lost-ticket recovery (挂失找回) ---------------------------------------------------------
+PHONE_PATTERN = r"^1[0-9]{10}$"  # a mainland mobile number: 11 digits from 1
+ID_LAST4_PATTERN = r"^[0-9]{3}[0-9X]$"  # the last 4 characters of a resident ID number (X as a check digit)
+SMS_CODE_PATTERN = r"^[0-9]{6}$"
+FACE_ENCODING_LENGTH = 128  # face_recognition's descriptor
+CONSENT_VERSION_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"
+
+
+class RecoveryMethod(str, enum.Enum):
+    FACE = "face"
+    SMS = "sms"
+
+
+class RecoveryDelivery(str, enum.Enum):
+    PRINT = "print"  # a claim grant for this kiosk: the tickets print now
+    SMS = "sms"  # a new pickup code goes to the bound phone; nothing prints
+
+
+class RecoveryStart(WireModel):
+    """A person at the kiosk names the phone bound to their ticketing account."""
+
+    phone: str = Field(pattern=PHONE_PATTERN)
+    id_last4: str | None = Field(default=None, pattern=ID_LAST4_PATTERN)
+    # The version of the face-check consent text the person accepted on this kiosk; None: they
+    # declined (or were not asked), and the face path is not offered.
+    face_consent: str | None = Field(default=None, pattern=CONSENT_VERSION_PATTERN)
+    language: str = Field(default="zh", pattern=r"^[a-z]{2}$")  # for the SMS text
+
+
+class RecoverableOrder(WireModel):
+    """One of the account's orders at this cinema today, as the kiosk may show it (no personal data)."""
+
+    order_id: str
+    film_title: str
+    film_original_title: str | None = None
+    hall_name: str
+    show_start: datetime
+    tickets: int  # tickets still collectable
+    report_deadline: datetime  # after this, recovery at a kiosk is refused (the counter helps)
+    open: bool  # before the deadline now
+
+
+class RecoverySession(WireModel):
+    session_id: str
+    expires_at: datetime
+    phone_masked: str  # 138****5678
+    orders: list[RecoverableOrder]
+    methods: list[RecoveryMethod]  # face only with a template enrolled and consent given here
+    face_attempts_left: int
+    sms_codes_left: int
+    verified_by: RecoveryMethod | None = None  # None until a face or a code passed
+
+
+class LivenessReport(WireModel):
+    """The kiosk's liveness verdict on the frames the encoding came from."""
+
+    challenge: str = Field(pattern=r"^[a-z_,]{1,64}$")  # the steps asked, e.g. "blink,turn_left"
+    passed: bool
+    reason: str | None = Field(default=None, pattern=r"^[a-z_]{1,40}$")  # why not: still_image, timed_out, ...
+
+
+class FaceAttempt(WireModel):
+    """One face attempt: counts against the session's attempts whatever its outcome.
+
+    Never a frame: the 128 numbers of the face's encoding, and only when liveness passed."""
+
+    encoding: list[float] | None = Field(default=None, min_length=FACE_ENCODING_LENGTH,
+                                         max_length=FACE_ENCODING_LENGTH)
+    liveness: LivenessReport
+
+
+class FaceVerdict(WireModel):
+    matched: bool
+    distance: float | None = None  # None when liveness failed (nothing was compared)
+    threshold: float
+    attempts_left: int
+    session: RecoverySession
+
+
+class SmsSent(WireModel):
+    sent_to: str  # the masked phone
+    codes_left: int  # further codes this session may send
+    code_expires_at: datetime
+
+
+class SmsCodeCheck(WireModel):
+    code: str = Field(pattern=SMS_CODE_PATTERN)
+
+
+class SmsVerdict(WireModel):
+    matched: bool
+    attempts_left: int  # wrong entries left for this code
+    session: RecoverySession
+
+
+class RecoveryComplete(WireModel):
+    order_id: str = Field(min_length=1, max_length=64)
+    delivery: RecoveryDelivery
+
+
+class RecoveryResult(WireModel):
+    order_id: str
+    revoked_codes: int  # pickup codes (and their QR tokens) revoked now
+    delivery: RecoveryDelivery
+    # delivery "print": the order as a lookup gives it, with a claim grant for this kiosk
+    order: OrderView | None = None
+    new_code_sent_to: str | None = None  # delivery "sms": the masked phone
 
 
 # HTTP status the central uses for each refusal; the client relies only on the body's code.
@@ -562,6 +691,15 @@ ERROR_HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.STAFF_AUTH_FAILED: 401,
     ErrorCode.STAFF_SESSION_EXPIRED: 401,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RECOVERY_NO_ORDERS: 404,
+    ErrorCode.RECOVERY_ID_REQUIRED: 422,
+    ErrorCode.RECOVERY_SESSION_EXPIRED: 410,
+    ErrorCode.RECOVERY_NOT_VERIFIED: 403,
+    ErrorCode.RECOVERY_NO_TEMPLATE: 409,
+    ErrorCode.RECOVERY_ATTEMPTS_EXHAUSTED: 429,
+    ErrorCode.RECOVERY_RATE_LIMITED: 429,
+    ErrorCode.RECOVERY_DEADLINE_PASSED: 409,
+    ErrorCode.SMS_UNAVAILABLE: 424,
     ErrorCode.BAD_REQUEST: 422,
     ErrorCode.INTERNAL: 500,
 }
