@@ -625,6 +625,15 @@ class RecoveryFlow(Journey[RecoveryState]):
             if came_from is Step.SMS_CODE and state.code_attempts_left > 0:  # the code sent before still works
                 self._set(step=Step.SMS_CODE, code_note=Message.of("recovery.sms_unavailable_use_last"))
                 return
+        if isinstance(error, CentralRefused) and error.code is ErrorCode.RECOVERY_RATE_LIMITED \
+                and self._state.sms_sent_to and self._state.code_attempts_left > 0:
+            # "Send again" pressed too soon: the code already sent is on its way and still good.
+            retry = error.details.get("retry_after_s")
+            seconds = int(retry) if isinstance(retry, int | float) and not isinstance(retry, bool) \
+                and math.isfinite(retry) and retry > 0 else 0
+            self._set(step=Step.SMS_CODE, code_note=Message.of("recovery.code_resend_wait", seconds=seconds,
+                                                                 count=seconds))
+            return
         if isinstance(error, CentralRefused) and error.code is ErrorCode.RECOVERY_ATTEMPTS_EXHAUSTED:
             self._set(sms_codes_left=0)
             if came_from is Step.SMS_CODE and self._state.code_attempts_left > 0:
