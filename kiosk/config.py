@@ -172,6 +172,31 @@ class YearCardSection(Section):
     blacklist_refresh_s: float = setting(60.0, low=0, high=86400)  # with the status poll, at most this often
 
 
+def _consent_version(value: str) -> str | None:
+    # Travels to the central as RecoveryStart.face_consent (backend_client.wire.CONSENT_VERSION_PATTERN).
+    import re
+
+    from backend_client.wire import CONSENT_VERSION_PATTERN
+
+    return None if re.fullmatch(CONSENT_VERSION_PATTERN, value) else \
+        "1 to 40 letters, digits, '.', '_' or '-' (the version of the consent text people agree to)"
+
+
+@dataclass(frozen=True)
+class RecoverySection(Section):
+    """The lost-ticket journey (docs/recovery.md): who it asks for what, and how long it waits."""
+
+    enabled: bool = True  # "Lost your ticket?" on the home screen
+    ask_id_digits: bool = False  # ask the ID number's last 4 characters after the phone (the central may ask too)
+    face: bool = True  # offer the face check (needs a camera and the face models; else the SMS code only)
+    # The version of the face-check consent text shown; recorded by the central with the person's consent.
+    consent_version: str = setting("face-consent-1", check=_consent_version)
+    face_timeout_s: float = setting(20.0, above=0, high=300)  # one face check: the challenge done in this time
+    idle_timeout_s: float = setting(60.0, above=0, high=3600)  # never while the camera is checking a face
+    still_there_s: float = setting(15.0, low=0, high=3600)
+    done_screen_s: float = setting(15.0, above=0, high=3600)
+
+
 @dataclass(frozen=True)
 class CounterSection(Section):
     """Counter mode (kiosk.mode = "counter"): the staff session and what the counter may do."""
@@ -203,6 +228,7 @@ class KioskConfig:
     card: CardSection = field(default_factory=CardSection)
     pickup: PickupSection = field(default_factory=PickupSection)
     yearcard: YearCardSection = field(default_factory=YearCardSection)
+    recovery: RecoverySection = field(default_factory=RecoverySection)
     recording: RecordingSection = field(default_factory=RecordingSection)
     counter: CounterSection = field(default_factory=CounterSection)
 

@@ -22,6 +22,7 @@ from kiosk.config import KioskConfig
 from kiosk.dev_mode import DevControls, start_dev_network
 from kiosk.flows.card import CardFlow
 from kiosk.flows.pickup import PickupFlow
+from kiosk.flows.recovery import RecoveryFlow
 from kiosk.flows.runtime import InlineWorker, ThreadWorker, Worker
 from kiosk.host import KioskHost
 from kiosk.observers import Observers
@@ -92,6 +93,15 @@ class KioskRuntime:
         if self.card_flow is not None:
             self.host.register(self.card_flow, lambda availability: not availability.card.critical)
             self.host.set_card_handler(self.card_flow.handle_card)
+        # The lost-ticket journey: "Lost your ticket?" at home while the central is reachable.  Its face
+        # check's news goes straight to the main loop (not through the worker: a replay feeds the
+        # recorded results on the timeline itself).
+        face_post: Callable[[Callable[[], None]], None] = (lambda callback: self.app.post_to_main(callback)) \
+            if self.services.hooks.background_threads else (lambda callback: callback())
+        self.recovery_flow: RecoveryFlow | None = self.services.build_recovery_flow(
+            self.worker, language=lambda: str(self.app.language), face_post=face_post)
+        if self.recovery_flow is not None and _has_screens(RecoveryFlow.name):
+            self.host.register(self.recovery_flow, lambda availability: availability.central_reachable)
         # Camera frames, on the camera's thread: the recorder keeps failed decodes, a face check looks.
         self.frames: Observers[[Any, list[DecodedCode]]] = Observers("frame observer")
         self.frames.subscribe(lambda gray, _codes: self.host.frame(gray))
@@ -159,6 +169,16 @@ class KioskRuntime:
         if self.virtual_printer is not None:
             self.virtual_printer.stop()
             self.virtual_printer = None
+
+
+def _has_screens(journey: str) -> bool:
+    """A journey is shown only with its screens (kiosk.screens.registry); without them it is not offered."""
+    from kiosk.screens.registry import JOURNEY_SCREENS
+
+    if journey in JOURNEY_SCREENS:
+        return True
+    log.warning("the %s journey has no screens in this build: not offered", journey)
+    return False
 
 
 def run_kiosk(config: KioskConfig, headless: bool = False, record_to: Path | None = None,

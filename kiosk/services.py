@@ -8,6 +8,7 @@ monitor that keeps the kiosk's availability current.  The app only sees the flow
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import ssl
@@ -27,6 +28,7 @@ from backend_client.trust import TrustStore
 from devices.camera import CameraQrScanner, InjectedFrameSource
 from devices.camera_api import CodeListener
 from devices.card_api import ApduResponse, CardEvent, CardListener, CardReader
+from devices.face_api import Challenge, FaceChecker, FaceListener, random_challenge
 from devices.health import HEALTH_OK, Health, HealthLevel
 from devices.printer import EscposTicketPrinter, PrinterConfig
 from devices.yearcard.terminal import Transmit
@@ -36,11 +38,13 @@ from kiosk.clock import SYSTEM_CLOCK, KioskClock
 from kiosk.config import INJECTED_CAMERA, ConfigError, KioskConfig
 from kiosk.flows.card import CardFlow
 from kiosk.flows.pickup import PickupFlow
+from kiosk.flows.recovery import RecoveryFlow
 from kiosk.flows.runtime import Worker
 from kiosk.hardware import build_card_reader, build_psam
 from kiosk.journal import Journal
 from kiosk.observers import Observers
 from kiosk.recording.card import PSAM_SLOT, CardTrafficObserver, RecordingCardReader
+from kiosk.recording.face import FaceObserver, RecordingFaceChecker
 from kiosk.yearcard import (
     YearCardService,
     flush_card_work,
@@ -167,6 +171,8 @@ class ServiceHooks:
     psam_reader: CardReader | None = None  # in place of the configured PSAM (a replay answers from a session)
     # "camera" / "card" -> health, in place of probing them (a replay: the health changes it recorded)
     device_health: Callable[[str], Health] | None = None
+    face_checker: FaceChecker | None = None  # in place of the camera's face check (a replay: recorded results)
+    face_challenge: Callable[[], Challenge] | None = None  # the challenges asked (a replay: the recorded ones)
 
 
 class KioskServices:
@@ -200,6 +206,7 @@ class KioskServices:
             raise StartupError(f"card.reader = \"pcsc\": {exc}") from None
         self.psam: CardReader | Transmit | None = None  # the kiosk's PSAM (second slot), when year-cards are on
         self.year_cards = self._build_year_cards(config)
+        self.face_checker: FaceChecker | None = self._build_face_checker(config)
         self._cinema_id: str | None = None
         self._central_reachable = False
         self._central_problem = ""  # the last failure's text, so a lasting one is logged once
@@ -364,6 +371,50 @@ class KioskServices:
             local_today=lambda: self.year_cards.local_now().date() if self.year_cards else self.clock.wall().date(),
         )
 
+    def build_recovery_flow(self, worker: Worker, *, language: Callable[[], str],
+                            face_post: Callable[[Callable[[], None]], None] | None = None,
+                            now: Callable[[], float] | None = None) -> RecoveryFlow | None:
+        """The lost-ticket journey; None when recovery.enabled is off."""
+        if not self.config.recovery.enabled:
+            return None
+        return RecoveryFlow(
+            client=self.client,
+            face=_CurrentFaceChecker(self) if self.face_checker is not None else None,
+            printer=self.printer,
+            claim_printer=self.claim_printer,
+            worker=worker,
+            settings=self.config.recovery,
+            timezone=self.config.kiosk.cinema_timezone,
+            now=now or self.clock.monotonic,
+            language=language,
+            challenge=self.hooks.face_challenge or random_challenge,
+            face_post=face_post,
+        )
+
+    def observe_face(self, observer: FaceObserver) -> None:
+        """Record every face check's challenge and result, never a frame (a recorder calls this)."""
+        if self.face_checker is not None and not isinstance(self.face_checker, RecordingFaceChecker):
+            self.face_checker = RecordingFaceChecker(self.face_checker, observer)
+
+    def _build_face_checker(self, config: KioskConfig) -> FaceChecker | None:
+        """The camera's face check for the lost-ticket journey, or None (the SMS code only)."""
+        if self.hooks.face_checker is not None:
+            return self.hooks.face_checker
+        section = config.recovery
+        if not section.enabled or not section.face:
+            return None
+        if self.scanner is None:
+            log.warning("recovery.face is on but there is no camera (camera.source): the SMS code only")
+            return None
+        try:
+            # Imported here: face_recognition and its models load only on a kiosk that offers the face check.
+            module = importlib.import_module("devices.face")
+            checker: FaceChecker = module.CameraFaceChecker(self.scanner, timeout_s=section.face_timeout_s)
+        except (ImportError, AttributeError, SystemExit) as exc:  # the models' loader may exit when missing
+            log.warning("the face check is unavailable (%s): the SMS code only", exc)
+            return None
+        return checker
+
     def build_flow(self, worker: Worker, now: Callable[[], float] | None = None) -> PickupFlow:
         return PickupFlow(
             client=self.client,
@@ -508,6 +559,27 @@ class _CurrentCardReader:
         reader = self._services.card_reader
         assert reader is not None
         return reader.transmit(apdu, timeout_s)
+
+
+class _CurrentFaceChecker:
+    """The services' face check as it is when a check begins (a recorder may wrap it after start-up)."""
+
+    def __init__(self, services: KioskServices) -> None:
+        self._services = services
+
+    def _checker(self) -> FaceChecker:
+        checker = self._services.face_checker
+        assert checker is not None
+        return checker
+
+    def begin(self, challenge: Challenge, listener: FaceListener) -> None:
+        self._checker().begin(challenge, listener)
+
+    def cancel(self) -> None:
+        self._checker().cancel()
+
+    def preview(self) -> Any:
+        return self._checker().preview()
 
 
 class _CurrentPsam:

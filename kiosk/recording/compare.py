@@ -35,7 +35,7 @@ def screen_name(name: Any) -> Any:
 
 @dataclass
 class Difference:
-    stream: str  # screens | printer | central | central polls | card | health | inputs
+    stream: str  # screens | printer | central | central polls | card | health | face | inputs
     index: int
     t: float
     recorded: str
@@ -79,6 +79,8 @@ def _view(event: Event) -> dict[str, Any]:
         return {"command": data.get("command"), "slot": data.get("slot") or "card"}
     if event.kind == "health":
         return {name: data.get(name) for name in ("device", "level", "reason")}
+    if event.kind == "face":  # the checks the journey began and what came of them (never a face)
+        return {name: data[name] for name in ("op", "challenge", "outcome", "frames") if name in data}
     view = {"method": data.get("method"), "path": data.get("path")}
     for name in ("attempt", "body", "body_text"):
         if name in data:
@@ -100,6 +102,7 @@ def streams(events: list[Event]) -> dict[str, list[Event]]:
         "central polls": [e for e in events if e.kind == "central" and _is_poll(e)],
         "card": [e for e in events if e.kind == "apdu"],  # the commands the kiosk sent to the card
         "health": [e for e in events if e.kind == "health"],  # camera and reader health as the kiosk took it
+        "face": [e for e in events if e.kind == "face"],  # face checks begun, cancelled and their results
     }
 
 

@@ -260,6 +260,7 @@ class Recorder:
         services.on_health.subscribe(lambda device, health: self.event(
             "health", device=device, level=health.level.value, reason=health.reason))
         services.observe_card_traffic(self)
+        services.observe_face(self)  # each face check's challenge and result; never a frame or an encoding
         self._runtime.host.subscribe(self._start_when_idle)  # a start asked for mid-journey
         if services.scanner is not None and self._config.camera_frames:
             self._runtime.frames.subscribe(self._on_frame)

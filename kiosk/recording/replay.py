@@ -45,6 +45,7 @@ from kiosk.clock import VirtualClock
 from kiosk.config import KioskConfig
 from kiosk.recording.card import PSAM_SLOT, ReplayCardReader, apdu_slot
 from kiosk.recording.compare import Difference, first_difference, screen_name, streams
+from kiosk.recording.face import FACE, ReplayFaceChecker
 from kiosk.recording.recorded_central import REPLAY_CENTRAL_URL, RecordedCentral
 from kiosk.recording.recorded_health import RecordedHealth
 from kiosk.recording.scripted_printer import ScriptedPrinter
@@ -189,9 +190,13 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
     psam = ReplayCardReader(session.of_kind("apdu"), notes, slot=PSAM_SLOT) if header.devices.get("psam") or any(
         apdu_slot(e) == PSAM_SLOT for e in session.of_kind("apdu")) else None
     health = RecordedHealth(header.snapshot if not header.from_start else {}, notes)
+    # A session with face checks is replayed with their recorded results (a placeholder encoding:
+    # the central's recorded verdicts decide, as they did); none is run on a camera.
+    face = ReplayFaceChecker(session.of_kind(FACE), notes) if session.of_kind(FACE) else None
     hooks = ServiceHooks(clock=clock, credential=REPLAY_CREDENTIAL, http_session=http,
                          printer_connect=scripted.connect if scripted is not None else None,
-                         background_threads=False, card_reader=card_reader, psam_reader=psam, device_health=health)
+                         background_threads=False, card_reader=card_reader, psam_reader=psam, device_health=health,
+                         face_checker=face, face_challenge=face.next_challenge if face is not None else None)
     runtime = KioskRuntime(replay_config, injected_camera=True, hooks=hooks, worker=worker_factory,
                            self_ticking=False, resume_from=None if header.from_start else header.snapshot)
     driver = UiDriver(runtime.app)
@@ -212,7 +217,7 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
             previous_t = event.t
             clock.set_elapsed(event.t)
             try:
-                bench = _Bench(stepped[0] if stepped else None, virtual_printer, card_reader, health, notes)
+                bench = _Bench(stepped[0] if stepped else None, virtual_printer, card_reader, health, notes, face)
                 _play(event, runtime, driver, bench, Window, UnitTestTouch)
                 if options.after_event is not None:
                     options.after_event(event, runtime)
@@ -280,6 +285,7 @@ class _Bench:
     card_reader: ReplayCardReader
     health: RecordedHealth
     notes: list[str]
+    face: ReplayFaceChecker | None = None
 
 
 def _play(event: Event, runtime: Any, driver: Any, bench: _Bench, window: Any, touch_class: Any) -> None:
@@ -319,6 +325,8 @@ def _play(event: Event, runtime: Any, driver: Any, bench: _Bench, window: Any, t
             runtime.services.apply_device_health()  # as the monitor round that saw it did
     elif kind == "camera":
         _decode_frames(event, runtime, bench.notes)
+    elif kind == FACE and bench.face is not None:
+        bench.face.feed(event)
     elif kind == "printer" and data.get("op") == "fault" and bench.virtual_printer is not None:
         _apply_fault(bench.virtual_printer, data)
 

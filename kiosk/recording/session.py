@@ -32,6 +32,9 @@ printer    op = connect (error) | ask (request hex, answer hex or null, error) |
 central    method, path, attempt, headers, body (JSON) or body_text, status, response (JSON) or
            response_text, error (no complete answer: "connection refused", "read timeout" ...),
            delay_s (a slow answer: how long it took; a replay's clock moves by it, up to the timeout)
+face       op = begin (challenge) | cancel | result (outcome, challenge, frames, seconds): a face check
+           of the lost-ticket journey; never a frame nor the encoding (the central's FaceVerdict
+           answer, in its "central" event, carries the distance)
 health     device (camera | card), level (ok | warning | critical), reason: a change the monitor saw
 camera     frames (black | glare), count: scenario input only, frames run through the QR decoder
 timer      name (tick | monitor | trust_refresh | outbox): a timer that fired
