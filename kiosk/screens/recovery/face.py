@@ -4,12 +4,11 @@ SMS code as the way out at any moment."""
 
 from __future__ import annotations
 
-from backend_client.wire import RecoveryMethod
 from devices.face_api import FacePrompt
 from kiosk.availability import Availability
 from kiosk.flows.recovery import RecoveryState
 from kiosk.i18n import Translator
-from kiosk.screens.recovery.base import RecoveryScreen
+from kiosk.screens.recovery.base import RecoveryScreen, face_preview
 from kiosk.widgets import face_frame  # noqa: F401  (registers FaceFrame and ChallengeSteps)
 from kiosk.widgets.style import load_kv
 
@@ -20,8 +19,8 @@ NOT_READY = frozenset({FacePrompt.LOOK, FacePrompt.COME_CLOSER, FacePrompt.ONE_F
 class FaceScreen(RecoveryScreen):
     def show(self, state: RecoveryState, tr: Translator, availability: Availability) -> None:
         ids = self.ids
-        face = state.face
-        failed = state.face_note is not None
+        face = state.face if state.face_running else None
+        failed = not state.face_running
         frame = ids.frame
         if failed:
             frame.prompt = ""
@@ -32,19 +31,20 @@ class FaceScreen(RecoveryScreen):
         ids.title.text = tr.text("recovery.face.title")
         ids.steps_title.text = tr.text("recovery.face.steps")
         ids.steps.show(state.challenge, face.steps_done if face is not None and not failed else 0, tr)
-        ids.attempts.text = tr.text("recovery.face.attempts_left", count=state.face_attempts_left)
+        ids.attempts.text = tr.text("recovery.face.attempts_left", count=state.face_attempts_left) \
+            if state.face_attempts_left > 0 else tr.text("recovery.face.no_attempts_left")
         ids.note.text = tr.message(state.face_note)
         ids.private.text = tr.text("recovery.face.private")
-        can_retry = failed and state.face_attempts_left > 0
+        can_retry = state.can_retry_face
         ids.retry.text = tr.text("recovery.face.retry")
         ids.retry.opacity = 1 if can_retry else 0
         ids.retry.disabled = not can_retry
         ids.use_sms.text = tr.text("recovery.face.sms")
-        ids.use_sms.disabled = state.session is not None and RecoveryMethod.SMS not in state.session.methods
+        ids.use_sms.disabled = not state.sms_offered
 
     def on_shown(self) -> None:
         frame = self.ids.frame
-        frame.source = getattr(self.flow, "preview", None)  # the face check's preview(), while it runs
+        frame.source = face_preview(self.flow)
         frame.start()
 
     def on_hidden(self) -> None:

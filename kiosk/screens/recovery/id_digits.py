@@ -18,6 +18,7 @@ class IdDigitsScreen(RecoveryScreen):
         ids.title.text = tr.text("recovery.id.title")
         ids.id_digits.text = grouped(state.id_digits, ID_DIGITS_LENGTH, (ID_DIGITS_LENGTH,))
         ids.hint.text = tr.text("recovery.id.hint")
+        ids.note.text = tr.message(state.entry_note)
         ids.keypad.clear_text = tr.text("code.clear")
         ids.keypad.backspace_text = tr.text("code.backspace")
         # X only as the last character (a resident ID's check digit).

@@ -27,6 +27,7 @@ class OrderTile(ButtonBehavior, Panel):
     tickets = StringProperty("")
     closed_text = StringProperty("")
     is_open = BooleanProperty(True)
+    chosen = BooleanProperty(False)  # the order the kiosk suggests (the only one open)
 
     @property
     def driver_id(self) -> str:
@@ -50,6 +51,7 @@ class OrdersScreen(RecoveryScreen):
         ids.title.text = tr.text("recovery.orders.title")
         phone = state.session.phone_masked if state.session is not None else ""
         ids.account.text = tr.text("recovery.orders.account", phone=phone)
+        ids.note.text = tr.message(state.order_note)
         orders = state.orders
         box = ids.orders
         tiles: list[OrderTile] = list(reversed(box.children))
@@ -63,6 +65,7 @@ class OrdersScreen(RecoveryScreen):
                 tiles.append(tile)
         for tile, order in zip(tiles, orders, strict=True):
             tile.show(order, tr)
+            tile.chosen = order.order_id == state.order_id
 
     def _chosen(self, tile: Any) -> None:
         self.flow.choose_order(tile.order_id)

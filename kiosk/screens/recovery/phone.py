@@ -5,7 +5,7 @@ from __future__ import annotations
 from kiosk.availability import Availability
 from kiosk.flows.recovery import PHONE_LENGTH, RecoveryState
 from kiosk.i18n import Translator
-from kiosk.screens.recovery.base import RecoveryScreen, masked_as_typed
+from kiosk.screens.recovery.base import RecoveryScreen
 from kiosk.widgets import keypad  # noqa: F401  (registers Keypad)
 from kiosk.widgets.style import load_kv
 
@@ -26,8 +26,9 @@ class PhoneScreen(RecoveryScreen):
     def show(self, state: RecoveryState, tr: Translator, availability: Availability) -> None:
         ids = self.ids
         ids.title.text = tr.text("recovery.phone.title")
-        ids.number.text = grouped(masked_as_typed(state.phone), PHONE_LENGTH)
+        ids.number.text = grouped(state.masked_phone, PHONE_LENGTH)
         ids.hint.text = tr.text("recovery.phone.hint")
+        ids.note.text = tr.message(state.entry_note)
         ids.keypad.clear_text = tr.text("code.clear")
         ids.keypad.backspace_text = tr.text("code.backspace")
         ids.submit.text = tr.text("recovery.next")

@@ -24,7 +24,7 @@ class RecoveryPrintingScreen(RecoveryScreen):
         # PrintProgress reads a line's row, seat and print_state: a RecoveryTicketLine has them all.
         ids.progress.show(cast(Any, state.lines), settled, tr)
         ids.revoked.text = tr.text("recovery.printing.revoked")
-        ids.note.text = tr.text("print.keep_waiting")
+        ids.note.text = tr.text("print.stopping") if state.stop_requested else tr.text("print.keep_waiting")
 
 
 load_kv(__file__)

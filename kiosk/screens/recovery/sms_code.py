@@ -6,8 +6,7 @@ from __future__ import annotations
 from kiosk.availability import Availability
 from kiosk.flows.recovery import SMS_CODE_LENGTH, RecoveryState
 from kiosk.i18n import Translator
-from kiosk.screens.recovery.base import RecoveryScreen
-from kiosk.screens.recovery.waiting import shown_phone
+from kiosk.screens.recovery.base import RecoveryScreen, shown_phone
 from kiosk.widgets import keypad  # noqa: F401  (registers Keypad and CodeField)
 from kiosk.widgets.style import load_kv
 

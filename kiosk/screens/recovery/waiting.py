@@ -12,18 +12,9 @@ from typing import ClassVar
 from kiosk.availability import Availability
 from kiosk.flows.recovery import RecoveryState
 from kiosk.i18n import Translator
-from kiosk.screens.recovery.base import RecoveryScreen, masked_as_typed
+from kiosk.screens.recovery.base import RecoveryScreen, shown_phone
 from kiosk.widgets import progress  # noqa: F401  (registers BusySpinner)
 from kiosk.widgets.style import load_kv
-
-
-def shown_phone(state: RecoveryState) -> str:
-    """The account's phone as the central masked it (as typed, masked, before the central answered)."""
-    if state.sms_sent_to:
-        return state.sms_sent_to
-    if state.session is not None:
-        return state.session.phone_masked
-    return masked_as_typed(state.phone)
 
 
 class RecoveryWaitingScreen(RecoveryScreen):
