@@ -19,8 +19,7 @@ class DeliveryScreen(RecoveryScreen):
         tile: OrderTile = ids.order
         if order is not None:
             tile.show(order, tr)
-        tile.opacity = 1 if order is not None else 0
-        tile.disabled = True  # shown, not chosen again
+        tile.opacity = 1 if order is not None else 0  # shown only: a touch on it does nothing here
         ids.revoke_note.text = tr.text("recovery.delivery.revoke_note")
         ids.print_here.text = tr.text("recovery.delivery.print")
         ids.print_hint.text = tr.text("recovery.delivery.print_hint", count=order.tickets if order else 0)

@@ -29,7 +29,6 @@ class FaceScreen(RecoveryScreen):
         frame.box = face.box if face is not None and not failed else None
         frame.ready = face is not None and face.prompt not in NOT_READY and not failed
         ids.title.text = tr.text("recovery.face.title")
-        ids.steps_title.text = tr.text("recovery.face.steps")
         ids.steps.show(state.challenge, face.steps_done if face is not None and not failed else 0, tr)
         ids.attempts.text = tr.text("recovery.face.attempts_left", count=state.face_attempts_left) \
             if state.face_attempts_left > 0 else tr.text("recovery.face.no_attempts_left")
