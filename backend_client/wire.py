@@ -703,3 +703,82 @@ ERROR_HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 422,
     ErrorCode.INTERNAL: 500,
 }
+
+
+# ---- partner ticketing platforms (loss reports, accounts, face templates) ---------------------
+# Called by a partner platform's servers with a partner credential (`central partners add`),
+# never by a kiosk: a kiosk credential is refused here and a partner credential on kiosk routes.
+PARTNER_PREFIX = API_PREFIX + "/partner"
+FACE_IMAGE_MAX_BYTES = 4 * 1024 * 1024  # an enrolment photo, before base64
+
+
+class PartnerRoutes:
+    # POST LossReport -> LossReportResult: the order's codes revoked at once (every kiosk's revocation list)
+    LOSS_REPORT = PARTNER_PREFIX + "/orders/{order_id}/loss-report"
+    ACCOUNTS = PARTNER_PREFIX + "/accounts"  # POST AccountBinding -> AccountView (bind orders to a phone)
+    FACE_TEMPLATES = PARTNER_PREFIX + "/face-templates"  # POST FaceEnrolment -> FaceTemplateView
+    FACE_TEMPLATE_DELETE = PARTNER_PREFIX + "/face-templates/delete"  # POST FaceTemplateDeletion -> FaceTemplateDeleted
+
+
+class LossReason(str, enum.Enum):
+    LOST = "lost"
+    STOLEN = "stolen"
+    OTHER = "other"
+
+
+class LossReport(WireModel):
+    reason: LossReason
+    note: str | None = Field(default=None, max_length=200)
+    new_code_by_sms: bool = False  # send a new pickup code to the account's bound phone
+    # With new_code_by_sms: the bound phone (the central keeps only its hash, so the partner names it).
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
+
+
+class LossReportResult(WireModel):
+    order_id: str
+    revoked_codes: int
+    new_code_sent_to: str | None = None  # the masked phone, when a new code was sent
+
+
+class AccountBinding(WireModel):
+    phone: str = Field(pattern=PHONE_PATTERN)
+    id_last4: str | None = Field(default=None, pattern=ID_LAST4_PATTERN)
+    order_ids: list[str] = Field(default_factory=list, max_length=50)
+
+
+class AccountView(WireModel):
+    account_id: str
+    phone_masked: str
+    id_last4_on_file: bool
+    face_enrolled: bool
+    order_ids: list[str]
+
+
+class FaceEnrolment(WireModel):
+    """The account holder's face, enrolled in the partner's app with their separate consent.
+
+    Either the photo (base64; exactly one face; the central keeps only the encoding) or the
+    128 numbers of a face_recognition encoding the partner computed."""
+
+    phone: str = Field(pattern=PHONE_PATTERN)
+    consent_version: str = Field(pattern=CONSENT_VERSION_PATTERN)
+    consented_at: datetime
+    image_base64: str | None = Field(default=None, max_length=(FACE_IMAGE_MAX_BYTES * 4) // 3 + 4)
+    encoding: list[float] | None = Field(default=None, min_length=FACE_ENCODING_LENGTH,
+                                         max_length=FACE_ENCODING_LENGTH)
+
+
+class FaceTemplateView(WireModel):
+    phone_masked: str
+    consent_version: str
+    consented_at: datetime
+    enrolled_at: datetime
+
+
+class FaceTemplateDeletion(WireModel):
+    phone: str = Field(pattern=PHONE_PATTERN)
+
+
+class FaceTemplateDeleted(WireModel):
+    phone_masked: str
+    deleted: bool  # False: there was no template

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend_client import tokens
 from backend_client.wire import TicketStatus
+from central.codes import IssuedCode, issue_code, revoke_live_codes  # noqa: F401  (IssuedCode: re-exported)
 from central.models import (
     AuditEntry,
     Cinema,
@@ -23,8 +20,6 @@ from central.models import (
     Hall,
     Kiosk,
     Order,
-    PickupCode,
-    Revocation,
     Showing,
     Ticket,
 )
@@ -32,24 +27,11 @@ from central.secret_store import hash_kiosk_secret, new_kiosk_secret
 from central.service import Central, audit, effective_status, iso, new_id, revoke_entrance_token
 
 SEAT_RE = re.compile(r"^([A-Z]{1,2})([0-9]{1,3})$")
-# Serials below this are kept for the demo data's fixed codes.
-FIRST_RANDOM_SERIAL = 200000
-ORDER_TOKEN_GRACE = timedelta(days=1)  # an order QR stays checkable a day after the show (answers show_over)
 ACTOR = "cli"
 
 
 class AdminError(Exception):
     """An operator asked for something impossible; the message says what."""
-
-
-@dataclass(frozen=True)
-class IssuedCode:
-    serial: str
-    verification: str
-    qr_token: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"serial": self.serial, "verification": self.verification, "qr_token": self.qr_token}
 
 
 def parse_seats(text: str) -> list[tuple[str, str]]:
@@ -62,54 +44,6 @@ def parse_seats(text: str) -> list[tuple[str, str]]:
     if len(set(seats)) != len(seats):
         raise AdminError("a seat is named twice")
     return seats
-
-
-def _free_serial(session: Session) -> str:
-    while True:
-        serial = str(secrets.randbelow(1_000_000 - FIRST_RANDOM_SERIAL) + FIRST_RANDOM_SERIAL)
-        if session.get(PickupCode, serial) is None:
-            return serial
-
-
-def issue_code(
-    central: Central,
-    session: Session,
-    order: Order,
-    now: datetime,
-    serial: str | None = None,
-    verification: str | None = None,
-    token_id: str | None = None,
-) -> IssuedCode:
-    """Make a pickup code and QR token for an order; the clear code exists only in the result."""
-    showing = session.get_one(Showing, order.showing_id)
-    serial = serial or _free_serial(session)
-    verification = verification or f"{secrets.randbelow(1_000_000):06d}"
-    expires = showing.ends_at + ORDER_TOKEN_GRACE
-    code = session.get(PickupCode, serial)
-    if code is None:
-        code = PickupCode(
-            serial=serial,
-            order_id=order.id,
-            code_hmac=central.hasher.hash(serial, verification),
-            token_id=token_id or new_id("ot"),
-            token_expires_at=expires,
-            created_at=now,
-        )
-        session.add(code)
-        session.flush()
-    signer = central.keyring.current(session, now)
-    qr = tokens.sign_token(
-        signer.private_key,
-        tokens.TokenClaims(
-            kind=tokens.KIND_ORDER,
-            key_id=signer.key_id,
-            token_id=code.token_id,
-            order_id=order.id,
-            cinema_id=order.cinema_id,
-            expires_at=code.token_expires_at,
-        ),
-    )
-    return IssuedCode(serial, verification, qr)
 
 
 def create_order(
@@ -211,12 +145,7 @@ def revoke_codes(central: Central, session: Session, order_id: str) -> dict[str,
     order = _order(session, order_id)
     if order.status == "refunded":
         raise AdminError(f"order {order.id} is refunded")
-    for code in session.scalars(
-        select(PickupCode).where(PickupCode.order_id == order.id, PickupCode.revoked_at.is_(None))
-    ):
-        code.revoked_at = now
-        session.add(Revocation(token_id=code.token_id, order_id=order.id, reason="codes_revoked", revoked_at=now))
-    session.flush()
+    revoke_live_codes(session, order.id, "codes_revoked", now)
     issued = issue_code(central, session, order, now)
     audit(session, now, ACTOR, "codes_revoked", order.id)
     return {"order_id": order.id, **issued.as_json()}

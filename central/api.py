@@ -19,8 +19,12 @@ from backend_client.wire import (
     AUTH_SCHEME,
     CARD_NUMBER_PATTERN,
     ERROR_HTTP_STATUS,
+    FACE_IMAGE_MAX_BYTES,
     IDEMPOTENCY_HEADER,
+    PARTNER_PREFIX,
     STAFF_HEADER,
+    AccountBinding,
+    AccountView,
     BlacklistRequest,
     CardBlacklist,
     CardShowings,
@@ -38,14 +42,27 @@ from backend_client.wire import (
     DebitProofBody,
     ErrorBody,
     ErrorCode,
+    FaceAttempt,
+    FaceEnrolment,
+    FaceTemplateDeleted,
+    FaceTemplateDeletion,
+    FaceTemplateView,
+    FaceVerdict,
     KeySet,
     KioskHello,
     LookupResponse,
+    LossReport,
+    LossReportResult,
     OfflineDebitBatch,
     OfflineDebitResult,
     OwedClaimRequest,
+    PartnerRoutes,
     PrintNotice,
     PrintPermit,
+    RecoveryComplete,
+    RecoveryResult,
+    RecoverySession,
+    RecoveryStart,
     RedemptionCancel,
     RedemptionRequest,
     RedemptionResult,
@@ -53,11 +70,14 @@ from backend_client.wire import (
     RevocationList,
     Routes,
     SeatMap,
+    SmsCodeCheck,
+    SmsSent,
+    SmsVerdict,
     StaffLogin,
     StaffSession,
     TokenLookupRequest,
 )
-from central.models import Kiosk
+from central.models import Kiosk, Partner
 from central.responses import error_response
 from central.service import CLAIM_NOT_ALLOWED_MESSAGE, Central, Refusal
 from central.staff import StaffActor
@@ -68,7 +88,12 @@ MAX_BODY_BYTES = 64 * 1024
 # A full OfflineDebitBatch (500 debits, about 205 bytes each at their widest) is about 100 KB:
 # that route alone may carry more.
 MAX_OFFLINE_DEBITS_BODY_BYTES = 160 * 1024
+# A partner's enrolment photo travels as base64 in JSON.
+MAX_FACE_ENROLMENT_BODY_BYTES = (FACE_IMAGE_MAX_BYTES * 4) // 3 + 16 * 1024
 _KIOSK_STATE = "kiosk"  # request.state attribute: the kiosk RequestGuard authenticated
+_PARTNER_STATE = "partner"  # request.state attribute: the partner RequestGuard authenticated
+_BODY_CAPS = {Routes.OFFLINE_DEBITS: MAX_OFFLINE_DEBITS_BODY_BYTES,
+              PartnerRoutes.FACE_TEMPLATES: MAX_FACE_ENROLMENT_BODY_BYTES}
 
 
 class RequestGuard:
@@ -93,7 +118,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        cap = MAX_OFFLINE_DEBITS_BODY_BYTES if scope["path"] == Routes.OFFLINE_DEBITS else MAX_BODY_BYTES
+        cap = _BODY_CAPS.get(scope["path"], MAX_BODY_BYTES)
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > cap):
             await _closing(_too_large(cap))(scope, receive, send)
@@ -101,13 +126,16 @@ class RequestGuard:
         api = scope["path"].startswith(API_PREFIX)
         if api:
             central: Central = scope["app"].state.central
+            # Partner platforms and kiosks have credentials of their own: neither reaches the other's routes.
+            partner = scope["path"] == PARTNER_PREFIX or scope["path"].startswith(PARTNER_PREFIX + "/")
+            who = _authenticate_partner if partner else _authenticate
             try:
-                kiosk = await run_in_threadpool(_authenticate, central, headers.get("authorization"))
+                caller = await run_in_threadpool(who, central, headers.get("authorization"))
             except Refusal as refusal:
                 # The body, if any, stays unread: the connection closes after the answer.
                 await _closing(error_response(refusal.code, refusal.message, refusal.details))(scope, receive, send)
                 return
-            scope.setdefault("state", {})[_KIOSK_STATE] = kiosk
+            scope.setdefault("state", {})[_PARTNER_STATE if partner else _KIOSK_STATE] = caller
         body = bytearray()
         more_body = True
         while more_body:
@@ -194,6 +222,20 @@ def _authenticate(central: Central, authorization: str | None) -> Kiosk:
     return central.authenticate(credential.strip())
 
 
+def _authenticate_partner(central: Central, authorization: str | None) -> Partner:
+    scheme, _, credential = (authorization or "").partition(" ")
+    if scheme != AUTH_SCHEME:
+        raise Refusal(ErrorCode.UNAUTHORIZED, f"send Authorization: {AUTH_SCHEME} <partner credential>")
+    return central.authenticate_partner(credential.strip())
+
+
+def _current_partner(request: Request, authorization: Annotated[str | None, Header()] = None) -> Partner:
+    partner = getattr(request.state, _PARTNER_STATE, None)
+    if isinstance(partner, Partner):
+        return partner
+    return _authenticate_partner(request.app.state.central, authorization)
+
+
 def _current_kiosk(request: Request, authorization: Annotated[str | None, Header()] = None) -> Kiosk:
     # RequestGuard authenticated the request before its body was read; this is the fallback.
     kiosk = getattr(request.state, _KIOSK_STATE, None)
@@ -204,6 +246,7 @@ def _current_kiosk(request: Request, authorization: Annotated[str | None, Header
 
 # Module level: FastAPI resolves these annotations through the module's globals.
 CurrentKiosk = Annotated[Kiosk, Depends(_current_kiosk)]
+CurrentPartner = Annotated[Partner, Depends(_current_partner)]
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)]
 # Ids the central makes are short ASCII ("claim-<hex>"): anything else (a NUL, which PostgreSQL
 # text cannot hold, a path segment of any length) is refused as a bad request before the database.
@@ -212,6 +255,8 @@ ClaimIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
 RedemptionIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
 ShowingIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
 CardNumberPath = Annotated[str, Path(pattern=CARD_NUMBER_PATTERN)]
+SessionIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+OrderIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
 StaffToken = Annotated[str | None, Header(alias=STAFF_HEADER)]
 
 
@@ -304,6 +349,8 @@ def create_app(central: Central, test_hooks: bool = False) -> FastAPI:
         return central.revocation_list()
 
     _card_routes(app, central, refusals)
+    _recovery_routes(app, central, refusals)
+    _partner_routes(app, central, refusals)
     if test_hooks:
         install_test_hooks(app, central)
     app.add_middleware(RequestGuard)
@@ -406,3 +453,59 @@ def _card_routes(app: FastAPI, central: Central, refusals: dict[int | str, dict[
     @app.delete(Routes.CARD_BLACKLIST_ENTRY, response_model=CardView, responses=refusals)
     def card_blacklist_remove(card_number: CardNumberPath, k: CurrentKiosk, staff: Staff) -> CardView:
         return central.set_blacklisted(k, staff, card_number, None)
+
+
+def _recovery_routes(app: FastAPI, central: Central, refusals: dict[int | str, dict[str, Any]]) -> None:
+    """Lost-ticket recovery at a kiosk: a session, a face or SMS check, then completion."""
+
+    @app.post(Routes.RECOVERY_SESSIONS, response_model=RecoverySession, responses=refusals)
+    def recovery_start(
+        body: RecoveryStart, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
+    ) -> RecoverySession:
+        return central.start_recovery(k, body, idempotency_key)
+
+    @app.get(Routes.RECOVERY_SESSION, response_model=RecoverySession, responses=refusals)
+    def recovery_session(session_id: SessionIdPath, k: CurrentKiosk) -> RecoverySession:
+        return central.recovery_session(k, session_id)
+
+    @app.post(Routes.RECOVERY_FACE, response_model=FaceVerdict, responses=refusals)
+    def recovery_face(
+        session_id: SessionIdPath, body: FaceAttempt, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
+    ) -> FaceVerdict:
+        return central.recovery_face(k, session_id, body, idempotency_key)
+
+    @app.post(Routes.RECOVERY_SMS, response_model=SmsSent, responses=refusals)
+    def recovery_sms(session_id: SessionIdPath, k: CurrentKiosk, idempotency_key: IdempotencyKey = None) -> SmsSent:
+        return central.recovery_send_sms(k, session_id, idempotency_key)
+
+    @app.post(Routes.RECOVERY_SMS_CHECK, response_model=SmsVerdict, responses=refusals)
+    def recovery_sms_check(
+        session_id: SessionIdPath, body: SmsCodeCheck, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
+    ) -> SmsVerdict:
+        return central.recovery_check_sms(k, session_id, body.code, idempotency_key)
+
+    @app.post(Routes.RECOVERY_COMPLETE, response_model=RecoveryResult, responses=refusals)
+    def recovery_complete(
+        session_id: SessionIdPath, body: RecoveryComplete, k: CurrentKiosk, idempotency_key: IdempotencyKey = None
+    ) -> RecoveryResult:
+        return central.complete_recovery(k, session_id, body, idempotency_key)
+
+
+def _partner_routes(app: FastAPI, central: Central, refusals: dict[int | str, dict[str, Any]]) -> None:
+    """Partner ticketing platforms (their own credentials): loss reports, accounts, face templates."""
+
+    @app.post(PartnerRoutes.LOSS_REPORT, response_model=LossReportResult, responses=refusals)
+    def loss_report(order_id: OrderIdPath, body: LossReport, p: CurrentPartner) -> LossReportResult:
+        return central.partner_loss_report(p, order_id, body)
+
+    @app.post(PartnerRoutes.ACCOUNTS, response_model=AccountView, responses=refusals)
+    def bind_account(body: AccountBinding, p: CurrentPartner) -> AccountView:
+        return central.partner_bind_account(p, body)
+
+    @app.post(PartnerRoutes.FACE_TEMPLATES, response_model=FaceTemplateView, responses=refusals)
+    def enrol_face(body: FaceEnrolment, p: CurrentPartner) -> FaceTemplateView:
+        return central.partner_enrol_face(p, body)
+
+    @app.post(PartnerRoutes.FACE_TEMPLATE_DELETE, response_model=FaceTemplateDeleted, responses=refusals)
+    def delete_face(body: FaceTemplateDeletion, p: CurrentPartner) -> FaceTemplateDeleted:
+        return central.partner_delete_face(p, body)

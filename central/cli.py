@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "init-secrets",
-        help="make the secrets of a new central in CENTRAL_SECRETS_DIR (pickup-code key, token signing key); "
+        help="make the secrets of a new central in CENTRAL_SECRETS_DIR (pickup-code key, token signing key, "
+        "card issuer keys, face-template key); "
         "keeps every key that exists",
     )
     commands.add_parser("migrate", parents=[db], help="create or upgrade the database schema")
@@ -104,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FEN",
         help="price of each ticket in fen (1/100 yuan; 4500 = 45.00 yuan, the default)",
     )
+    order.add_argument("--phone", default=None, help="bind the order to the ticketing account of this phone "
+                       "(made if new): what lost-ticket recovery looks up")
+    order.add_argument("--id-last4", default=None, metavar="XXXX", help="with --phone: the ID number's last 4")
     for name, text in (
         ("refund", "refund an order"),
         ("revoke-codes", "revoke an order's code and QR, issue new ones"),
@@ -142,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_cards_parser(commands, db, _Parser)
     add_staff_parser(commands, db, _Parser)
+    from central.recovery_cli import add_recovery_parsers
+
+    add_recovery_parsers(commands, db, _Parser)
     return parser
 
 
@@ -170,6 +177,8 @@ def _run(args: argparse.Namespace) -> int:
     result: dict[str, Any]
     if command in ("cards", "staff"):
         return _staff_command(central, args)
+    if command in ("accounts", "faces", "partners") or (command == "create-order" and args.phone is not None):
+        return _recovery_command(central, args)
     if command == "migrate":
         result = {"migrated": True}
     elif command == "serve":
@@ -198,6 +207,34 @@ def _run(args: argparse.Namespace) -> int:
     else:
         result = _in_transaction(central, lambda s: admin.rotate_keys(central, s))
     json.dump(result, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _recovery_command(central: Any, args: argparse.Namespace) -> int:
+    """Accounts, face templates, partners, and orders bound to a phone: a refusal is one line and exit 2."""
+    from central import admin
+    from central.accounts import AccountError, bind_order, ensure_account
+    from central.models import Order
+    from central.recovery_cli import RecoveryCliRefusal, run_recovery_command
+
+    def create_bound(session: Session) -> dict[str, Any]:
+        # The account first: a bad phone refuses before any seat is sold.
+        now = central.clock.now()
+        account, _created = ensure_account(central, session, args.phone, args.id_last4, now, admin.ACTOR)
+        result = admin.create_order(central, session, args.showing, admin.parse_seats(args.seats), args.price_fen)
+        bind_order(session, session.get_one(Order, result["order_id"]), account, now, admin.ACTOR)
+        return {**result, "account_id": account.id, "phone_masked": account.phone_masked}
+
+    try:
+        if args.command == "create-order":
+            result = _in_transaction(central, create_bound)
+        else:
+            result = run_recovery_command(central, args)
+    except (RecoveryCliRefusal, AccountError) as exc:
+        print(f"central: refused: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    json.dump(result, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")
     return 0
 

@@ -41,6 +41,23 @@ def _env_absolute_path(name: str) -> Path | None:
     return path
 
 
+FACE_THRESHOLD_RANGE = (0.30, 0.60)
+SMS_GATEWAYS = ("spool", "http")
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw[:40]!r}") from None
+    if value != value:  # NaN
+        raise SettingsError(f"{name} must be a number, got {raw[:40]!r}")
+    return value
+
+
 def default_db_url() -> str:
     return os.environ.get("CENTRAL_DB_URL") or f"sqlite:///{DEFAULT_VAR_DIR / 'central.db'}"
 
@@ -76,6 +93,29 @@ class Settings:
     staff_session_seconds: int = ranged(12 * HOUR, "CENTRAL_STAFF_SESSION_SECONDS", 60, 7 * DAY)
     staff_max_failures: int = ranged(5, "CENTRAL_STAFF_MAX_FAILURES", 1, 100)
     staff_lockout_seconds: int = ranged(900, "CENTRAL_STAFF_LOCKOUT_SECONDS", 1, 7 * DAY)
+    # -- lost-ticket recovery (central/recovery.py) --
+    # A recovery session (phone named, verification, completion) lasts this long.
+    recovery_session_seconds: int = ranged(600, "CENTRAL_RECOVERY_SESSION_SECONDS", 60, HOUR)
+    recovery_face_attempts: int = ranged(3, "CENTRAL_RECOVERY_FACE_ATTEMPTS", 1, 10)
+    recovery_sms_codes: int = ranged(3, "CENTRAL_RECOVERY_SMS_CODES", 1, 10)
+    recovery_sms_code_seconds: int = ranged(300, "CENTRAL_RECOVERY_SMS_CODE_SECONDS", 60, HOUR)
+    recovery_sms_wrong_entries: int = ranged(3, "CENTRAL_RECOVERY_SMS_WRONG_ENTRIES", 1, 10)
+    # A new code for the same session only after this wait (the SMS may just be slow).
+    recovery_sms_resend_seconds: int = ranged(30, "CENTRAL_RECOVERY_SMS_RESEND_SECONDS", 0, 600)
+    # Kiosk recovery closes this many minutes before the show (the counter helps after that).
+    recovery_deadline_minutes: int = ranged(30, "CENTRAL_RECOVERY_DEADLINE_MINUTES", 0, 24 * 60)
+    # Sessions started per phone number and per kiosk within an hour (refused starts count too).
+    recovery_phone_sessions_per_hour: int = ranged(5, "CENTRAL_RECOVERY_PHONE_SESSIONS_PER_HOUR", 1, 1000)
+    recovery_kiosk_sessions_per_hour: int = ranged(30, "CENTRAL_RECOVERY_KIOSK_SESSIONS_PER_HOUR", 1, 100000)
+    # 1: a recovery start must name the ID number's last 4 characters too.
+    recovery_require_id_last4: int = ranged(0, "CENTRAL_RECOVERY_REQUIRE_ID_LAST4", 0, 1)
+    # Largest Euclidean distance between 128-d encodings accepted as the same person
+    # (docs/benchmarks.md: measured on ../shared/data/faces).
+    face_match_threshold: float = 0.50  # CENTRAL_FACE_MATCH_THRESHOLD, 0.30 to 0.60
+    # The SMS gateway: None (SMS not offered), "spool" (the simulator's file) or "http".
+    sms_gateway: str | None = None  # CENTRAL_SMS_GATEWAY
+    sms_spool: Path | None = None  # CENTRAL_SMS_SPOOL: the simulator's file (absolute)
+    sms_gateway_url: str | None = None  # CENTRAL_SMS_GATEWAY_URL: https://... of the provider
     # Optional fixed secrets from the environment instead of files in secrets_dir.
     code_secret: str | None = None
     signing_key: str | None = None
@@ -88,6 +128,18 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if not FACE_THRESHOLD_RANGE[0] <= self.face_match_threshold <= FACE_THRESHOLD_RANGE[1]:
+            raise SettingsError(
+                f"CENTRAL_FACE_MATCH_THRESHOLD must be from {FACE_THRESHOLD_RANGE[0]} to {FACE_THRESHOLD_RANGE[1]}, "
+                f"got {self.face_match_threshold}"
+            )
+        if self.sms_gateway not in (None, *SMS_GATEWAYS):
+            raise SettingsError(
+                f"CENTRAL_SMS_GATEWAY must be one of {', '.join(SMS_GATEWAYS)}, got {self.sms_gateway!r}")
+        if self.sms_gateway == "spool" and self.sms_spool is None:
+            raise SettingsError("CENTRAL_SMS_GATEWAY=spool needs CENTRAL_SMS_SPOOL (an absolute file path)")
+        if self.sms_gateway == "http" and not (self.sms_gateway_url or "").startswith(("https://", "http://")):
+            raise SettingsError("CENTRAL_SMS_GATEWAY=http needs CENTRAL_SMS_GATEWAY_URL (https://...)")
 
     @classmethod
     def from_env(cls, db_url: str | None = None) -> Settings:
@@ -99,6 +151,10 @@ class Settings:
             listen_host=os.environ.get("CENTRAL_HOST") or "127.0.0.1",
             tls_cert_file=_env_absolute_path("CENTRAL_TLS_CERT"),
             tls_key_file=_env_absolute_path("CENTRAL_TLS_KEY"),
+            face_match_threshold=_env_float("CENTRAL_FACE_MATCH_THRESHOLD", 0.50),
+            sms_gateway=(os.environ.get("CENTRAL_SMS_GATEWAY") or "").strip() or None,
+            sms_spool=_env_absolute_path("CENTRAL_SMS_SPOOL"),
+            sms_gateway_url=(os.environ.get("CENTRAL_SMS_GATEWAY_URL") or "").strip() or None,
             **ranged_from_env(cls),
         )
 

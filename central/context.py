@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from central.clock import Clock
 from central.config import Settings
+from central.face_templates import FaceSealer
 from central.secret_store import ClaimGrants, CodeHasher, KeyRing
+from central.sms import SmsGateway
 from devices.yearcard.crypto import MasterKeys
 
 
@@ -24,3 +26,5 @@ class CentralBase:
     keyring: KeyRing
     grants: ClaimGrants
     issuer_keys: MasterKeys
+    sealer: FaceSealer
+    sms: SmsGateway | None

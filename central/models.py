@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -89,6 +90,8 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # "online" (sold elsewhere, collected with a pickup code) | "card" (a year-card redemption)
     source: Mapped[str] = mapped_column(String(20), default="online", server_default="online")
+    # The ticketing account the order was bought with (its bound phone): what recovery looks up.
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
 
 
 class PickupCode(Base):
@@ -405,3 +408,106 @@ class StaffSessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# ---- lost-ticket recovery (挂失找回): accounts, face templates, sessions, partners -------------
+
+
+class Account(Base):
+    """A ticketing account's bound phone: only a keyed HMAC (to find it) and its masked form."""
+
+    __tablename__ = "accounts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phone_hmac: Mapped[str] = mapped_column(String(64), unique=True)
+    phone_masked: Mapped[str] = mapped_column(String(20))
+    id_last4_hmac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FaceTemplate(Base):
+    """One account's face encoding, AES-256-GCM encrypted (never the image), with its consent."""
+
+    __tablename__ = "face_templates"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)  # "v1." + base64(nonce | AES-GCM(encoding))
+    consent_version: Mapped[str] = mapped_column(String(40))
+    consented_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    enrolled_by: Mapped[str] = mapped_column(String(64))  # "cli" or the partner's id
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RecoverySessionRow(Base):
+    """A person at a kiosk recovering an account's orders: limits and verification state."""
+
+    __tablename__ = "recovery_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    order_ids: Mapped[str] = mapped_column(Text)  # JSON list: the orders listed at the start
+    face_consent: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    language: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    face_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sms_codes: Mapped[int] = mapped_column(Integer, default=0)
+    verified_by: Mapped[str | None] = mapped_column(String(10), nullable=True)  # face | sms
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The phone typed at the kiosk, AES-GCM sealed, kept only while the session lives (to send
+    # its SMS); cleared when it expires.
+    phone_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RecoverySmsCode(Base):
+    """A one-time code sent for a session: only its keyed hash."""
+
+    __tablename__ = "recovery_sms_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("recovery_sessions.id"), index=True)
+    code_hmac: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    wrong_entries: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)  # used, or superseded by a newer code
+
+
+class RecoveryAttempt(Base):
+    """Every recovery step a kiosk or partner took: rate limits count these; never a face or a phone."""
+
+    __tablename__ = "recovery_attempts"
+    __table_args__ = (
+        Index("ix_recovery_attempts_phone", "phone_hmac", "at"),
+        Index("ix_recovery_attempts_kiosk", "kiosk_id", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kiosk_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    phone_hmac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    phone_masked: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    method: Mapped[str] = mapped_column(String(20))  # start | face | sms_send | sms_check | complete
+    outcome: Mapped[str] = mapped_column(String(40))
+    distance: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class RecoveryReply(Base):
+    """The answer a recovery call gave under its Idempotency-Key: a retry gets it again."""
+
+    __tablename__ = "recovery_replies"
+    __table_args__ = (UniqueConstraint("kiosk_id", "idempotency_key", name="uq_recovery_reply_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kiosk_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # the route and body it answered
+    answer: Mapped[str] = mapped_column(Text)  # JSON (no claim grant: a replay gets a fresh one)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Partner(Base):
+    """A partner ticketing platform allowed to report losses and manage face templates."""
+
+    __tablename__ = "partners"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,5 +1,6 @@
 """Server secrets: the pickup-code HMAC key, kiosk credentials, the Ed25519 signing keys (and the
-card issuer keys of central/card_keys.py, made here by ``init-secrets``).
+card issuer keys of central/card_keys.py and the face-template key of central/face_templates.py,
+made here by ``init-secrets``).
 
 Secrets come from the environment or from one secrets folder (``CENTRAL_SECRETS_DIR``, an
 absolute path; folder 0700, files 0600) made by ``central init-secrets``. Nothing here makes
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from backend_client.tokens import b64url_decode, b64url_encode, load_public_key
 from central.card_keys import write_new_issuer_keys
 from central.config import Settings
+from central.face_templates import write_new_face_key
 from central.models import SigningKey
 
 
@@ -281,10 +283,12 @@ class InitReport:
     pickup_code_key: str  # "created" | "kept" | "from CENTRAL_CODE_SECRET"
     signing_key: str  # "created <key_id>" | "kept" | "from CENTRAL_SIGNING_KEY"
     issuer_keys: str = "kept"  # the card issuer's master keys: "created" | "kept"
+    face_template_key: str = "kept"  # the key face templates are sealed with: "created" | "kept"
 
     def as_json(self) -> dict[str, str]:
         return {"secrets_dir": str(self.secrets_dir), "pickup_code_key": self.pickup_code_key,
-                "signing_key": self.signing_key, "issuer_keys": self.issuer_keys}
+                "signing_key": self.signing_key, "issuer_keys": self.issuer_keys,
+                "face_template_key": self.face_template_key}
 
 
 def init_secrets(settings: Settings, now: datetime) -> InitReport:
@@ -309,4 +313,6 @@ def init_secrets(settings: Settings, now: datetime) -> InitReport:
             signing_state = f"created {keyring.new_key_file(now)}"
     # Never replaced: every card made is diversified from these masters.
     issuer_state = "created" if write_new_issuer_keys(folder) else "kept"
-    return InitReport(folder, code_state, signing_state, issuer_state)
+    # Never replaced either: every enrolled face template is sealed with it.
+    face_state = "created" if write_new_face_key(folder) else "kept"
+    return InitReport(folder, code_state, signing_state, issuer_state, face_state)

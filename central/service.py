@@ -9,6 +9,9 @@
 - central/redemptions.py: card redemptions: showings, seat maps, holds, debits proven by TAC, owed tickets;
 - central/staff.py: staff users, roles and permissions, counter logins;
 - central/card_keys.py: the card issuer's master keys;
+- central/recovery.py: lost-ticket recovery at a kiosk (sessions, face and SMS checks, completion);
+- central/accounts.py, face_templates.py, sms.py, codes.py: bound phones, face templates, SMS, pickup codes;
+- central/partner.py: partner platforms' loss reports, accounts and face templates;
 - central/common.py: refusals, ids, the audit log, ticket status rules.
 
 Every request works inside one database transaction; a refusal is raised as ``Refusal`` and
@@ -31,9 +34,12 @@ from central.clock import Clock
 from central.common import Refusal, audit, effective_status, iso, new_id, revoke_entrance_token
 from central.config import Settings
 from central.db import make_engine, session_factory
+from central.face_templates import FaceKeyError, FaceSealer
 from central.keys import KeysArea
 from central.models import Kiosk
+from central.partner import PartnerArea
 from central.pickup import PickupArea
+from central.recovery import RecoveryArea
 from central.redemptions import RedemptionsArea
 from central.secret_store import (
     ClaimGrants,
@@ -43,6 +49,7 @@ from central.secret_store import (
     hash_kiosk_secret,
     split_credential,
 )
+from central.sms import SmsGateway, make_gateway
 from central.staff import StaffArea
 from devices.yearcard.crypto import MasterKeys
 
@@ -59,7 +66,7 @@ __all__ = [
 
 
 @dataclass
-class Central(PickupArea, RedemptionsArea, CardLedgerArea, StaffArea, KeysArea):
+class Central(RecoveryArea, PickupArea, PartnerArea, RedemptionsArea, CardLedgerArea, StaffArea, KeysArea):
     """Everything a request or a CLI command needs: settings, database, clock and secrets."""
 
     settings: Settings
@@ -70,6 +77,8 @@ class Central(PickupArea, RedemptionsArea, CardLedgerArea, StaffArea, KeysArea):
     keyring: KeyRing
     grants: ClaimGrants
     issuer_keys: MasterKeys
+    sealer: FaceSealer
+    sms: SmsGateway | None
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None) -> Central:
@@ -79,6 +88,10 @@ class Central(PickupArea, RedemptionsArea, CardLedgerArea, StaffArea, KeysArea):
             issuer_keys = load_issuer_keys(settings)
         except IssuerKeysError as exc:
             raise SecretsError(str(exc)) from None  # one line on stderr, like every missing secret
+        try:
+            sealer = FaceSealer.load(settings)
+        except FaceKeyError as exc:
+            raise SecretsError(str(exc)) from None
         return cls(
             settings=settings,
             clock=clock or Clock(),
@@ -88,6 +101,8 @@ class Central(PickupArea, RedemptionsArea, CardLedgerArea, StaffArea, KeysArea):
             keyring=KeyRing(settings),
             grants=ClaimGrants(hasher, settings),
             issuer_keys=issuer_keys,
+            sealer=sealer,
+            sms=make_gateway(settings),
         )
 
     # ---- authentication -------------------------------------------------------------

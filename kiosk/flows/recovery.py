@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from backend_client.errors import CentralError, CentralRefused
+from backend_client.errors import CentralBadAnswer, CentralError, CentralRefused, CentralUnreachable
 from backend_client.masking import mask_phone
 from backend_client.wire import (
     PHONE_PATTERN,
@@ -680,7 +680,7 @@ class RecoveryFlow(Journey[RecoveryState]):
     def _verified(self, method: RecoveryMethod) -> None:
         self._end_face()
         self._set(step=Step.DELIVERY, verified_by=method, face_note=None, code_note=None, printer_problem=None,
-                  still_there=False)
+                  result_note=None, still_there=False)
         self.check_printer()
 
     def check_printer(self) -> None:
@@ -731,6 +731,13 @@ class RecoveryFlow(Journey[RecoveryState]):
             return self._print(result, session)
 
         def done(outcome: _Completion | None, error: BaseException | None) -> None:
+            if isinstance(error, CentralUnreachable | CentralBadAnswer):
+                # Still verified: the same completion (its key) is asked again when the person retries.
+                log.warning("recovery: the completion did not get through (%s)", error)
+                self._touch()
+                self._set(step=Step.DELIVERY, result_note=Message.of("recovery.completion_failed_try_again"),
+                          still_there=False)
+                return
             if error is not None:
                 self._refuse_for(error)
                 return

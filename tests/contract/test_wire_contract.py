@@ -65,12 +65,27 @@ CONTRACT: dict[str, RouteContract] = {
     wire.Routes.CARD_RENEW: RouteContract("post", wire.CardUpdateRequest, wire.CardUpdate),
     wire.Routes.CARD_RECYCLE: RouteContract("post", None, wire.CardView),
     wire.Routes.CARD_BLACKLIST_ENTRY: RouteContract("post", wire.BlacklistRequest, wire.CardView),
+    wire.Routes.RECOVERY_SESSIONS: RouteContract("post", wire.RecoveryStart, wire.RecoverySession, idempotent=True),
+    wire.Routes.RECOVERY_SESSION: RouteContract("get", None, wire.RecoverySession),
+    wire.Routes.RECOVERY_FACE: RouteContract("post", wire.FaceAttempt, wire.FaceVerdict, idempotent=True),
+    wire.Routes.RECOVERY_SMS: RouteContract("post", None, wire.SmsSent, idempotent=True),
+    wire.Routes.RECOVERY_SMS_CHECK: RouteContract("post", wire.SmsCodeCheck, wire.SmsVerdict, idempotent=True),
+    wire.Routes.RECOVERY_COMPLETE: RouteContract("post", wire.RecoveryComplete, wire.RecoveryResult,
+                                                 idempotent=True),
+}
+# The partner API (partner platforms' servers, never a kiosk).
+PARTNER_CONTRACT: dict[str, RouteContract] = {
+    wire.PartnerRoutes.LOSS_REPORT: RouteContract("post", wire.LossReport, wire.LossReportResult),
+    wire.PartnerRoutes.ACCOUNTS: RouteContract("post", wire.AccountBinding, wire.AccountView),
+    wire.PartnerRoutes.FACE_TEMPLATES: RouteContract("post", wire.FaceEnrolment, wire.FaceTemplateView),
+    wire.PartnerRoutes.FACE_TEMPLATE_DELETE: RouteContract("post", wire.FaceTemplateDeletion,
+                                                           wire.FaceTemplateDeleted),
 }
 # Further operations on a path of CONTRACT (the one route with two methods).
 MORE_OPERATIONS: list[tuple[str, RouteContract]] = [
     (wire.Routes.CARD_BLACKLIST_ENTRY, RouteContract("delete", None, wire.CardView)),
 ]
-OPERATIONS = [*CONTRACT.items(), *MORE_OPERATIONS]
+OPERATIONS = [*CONTRACT.items(), *PARTNER_CONTRACT.items(), *MORE_OPERATIONS]
 
 
 # -- schema comparison -------------------------------------------------------------------
@@ -142,6 +157,8 @@ def openapi(module_central: RunningCentral) -> dict[str, Any]:
 def test_every_wire_route_is_in_the_contract() -> None:
     routes = {value for name, value in vars(wire.Routes).items() if name.isupper()}
     assert routes == set(CONTRACT)
+    partner_routes = {value for name, value in vars(wire.PartnerRoutes).items() if name.isupper()}
+    assert partner_routes == set(PARTNER_CONTRACT)
 
 
 @pytest.mark.parametrize("path, contract", OPERATIONS, ids=[f"{c.method} {p}" for p, c in OPERATIONS])
