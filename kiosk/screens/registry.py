@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.screens import card, pickup
+from kiosk.screens import card, pickup, recovery
 from kiosk.screens.base import KioskScreen
 
 
@@ -24,6 +24,7 @@ class JourneyScreens:
 JOURNEY_SCREENS: dict[str, JourneyScreens] = {
     "pickup": JourneyScreens(pickup.SCREENS, pickup.screen_detail),
     "card": JourneyScreens(card.SCREENS, card.screen_detail),
+    "recovery": JourneyScreens(recovery.SCREENS, recovery.screen_detail),
 }
 
 

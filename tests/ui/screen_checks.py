@@ -22,8 +22,19 @@ def assert_real_picture(path: Path) -> None:
 
 
 def _box(widget: Any) -> tuple[float, float, float, float]:
+    """Where the widget is on the window: the part a ScrollView around it shows (the rest is scrolled away)."""
+    from kivy.uix.scrollview import ScrollView
+
     left, bottom = widget.to_window(widget.x, widget.y)
-    return left, bottom, left + widget.width, bottom + widget.height
+    box = (left, bottom, left + widget.width, bottom + widget.height)
+    node = widget.parent
+    while node is not None and node is not node.parent:
+        if isinstance(node, ScrollView):
+            view_left, view_bottom = node.to_window(node.x, node.y)
+            box = (max(box[0], view_left), max(box[1], view_bottom), min(box[2], view_left + node.width),
+                   min(box[3], view_bottom + node.height))
+        node = getattr(node, "parent", None)
+    return box
 
 
 def shown_texts(kiosk: Any) -> list[Any]:
