@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+import numpy as np
+
 from backend_client.errors import CentralBadAnswer, CentralError, CentralRefused, CentralUnreachable
 from backend_client.masking import mask_phone
 from backend_client.wire import (
@@ -292,6 +294,16 @@ class RecoveryFlow(Journey[RecoveryState]):
     def face_available(self) -> bool:
         """The face check can be offered on this kiosk now (config, and a camera to run it)."""
         return self._face is not None and self._settings.face
+
+    def preview(self) -> np.ndarray | None:
+        """The camera's latest frame, small, for the face screen's live preview (None: no check running)."""
+        if self._face is None or not self._state.face_running:
+            return None
+        try:
+            return self._face.preview()
+        except Exception:  # a preview is decoration: never a reason to fail the screen
+            log.exception("the face check's preview failed")
+            return None
 
     # -- consent and the account ------------------------------------------------------------
 
