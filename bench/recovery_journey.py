@@ -201,8 +201,7 @@ def _show_live_face(runtime: Any, photo: Path | None) -> None:
     flow = runtime.recovery_flow
     frames = runtime.services.camera_frames
     assert photo is not None and frames is not None and flow.state.challenge is not None
-    face = LiveFace.from_file(photo)  # type: ignore[attr-defined]
-    for frame in face.frames(flow.state.challenge):  # type: ignore[attr-defined]
+    for frame in LiveFace.from_file(str(photo)).live(flow.state.challenge):
         frames.push(frame)
 
 

@@ -18,7 +18,7 @@ from tests.support.fakes import build_rig
 from tests.support.recovery_fakes import build_recovery_rig
 
 
-def services_for(tmp_path: Path, hooks: ServiceHooks | None = None, **overrides: object) -> KioskServices:
+def services_for(tmp_path: Path, *, hooks: ServiceHooks | None = None, **overrides: object) -> KioskServices:
     config = load_config(None, {"kiosk.data_dir": str(tmp_path / "data"), "central.url": "http://127.0.0.1:9",
                                 "printer.kind": "file", "printer.file_path": str(tmp_path / "printer.bin"),
                                 "camera.source": "injected", **overrides})

@@ -139,7 +139,9 @@ def test_the_services_record_the_face_check_and_a_replay_never_builds_the_camera
     recorder = _Events()
     services.observe_face(recorder)  # after the flow was built, as the recorder attaches
     assert isinstance(services.face_checker, RecordingFaceChecker)
-    flow._face.begin(CHALLENGE, lambda _e: None)  # type: ignore[union-attr]  (the flow's handle on the services)
+    face = flow._face  # the flow's handle on the services' face check, whatever wraps it now
+    assert face is not None
+    face.begin(CHALLENGE, lambda _e: None)
     assert recorder.events and recorder.events[0].data["op"] == "begin"
     services.stop()
 
