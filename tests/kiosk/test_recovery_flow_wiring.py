@@ -18,12 +18,12 @@ from tests.support.fakes import build_rig
 from tests.support.recovery_fakes import build_recovery_rig
 
 
-def services_for(tmp_path: Path, *, hooks: ServiceHooks | None = None, **overrides: object) -> KioskServices:
+def services_for(tmp_path: Path, overrides: dict[str, object] | None = None) -> KioskServices:
     config = load_config(None, {"kiosk.data_dir": str(tmp_path / "data"), "central.url": "http://127.0.0.1:9",
                                 "printer.kind": "file", "printer.file_path": str(tmp_path / "printer.bin"),
-                                "camera.source": "injected", **overrides})
-    return KioskServices(config, hooks=hooks or ServiceHooks(credential="kiosk-test.secret-of-the-test",
-                                                             background_threads=False))
+                                "camera.source": "injected", **(overrides or {})})
+    return KioskServices(config, hooks=ServiceHooks(credential="kiosk-test.secret-of-the-test",
+                                                    background_threads=False))
 
 
 def test_the_consent_version_must_be_a_version() -> None:
@@ -68,7 +68,7 @@ def test_without_the_face_check_installed_the_kiosk_offers_the_sms_code_only(
 
 
 def test_no_camera_means_no_face_check(tmp_path: Path) -> None:
-    services = services_for(tmp_path, **{"camera.source": ""})
+    services = services_for(tmp_path, {"camera.source": ""})
     try:
         assert services.face_checker is None
     finally:
@@ -76,7 +76,7 @@ def test_no_camera_means_no_face_check(tmp_path: Path) -> None:
 
 
 def test_the_face_switched_off_builds_no_face_check(tmp_path: Path) -> None:
-    services = services_for(tmp_path, **{"recovery.face": False})
+    services = services_for(tmp_path, {"recovery.face": False})
     try:
         assert services.face_checker is None
     finally:
