@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+import numpy as np
+
 from backend_client.errors import CentralBadAnswer, CentralError, CentralRefused, CentralUnreachable
 from backend_client.masking import mask_phone
 from backend_client.wire import (
@@ -292,6 +294,16 @@ class RecoveryFlow(Journey[RecoveryState]):
     def face_available(self) -> bool:
         """The face check can be offered on this kiosk now (config, and a camera to run it)."""
         return self._face is not None and self._settings.face
+
+    def preview(self) -> np.ndarray | None:
+        """The camera's latest frame, small, for the face screen's live preview (None: no check running)."""
+        if self._face is None or not self._state.face_running:
+            return None
+        try:
+            return self._face.preview()
+        except Exception:  # a preview is decoration: never a reason to fail the screen
+            log.exception("the face check's preview failed")
+            return None
 
     # -- consent and the account ------------------------------------------------------------
 
@@ -625,6 +637,15 @@ class RecoveryFlow(Journey[RecoveryState]):
             if came_from is Step.SMS_CODE and state.code_attempts_left > 0:  # the code sent before still works
                 self._set(step=Step.SMS_CODE, code_note=Message.of("recovery.sms_unavailable_use_last"))
                 return
+        if isinstance(error, CentralRefused) and error.code is ErrorCode.RECOVERY_RATE_LIMITED \
+                and self._state.sms_sent_to and self._state.code_attempts_left > 0:
+            # "Send again" pressed too soon: the code already sent is on its way and still good.
+            retry = error.details.get("retry_after_s")
+            seconds = int(retry) if isinstance(retry, int | float) and not isinstance(retry, bool) \
+                and math.isfinite(retry) and retry > 0 else 0
+            self._set(step=Step.SMS_CODE, code_note=Message.of("recovery.code_resend_wait", seconds=seconds,
+                                                                 count=seconds))
+            return
         if isinstance(error, CentralRefused) and error.code is ErrorCode.RECOVERY_ATTEMPTS_EXHAUSTED:
             self._set(sms_codes_left=0)
             if came_from is Step.SMS_CODE and self._state.code_attempts_left > 0:

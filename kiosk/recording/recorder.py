@@ -237,6 +237,10 @@ class Recorder:
             "camera": {"source": self._full_config.camera.source or "injected"},
             "card_reader": _card_identity(runtime),
         }
+        if getattr(runtime.services, "face_checker", None) is not None:
+            # the lost-ticket journey offered the face check: a replay gives it one answering as recorded
+            devices["face"] = {"checker": type(getattr(runtime.services.face_checker, "inner",
+                                                       runtime.services.face_checker)).__name__}
         psam = getattr(runtime.services, "psam", None)
         if psam is not None:  # the year-card journey is on: a replay gives the app a PSAM that answers as recorded
             devices["psam"] = {"name": self._full_config.card.psam_reader_name_pattern or "simulated PSAM"}

@@ -192,7 +192,11 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
     health = RecordedHealth(header.snapshot if not header.from_start else {}, notes)
     # A session with face checks is replayed with their recorded results (a placeholder encoding:
     # the central's recorded verdicts decide, as they did); none is run on a camera.
-    face = ReplayFaceChecker(session.of_kind(FACE), notes) if session.of_kind(FACE) else None
+    face = ReplayFaceChecker(session.of_kind(FACE), notes) \
+        if header.devices.get("face") or session.of_kind(FACE) else None
+    if face is None:  # the recorded kiosk had no face check: neither has its replay (never the camera's)
+        replay_config = dataclasses.replace(replay_config,
+                                            recovery=dataclasses.replace(replay_config.recovery, face=False))
     hooks = ServiceHooks(clock=clock, credential=REPLAY_CREDENTIAL, http_session=http,
                          printer_connect=scripted.connect if scripted is not None else None,
                          background_threads=False, card_reader=card_reader, psam_reader=psam, device_health=health,

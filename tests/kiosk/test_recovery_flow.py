@@ -261,6 +261,20 @@ def test_resend_is_limited_by_the_central(rig: RecoveryRig) -> None:
     assert len(rig.central.sms_sent) == 3
 
 
+def test_send_again_too_soon_keeps_the_code_already_sent(rig: RecoveryRig) -> None:
+    to_orders(rig, face=False)
+    rig.flow.choose_order(rig.central.order.order_id)
+    rig.central.refuse_with = CentralRefused(ErrorCode.RECOVERY_RATE_LIMITED, "wait", {"retry_after_s": 42})
+    rig.flow.resend_code()
+    state = rig.flow.state
+    assert state.step is Step.SMS_CODE
+    assert state.code_note == Message.of("recovery.code_resend_wait", seconds=42, count=42)
+    rig.central.refuse_with = None
+    type_digits(rig, SMS_CODE)
+    rig.flow.submit()
+    assert rig.flow.state.step is Step.DELIVERY
+
+
 def test_sms_unavailable_goes_back_to_the_face_when_it_is_offered(rig: RecoveryRig) -> None:
     rig.central.sms_unavailable = True
     to_face(rig)
