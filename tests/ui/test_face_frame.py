@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
 from devices.face_api import Challenge, LivenessStep
 from kiosk.i18n import Translator
-from kiosk.ui_driver import UiDriver
 from kiosk.widgets.face_frame import ChallengeSteps, FaceFrame, as_rgb_rows, mirrored_box
 from tests.ui.recovery_screens_support import camera_picture
 
@@ -30,8 +32,8 @@ def test_the_face_box_lands_where_the_mirrored_picture_shows_the_face() -> None:
     assert (x, y, width, height) == (300.0, 200.0, 200.0, 150.0)
 
 
-def test_the_preview_runs_on_the_clock_and_is_dropped_when_stopped(start_kiosk: object) -> None:
-    start_kiosk()  # type: ignore[operator]  (an app, so the Clock and the window run)
+def test_the_preview_runs_on_the_clock_and_is_dropped_when_stopped(start_kiosk: Callable[..., Any]) -> None:
+    kiosk = start_kiosk()  # an app, so that the Clock and the window run
     from kivy.core.window import Window
 
     pulls: list[int] = []
@@ -43,13 +45,11 @@ def test_the_preview_runs_on_the_clock_and_is_dropped_when_stopped(start_kiosk: 
     frame = FaceFrame(size=(640, 480), source=source)
     Window.add_widget(frame)
     try:
-        from kivy.app import App
-
-        ui = UiDriver(App.get_running_app())  # type: ignore[arg-type]
+        ui = kiosk.ui
         frame.start()
         ui.wait_for(lambda: frame.frames_shown >= 3)
         assert frame.texture is not None and tuple(frame.texture.size) == (320, 240)
-        x, y, width, height = frame.picture  # the 4:3 picture, as large as the widget allows, centred
+        _x, _y, width, height = frame.picture  # the 4:3 picture, as large as the widget allows, centred
         assert width / height == pytest.approx(4 / 3) and min(frame.width - width, frame.height - height) < 1
         frame.stop()
         shown = frame.frames_shown
@@ -60,8 +60,8 @@ def test_the_preview_runs_on_the_clock_and_is_dropped_when_stopped(start_kiosk: 
         Window.remove_widget(frame)
 
 
-def test_the_challenge_steps_are_ticked_in_order(start_kiosk: object) -> None:
-    start_kiosk()  # type: ignore[operator]
+def test_the_challenge_steps_are_ticked_in_order(start_kiosk: Callable[..., Any]) -> None:
+    start_kiosk()
     steps = ChallengeSteps()
     tr = Translator("en")
     challenge = Challenge((LivenessStep.TURN_RIGHT, LivenessStep.BLINK))

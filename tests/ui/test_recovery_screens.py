@@ -82,11 +82,11 @@ def test_a_recovery_by_face_from_the_home_screen_to_the_printed_tickets(start_re
     assert ui.find("steps").ticked == 0
     face.sees(FacePrompt.TURN_LEFT, steps_done=1)
     assert ui.text_of("prompt") == "Turn your head to your left" and ui.find("steps").ticked == 1
-    texts = ui.visible_texts()
+    shown = ui.visible_texts()
     for expected in ("Look at the camera", "Blink", "Turn to your left", "3 attempts left",
                      "No photo is taken or kept.", "Use an SMS code instead"):
-        assert expected in texts, expected
-    assert "Try again" not in texts  # no retry while the check runs
+        assert expected in shown, expected
+    assert "Try again" not in shown  # no retry while the check runs
     snap(kiosk, shots / "face.png")
     face.sees(FacePrompt.HOLD_STILL, steps_done=2)
     assert ui.find("steps").ticked == 2
