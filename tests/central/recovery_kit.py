@@ -114,4 +114,4 @@ def rows(central: RunningCentral, sql: str, **params: Any) -> list[tuple[Any, ..
 
 def table_text(central: RunningCentral, table: str) -> str:
     """Every row of a table as text: what a stolen database would show."""
-    return "\n".join(repr(row) for row in rows(central, f"SELECT * FROM {table}"))  # noqa: S608 (a fixed name)
+    return "\n".join(repr(row) for row in rows(central, f"SELECT * FROM {table}"))

@@ -294,7 +294,8 @@ def test_an_order_past_its_loss_report_deadline_is_listed_closed_and_refused(mod
     listed = _session_orders(session)
     assert listed[demo.DEMO_LATE_ORDER_ID]["open"] is False and listed[demo.DEMO_SMS_ORDER_ID]["open"] is True
     verify_by_sms(module_central, kiosk, demo.DEMO_SMS_PHONE, session["session_id"])
-    details = refusal(kiosk.complete(session["session_id"], demo.DEMO_LATE_ORDER_ID), ErrorCode.RECOVERY_DEADLINE_PASSED)
+    late_answer = kiosk.complete(session["session_id"], demo.DEMO_LATE_ORDER_ID)
+    details = refusal(late_answer, ErrorCode.RECOVERY_DEADLINE_PASSED)
     assert details["deadline"].replace("Z", "+00:00") == listed[demo.DEMO_LATE_ORDER_ID]["report_deadline"].replace(
         "Z", "+00:00")
     # Refused: the late order's code still works at the counter's kiosk.
