@@ -93,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the demo kiosk's credential here (0600), keeping one that is still valid",
     )
+    demo.add_argument(
+        "--face-image",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="enrol the demo recovery account's face (phone 13800138000) from this photo, once",
+    )
     order = commands.add_parser("create-order", parents=[db], help="sell seats; prints the pickup code once")
     order.add_argument(
         "--showing", required=True, metavar="ID", help="the showing's id, e.g. show-demo-soon (see list-showings)"
@@ -184,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
     elif command == "serve":
         return _serve(central, _listen(settings, args), args.test_hooks)
     elif command == "demo-data":
-        result = load_demo(central, args.kiosk_credential_out)
+        result = load_demo(central, args.kiosk_credential_out, args.face_image)
     elif command == "create-order":
         seats = admin.parse_seats(args.seats)
         result = _in_transaction(central, lambda s: admin.create_order(central, s, args.showing, seats, args.price_fen))

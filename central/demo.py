@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend_client.wire import StaffRole, TicketStatus
-from central import admin, card_ledger, staff
-from central.models import Card, Cinema, Film, Hall, HallSeat, Kiosk, Order, Showing, Ticket
+from central import accounts, admin, card_ledger, staff
+from central.models import Card, Cinema, FaceTemplate, Film, Hall, HallSeat, Kiosk, Order, Showing, Ticket
 from central.secret_store import hash_kiosk_secret, split_credential
 from central.service import Central, iso
 
@@ -43,6 +43,8 @@ SHOWINGS: dict[str, tuple[str, str, timedelta, timedelta]] = {
     "tomorrow": ("film-demo-3", "hall-demo-1", timedelta(hours=30), timedelta(hours=32, minutes=24)),
     "past": ("film-demo-2", "hall-demo-1", timedelta(hours=-4), timedelta(hours=-1, minutes=-12)),
     "other_cinema": ("film-demo-1", "hall-demo2-1", timedelta(hours=3), timedelta(hours=5, minutes=53)),
+    # Started 10 minutes ago: its tickets are still collectable, but past recovery's loss-report deadline.
+    "started": ("film-demo-3", "hall-demo-2", timedelta(minutes=-10), timedelta(hours=2, minutes=14)),
 }
 # The format of each hall's showings (a card type covers some formats).
 HALL_FORMATS = {"hall-demo-1": "2D", "hall-demo-2": "IMAX", "hall-demo2-1": "3D"}
@@ -112,6 +114,27 @@ ORDERS: dict[str, tuple[str, str, int, str, str]] = {
     "refunded": ("soon", "G1", 4500, "100006", "223606"),
     "other_cinema": ("other_cinema", "C2", 4500, "100007", "244948"),
     "collected": ("soon", "K3,K4", 4500, "100008", "264575"),
+    # Lost-ticket recovery (bound to the demo accounts below).
+    "recovery": ("soon", "C5,C6", 4500, "100011", "718281"),
+    "recovery_sms": ("later_today", "D7,D8", 6800, "100012", "693147"),
+    "recovery_late": ("started", "E1", 6800, "100013", "302585"),
+}
+
+# Lost-ticket recovery: published demo accounts (demo use only). The face account's template is
+# enrolled from a photo given to `demo-data --face-image` (none ships with the repository); the
+# SMS account never has one. name: phone, ID last 4, its orders.
+DEMO_RECOVERY_PHONE = "13800138000"
+DEMO_RECOVERY_ID_LAST4 = "1234"
+DEMO_RECOVERY_ORDER_ID = "ord-demo-recovery"
+DEMO_RECOVERY_SERIAL, DEMO_RECOVERY_VERIFICATION = ORDERS["recovery"][3], ORDERS["recovery"][4]
+DEMO_SMS_PHONE = "13900139000"
+DEMO_SMS_ID_LAST4 = "5678"
+DEMO_SMS_ORDER_ID = "ord-demo-recovery-sms"
+DEMO_LATE_ORDER_ID = "ord-demo-recovery-late"  # its show started: past the loss-report deadline
+DEMO_FACE_CONSENT_VERSION = "face-v1"
+RECOVERY_ACCOUNTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "face": (DEMO_RECOVERY_PHONE, DEMO_RECOVERY_ID_LAST4, ("recovery",)),
+    "sms": (DEMO_SMS_PHONE, DEMO_SMS_ID_LAST4, ("recovery_sms", "recovery_late")),
 }
 
 
@@ -163,6 +186,33 @@ def _build(central: Central, session: Session, now: datetime) -> None:
         ticket.printed_at = now - timedelta(minutes=30)
         ticket.printed_by = KIOSK_ID
     _build_cards(session, now)
+    _build_accounts(central, session, now)
+
+
+def _build_accounts(central: Central, session: Session, now: datetime) -> None:
+    for phone, id_last4, order_names in RECOVERY_ACCOUNTS.values():
+        account, _created = accounts.ensure_account(central, session, phone, id_last4, now, "demo")
+        for name in order_names:
+            accounts.bind_order(session, session.get_one(Order, _order_id(name)), account, now, "demo")
+
+
+def enrol_demo_face(central: Central, image: Path) -> dict[str, Any]:
+    """The face account's template from this photo (kept when one is enrolled already)."""
+    with central.sessions.begin() as session:
+        account = accounts.find_account(central, session, DEMO_RECOVERY_PHONE)
+        if account is None:
+            raise admin.AdminError("the demo accounts are missing: load the demo data first")
+        if session.get(FaceTemplate, account.id) is not None:
+            return {"phone_masked": account.phone_masked, "face_template": "kept"}
+    from central.face_templates import FaceImageError
+    from central.recovery_cli import RecoveryCliRefusal, enrol_from_file
+
+    try:
+        enrolled = enrol_from_file(central, DEMO_RECOVERY_PHONE, image, DEMO_FACE_CONSENT_VERSION,
+                                   central.clock.now())
+    except (RecoveryCliRefusal, FaceImageError) as exc:
+        raise admin.AdminError(f"demo face {image}: {exc}") from None
+    return {**enrolled, "face_template": "enrolled"}
 
 
 def _build_cards(session: Session, now: datetime) -> None:
@@ -237,7 +287,18 @@ def _describe(central: Central, session: Session, now: datetime) -> dict[str, An
         "kiosk_name": KIOSK_NAME,
         "showings": showings,
         "orders": orders,
+        "recovery": {
+            name: {"phone": phone, "id_last4": id_last4, "order_ids": [_order_id(o) for o in order_names],
+                   "face_template": name == "face" and _has_face(central, session, phone)}
+            for name, (phone, id_last4, order_names) in RECOVERY_ACCOUNTS.items()
+        },
+        "face_consent_version": DEMO_FACE_CONSENT_VERSION,
     }
+
+
+def _has_face(central: Central, session: Session, phone: str) -> bool:
+    account = accounts.find_account(central, session, phone)
+    return account is not None and session.get(FaceTemplate, account.id) is not None
 
 
 def _credential_still_valid(session: Session, path: Path) -> bool:
@@ -264,8 +325,15 @@ def _write_credential(path: Path, credential: str) -> None:
     tmp.replace(path)  # never a half-written credential file
 
 
-def load_demo(central: Central, credential_out: Path | None) -> dict[str, Any]:
-    """Create the demo data once; every run prints the same description (idempotent)."""
+def load_demo(central: Central, credential_out: Path | None, face_image: Path | None = None) -> dict[str, Any]:
+    """Create the demo data once; every run prints the same description (idempotent).
+
+    ``face_image``: enrol the demo face account's template from this photo (if not enrolled yet)."""
+    if face_image is not None:
+        with central.sessions.begin() as session:
+            if session.get(Cinema, CINEMA_ID) is None:
+                _build(central, session, central.clock.now())
+        enrol_demo_face(central, face_image)
     with central.sessions.begin() as session:
         now = central.clock.now()
         if session.get(Cinema, CINEMA_ID) is None:

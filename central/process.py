@@ -71,6 +71,10 @@ class CentralProcess:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
             "CENTRAL_SECRETS_DIR": str(workdir / "secrets"),
             "PYTHONUNBUFFERED": "1",
+            # The SMS simulator: recovery's codes land in a file the tests and the demo read
+            # (central.sms.read_inbox / latest_code); env may choose otherwise.
+            "CENTRAL_SMS_GATEWAY": "spool",
+            "CENTRAL_SMS_SPOOL": str(workdir / "sms-spool.jsonl"),
             **(env or {}),
         }
         self.env.pop("CENTRAL_DB_URL", None)  # the --db given here wins
@@ -87,6 +91,13 @@ class CentralProcess:
     def verify(self) -> str | bool:
         """What a requests call to this central verifies its certificate with."""
         return str(self.tls.ca) if self.tls else True
+
+    @property
+    def sms_spool(self) -> Path | None:
+        """The SMS simulator's file (None when this central has no spool gateway)."""
+        if self.env.get("CENTRAL_SMS_GATEWAY") != "spool" or not self.env.get("CENTRAL_SMS_SPOOL"):
+            return None
+        return Path(self.env["CENTRAL_SMS_SPOOL"])
 
     @property
     def log_path(self) -> Path:
@@ -112,8 +123,10 @@ class CentralProcess:
         """Make this central's keys (kept when they exist): a central never makes them by itself."""
         return dict(self.cli_json("init-secrets"))
 
-    def load_demo_data(self) -> dict[str, Any]:
-        self.demo = self.cli_json("demo-data", "--kiosk-credential-out", str(self.kiosk_credential_file))
+    def load_demo_data(self, face_image: Path | None = None) -> dict[str, Any]:
+        """Load the demo data; ``face_image`` enrols the demo recovery account's face from that photo."""
+        extra = ("--face-image", str(face_image)) if face_image is not None else ()
+        self.demo = self.cli_json("demo-data", "--kiosk-credential-out", str(self.kiosk_credential_file), *extra)
         self.kiosk_credential = self.kiosk_credential_file.read_text(encoding="ascii").strip()
         return self.demo
 
@@ -173,11 +186,13 @@ class CentralProcess:
 
 
 def launch_central(
-    db_url: str, workdir: Path, port: int | None = None, test_hooks: bool = False, env: dict[str, str] | None = None
+    db_url: str, workdir: Path, port: int | None = None, test_hooks: bool = False, env: dict[str, str] | None = None,
+    face_image: Path | None = None,
 ) -> CentralProcess:
-    """Make the secrets, migrate, load the demo data (enrolling the demo kiosk), then serve."""
+    """Make the secrets, migrate, load the demo data (enrolling the demo kiosk, and the demo recovery
+    account's face from ``face_image``), then serve."""
     central = CentralProcess(db_url, workdir, port=port, test_hooks=test_hooks, env=env)
     central.init_secrets()
-    central.load_demo_data()
+    central.load_demo_data(face_image)
     central.start()
     return central

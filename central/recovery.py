@@ -352,7 +352,7 @@ class RecoveryArea(PickupArea):
             answer = RecoveryResult(order_id=order.id, revoked_codes=revoked, delivery=body.delivery,
                                     order=view if body.delivery is RecoveryDelivery.PRINT else None,
                                     new_code_sent_to=sent_to)
-            kept = answer.model_copy(update={"order": view.model_copy(update={"claim_grant": ""})}) \
+            kept = answer.model_copy(update={"order": view.model_copy(update={"claim_grant": "-"})}) \
                 if answer.order is not None else answer
             self._keep(session, kiosk.id, key, fingerprint, kept, now)
             return answer

@@ -2,8 +2,9 @@
 
 With a screen it opens the kiosk window and prints the demo pickup codes.  Headless it plays
 the demo journeys through the real screens (simulated touches, camera frames holding the
-order's QR code), saves a screenshot of every screen and the virtual printer's ticket images,
-writes ``summary.json`` and names the folder on its last line.
+order's QR code, a year-card through pcscd, a lost-ticket recovery by face with frames of a live
+person made from a photo: kiosk.demo_recovery), saves a screenshot of every screen and the
+virtual printer's ticket images, writes ``summary.json`` and names the folder on its last line.
 """
 
 from __future__ import annotations
@@ -29,17 +30,22 @@ STEP_TIMEOUT_S = 20.0
 
 @dataclass
 class JourneyRecord:
-    kind: str  # "code" | "qr" | "card"
+    kind: str  # "code" | "qr" | "card" | "recovery"
     order: str  # the order collected; for "card", the card's number, masked
     screens: list[str] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
     tickets: int = 0
     ticket_images: list[str] = field(default_factory=list)
     error: str = ""
+    verified_by: str = ""  # "recovery": "face" or "sms"
+    old_code: str = ""  # "recovery": what the pickup journey said to the order's old code afterwards
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "order": self.order, "screens": self.screens, "screenshots": self.screenshots,
+        data = {"kind": self.kind, "order": self.order, "screens": self.screens, "screenshots": self.screenshots,
                 "tickets": self.tickets, "ticket_images": self.ticket_images, "error": self.error}
+        if self.kind == "recovery":
+            data.update(verified_by=self.verified_by, old_code=self.old_code)
+        return data
 
 
 def _demo_config(base: KioskConfig, out_dir: Path, central_url: str, credential_file: Path,
@@ -60,7 +66,7 @@ def _demo_config(base: KioskConfig, out_dir: Path, central_url: str, credential_
 
 def _flatten(config: KioskConfig) -> dict[str, Any]:
     flat: dict[str, Any] = {}
-    for section_name in ("kiosk", "central", "printer", "camera", "card", "pickup", "yearcard"):
+    for section_name in ("kiosk", "central", "printer", "camera", "card", "pickup", "yearcard", "recovery"):
         section = getattr(config, section_name)
         for key, value in vars(section).items():
             flat[f"{section_name}.{key}"] = value
@@ -69,15 +75,20 @@ def _flatten(config: KioskConfig) -> dict[str, Any]:
 
 def run_demo(base_config: KioskConfig, out_dir: Path, headless: bool) -> int:
     from central.process import CentralStartError, free_port, launch_central
-    from kiosk import demo_card
+    from kiosk import demo_card, demo_recovery
 
     out_dir = out_dir.resolve()
     # A demo starts from scratch: last run's orders are collected, its journal would recover them.
     for leftover in ("central", "kiosk", "tickets", "screens", "cards"):
         shutil.rmtree(out_dir / leftover, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
+    recovery = demo_recovery.plan()
+    if not recovery.face:
+        demo_recovery.say_sms_path(recovery.why_sms)
     try:
-        central = launch_central(f"sqlite:///{out_dir / 'central' / 'central.db'}", out_dir / "central")
+        # The demo recovery account's face is enrolled from one photo (the camera shows another).
+        central = launch_central(f"sqlite:///{out_dir / 'central' / 'central.db'}", out_dir / "central",
+                                 face_image=recovery.enrol_photo)
     except CentralStartError as exc:
         print(f"kiosk demo: the local central did not start: {exc}", file=sys.stderr)
         return 1
@@ -88,7 +99,7 @@ def run_demo(base_config: KioskConfig, out_dir: Path, headless: bool) -> int:
             parts = demo_card.start_pcsc_parts(images, out_dir / "pcscd")
             config = _demo_config(base_config, out_dir, central.base_url, central.kiosk_credential_file, free_port(),
                                   parts.overrides)
-            return _play_headless(config, central.demo, out_dir, parts)
+            return _play_headless(config, central.demo, out_dir, parts, recovery, central.sms_spool)
         _print_codes(central.demo)
         from kiosk.runner import run_kiosk
 
@@ -110,13 +121,18 @@ def _print_codes(demo: dict[str, Any]) -> None:
     for name, order in demo["orders"].items():
         print(f"  {name:14} {order['serial']} {order['verification']}  seats {','.join(order['seats'])}",
               file=sys.stderr)
+    accounts = demo.get("recovery", {})
+    if accounts:
+        print("Demo lost-ticket accounts (\"Lost your ticket?\"; the SMS codes land in central/sms-spool.jsonl): "
+              + ", ".join(f"{name} {account['phone']}" for name, account in accounts.items()), file=sys.stderr)
     card = demo["cards"]["active"]
     print(f"Demo year-card: the dev panel's card switch puts card {mask_card_number(card['card_number'])} "
           f"({card['visits']} visits) on the reader; redeem a showing on it, switch it off to take it away.",
           file=sys.stderr)
 
 
-def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path, parts: Any) -> int:
+def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path, parts: Any, recovery: Any,
+                   sms_spool: Path | None) -> int:
     from kiosk import demo_card
     from kiosk.runner import KioskRuntime
     from kiosk.ui_driver import UiDriver
@@ -143,6 +159,9 @@ def _play_headless(config: KioskConfig, demo: dict[str, Any], out_dir: Path, par
              lambda record: demo_card.card_journey(
                  driver, runtime, record, parts, demo["showings"]["soon"]["showing_id"],
                  lambda label: _snap(driver, record, screens_dir, label), STEP_TIMEOUT_S)),
+            # Lost tickets: recovered by face (or the SMS code), printed; the old code refused afterwards.
+            (JourneyRecord("recovery", demo["recovery"]["face"]["order_ids"][0]),
+             lambda record: _recovery_journey(driver, runtime, record, demo, recovery, sms_spool, screens_dir)),
         ]
         for record, play in plays:
             jobs_before = len(runtime.virtual_printer.jobs) if runtime.virtual_printer else 0
@@ -183,6 +202,18 @@ def _snap(driver: Any, record: JourneyRecord, screens_dir: Path, label: str) -> 
     index = len(record.screenshots) + 1
     path = driver.screenshot(screens_dir / f"{record.kind}-{index:02d}-{label or name}.png")
     record.screenshots.append(str(path))
+
+
+def _recovery_journey(driver: Any, runtime: Any, record: JourneyRecord, demo: dict[str, Any], recovery: Any,
+                      sms_spool: Path | None, screens_dir: Path) -> None:
+    from kiosk import demo_recovery
+
+    def snap(label: str) -> None:
+        _snap(driver, record, screens_dir, label)
+
+    demo_recovery.recovery_journey(driver, runtime, record, demo, recovery, sms_spool, snap, STEP_TIMEOUT_S)
+    old_order = next(order for order in demo["orders"].values() if order["order_id"] == record.order)
+    record.old_code = "refused: " + demo_recovery.old_code_refused(driver, old_order, snap, STEP_TIMEOUT_S)
 
 
 def _code_journey(driver: Any, runtime: Any, record: JourneyRecord, order: dict[str, Any], screens_dir: Path) -> None:

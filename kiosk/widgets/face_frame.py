@@ -19,7 +19,7 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Obje
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 
-from devices.face_api import Challenge
+from devices.face_api import Challenge, LivenessStep
 from kiosk.i18n import Translator
 from kiosk.widgets import common  # noqa: F401  (registers KioskLabel)
 from kiosk.widgets.style import load_kv
@@ -28,6 +28,12 @@ PREVIEW_FPS = 10.0
 DEFAULT_ASPECT = 4 / 3  # before the first frame: the camera's usual shape
 OVAL_HEIGHT = 0.78  # of the picture's height: where a face at a comfortable distance fits
 OVAL_ASPECT = 0.74  # an oval's width to its height, like a face
+
+STEP_KEYS = {
+    LivenessStep.BLINK: "recovery.face.step.blink",
+    LivenessStep.TURN_LEFT: "recovery.face.step.turn_left",
+    LivenessStep.TURN_RIGHT: "recovery.face.step.turn_right",
+}
 
 PreviewSource = Callable[[], np.ndarray | None]
 
@@ -134,7 +140,7 @@ class ChallengeSteps(BoxLayout):
             for _ in steps:
                 self.add_widget(StepRow())
         for index, (row, step) in enumerate(zip(reversed(self.children), steps, strict=True)):
-            row.text = tr.text(f"recovery.face.step.{step.value}")
+            row.text = tr.text(STEP_KEYS[step])
             row.done = index < steps_done
             row.current = index == steps_done
 

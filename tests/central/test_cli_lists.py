@@ -17,7 +17,8 @@ def test_list_showings_names_the_ids_create_order_takes(module_central: RunningC
     ids = [showing["showing_id"] for showing in listed]
     # Showings not yet over, soonest first; the past one only with --all.
     assert demo["past"]["showing_id"] not in ids
-    assert set(ids) == {demo[name]["showing_id"] for name in ("soon", "later_today", "tomorrow", "other_cinema")}
+    assert set(ids) == {demo[name]["showing_id"]
+                        for name in ("soon", "later_today", "tomorrow", "other_cinema", "started")}
     assert [s["starts_at"] for s in listed] == sorted(s["starts_at"] for s in listed)
     soon = next(s for s in listed if s["showing_id"] == demo["soon"]["showing_id"])
     assert soon["film_title"] == demo["soon"]["film_title"] and soon["cinema_id"] == module_central.demo["cinema_id"]

@@ -13,8 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("kiosk", "devices", "backend_client", "central")
 # Who may import central/: its own modules, the tests, and the demo launchers (they start a local central).
-# `kiosk demo` (and its year-card images, made with the demo central's issuer keys), `kiosk record --demo`
-CENTRAL_IMPORTERS = {"kiosk.demo", "kiosk.demo_card", "kiosk.recording.demo_session"}
+# `kiosk demo` (and its year-card images, made with the demo central's issuer keys; its recovery, which
+# reads the central's SMS simulator), `kiosk record --demo`
+CENTRAL_IMPORTERS = {"kiosk.demo", "kiosk.demo_card", "kiosk.demo_recovery", "kiosk.recording.demo_session"}
 
 
 def _module_name(path: Path) -> str:

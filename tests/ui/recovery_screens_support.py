@@ -87,7 +87,7 @@ class FakeRecoveryCentral(FakeCentral):
     verified_by: RecoveryMethod | None = None
 
     def _session(self) -> RecoverySession:
-        methods = self.methods if self.starts and self.starts[-1].face_consent else \
+        methods: list[RecoveryMethod] = list(self.methods) if self.starts and self.starts[-1].face_consent else \
             [m for m in self.methods if m is not RecoveryMethod.FACE]
         return RecoverySession(session_id="rs-1", expires_at=datetime.now(UTC) + timedelta(minutes=10),
                                phone_masked=MASKED, orders=self.orders, methods=methods,

@@ -12,6 +12,7 @@ import pytest
 
 import kiosk.i18n as i18n
 from backend_client.wire import ErrorCode
+from devices.face_api import FaceOutcome
 from devices.printer_api import PaperLevel, PrinterStatus
 from kiosk.flows.runtime import Message
 from kiosk.i18n import LANGUAGES, Translator, load_catalog, template_fields
@@ -39,6 +40,7 @@ EXPANSIONS: dict[str, set[str]] = {
     "printer.": printer_reasons(),
     "weekday.": {str(day) for day in range(7)},
     "month.": {str(month) for month in range(1, 13)},
+    "recovery.face_": {outcome.value for outcome in FaceOutcome if outcome is not FaceOutcome.LIVE},  # failed checks
 }
 
 
@@ -65,6 +67,8 @@ def keys_used_in_kiosk() -> Iterator[tuple[str, str]]:
         dict_keys = {id(key) for node in ast.walk(tree) if isinstance(node, ast.Dict) for key in node.keys}
         dict_keys |= {id(arg) for node in ast.walk(tree) if isinstance(node, ast.Call)
                       and getattr(node.func, "id", None) == "ConfigError" for arg in node.args}
+        # An f-string's head ("recovery.face_" of f"recovery.face_{outcome}") is a prefix, not a key.
+        dict_keys |= {id(node.values[0]) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) and node.values}
         for node in ast.walk(tree):
             if id(node) in dict_keys:
                 continue
@@ -73,7 +77,7 @@ def keys_used_in_kiosk() -> Iterator[tuple[str, str]]:
                 yield node.value, f"{path.relative_to(KIOSK_DIR)}:{node.lineno}"
             elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
                 prefix = str(node.values[0].value)
-                if re.match(r"^[a-z_]+\.$", prefix) and prefix[:-1] in known:
+                if re.match(r"^[a-z_]+\.[a-z_.]*$", prefix) and prefix.split(".", 1)[0] in known:
                     assert prefix in EXPANSIONS, f"{path}:{node.lineno}: tell this test what follows {prefix!r}"
                     for tail in EXPANSIONS[prefix]:
                         yield prefix + tail, f"{path.relative_to(KIOSK_DIR)}:{node.lineno}"

@@ -12,6 +12,7 @@ import pytest
 
 from backend_client.wire import RecoveryDelivery, RecoveryResult
 from devices.face_api import FaceOutcome, FacePrompt
+from kiosk.config import RecoverySection
 from kiosk.flows.recovery import RecoveryTicketLine, Step
 from kiosk.flows.runtime import Message
 from kiosk.i18n import LANGUAGES
@@ -81,11 +82,11 @@ def test_a_recovery_by_face_from_the_home_screen_to_the_printed_tickets(start_re
     assert ui.find("steps").ticked == 0
     face.sees(FacePrompt.TURN_LEFT, steps_done=1)
     assert ui.text_of("prompt") == "Turn your head to your left" and ui.find("steps").ticked == 1
-    texts = ui.visible_texts()
+    shown = ui.visible_texts()
     for expected in ("Look at the camera", "Blink", "Turn to your left", "3 attempts left",
                      "No photo is taken or kept.", "Use an SMS code instead"):
-        assert expected in texts, expected
-    assert "Try again" not in texts  # no retry while the check runs
+        assert expected in shown, expected
+    assert "Try again" not in shown  # no retry while the check runs
     snap(kiosk, shots / "face.png")
     face.sees(FacePrompt.HOLD_STILL, steps_done=2)
     assert ui.find("steps").ticked == 2
@@ -294,3 +295,99 @@ def test_every_screen_in_every_language(start_recovery_kiosk: StartRecoveryKiosk
     photograph(kiosk, shots, language, "refused")
     ui.tap("finish")
     ui.wait_for("home")
+
+
+def test_declining_the_face_check_costs_nothing_but_the_face(start_recovery_kiosk: StartRecoveryKiosk,
+                                                             shots: Path) -> None:
+    kiosk = start_recovery_kiosk(language="en")
+    ui = kiosk.ui
+    kiosk.to_orders(face=False)
+    assert kiosk.central.starts[-1].face_consent is None  # no consent recorded: none was given
+    ui.tap("order_order-1")
+    ui.wait_for("recovery.sms_code")  # straight to the SMS code: the camera never looked
+    assert kiosk.face.begun == 0 and kiosk.central.sms_sent == 1
+    assert ui.text_of("sent_to") == f"Sent to {MASKED}"
+    assert not ui.is_enabled("submit")
+    ui.type_digits(SMS_CODE)
+    snap(kiosk, shots / "sms-code.png")
+    ui.tap("submit")
+    ui.wait_for("recovery.delivery")
+    assert kiosk.central.codes_checked == [SMS_CODE]
+    ui.wait_for(lambda: ui.is_enabled("print_here"))
+    ui.tap("print_here")
+    ui.wait_for("recovery.done")
+    assert kiosk.central.completed == [("order-1", RecoveryDelivery.PRINT)] and len(kiosk.rig.printer.printed) == 4
+
+
+def test_the_id_number_keypad_takes_an_x_only_as_its_last_character(start_recovery_kiosk: StartRecoveryKiosk) -> None:
+    kiosk = start_recovery_kiosk(language="en", settings=RecoverySection(ask_id_digits=True))
+    ui = kiosk.ui
+    ui.tap("lost_button")
+    ui.wait_for("recovery.consent")
+    ui.tap("agree")
+    ui.wait_for("recovery.phone")
+    ui.type_digits(PHONE)
+    ui.tap("submit")
+    ui.wait_for("recovery.id_digits")
+    assert not ui.is_enabled("key_x") and not ui.is_enabled("submit")
+    ui.type_digits("123")
+    assert ui.text_of("id_digits") == "123_"
+    assert ui.is_enabled("key_x")
+    ui.tap("key_x")
+    assert ui.text_of("id_digits") == "123X" and not ui.is_enabled("key_x")
+    ui.tap("submit")
+    ui.wait_for("recovery.orders")
+    assert kiosk.central.starts[-1].id_last4 == "123X"
+
+
+def test_a_phone_that_is_not_a_mobile_number_is_said_on_the_keypad(start_recovery_kiosk: StartRecoveryKiosk) -> None:
+    kiosk = start_recovery_kiosk(language="en")
+    ui = kiosk.ui
+    ui.tap("lost_button")
+    ui.wait_for("recovery.consent")
+    ui.tap("agree")
+    ui.type_digits("23812345678")
+    ui.tap("submit")
+    assert ui.current_screen_name == "recovery.phone"
+    assert ui.text_of("note") == "That is not a mobile number. Please check it."
+    assert kiosk.central.starts == []  # nothing was asked of the central
+
+
+def test_a_number_without_orders_is_refused_with_the_next_step(start_recovery_kiosk: StartRecoveryKiosk,
+                                                               shots: Path) -> None:
+    kiosk = start_recovery_kiosk(language="zh_CN")
+    ui = kiosk.ui
+    ui.tap("lost_button")
+    ui.wait_for("recovery.consent")
+    ui.tap("agree")
+    ui.type_digits("13900001111")
+    ui.tap("submit")
+    ui.wait_for("recovery.refused")
+    assert ui.text_of("message") == "没有找到此号码今天可在本影院取票的订单。"
+    assert ui.text_of("hint") == "请核对手机号后重试，或到售票处咨询。"
+    snap(kiosk, shots / "refused-no-orders.png")
+    ui.tap("finish")
+    ui.wait_for("home")
+
+
+def test_a_face_not_matched_offers_a_retry_then_the_sms_code(start_recovery_kiosk: StartRecoveryKiosk) -> None:
+    kiosk = start_recovery_kiosk(language="en")
+    ui, face, central = kiosk.ui, kiosk.face, kiosk.central
+    kiosk.to_orders()
+    ui.tap("order_order-1")
+    ui.wait_for("recovery.face")
+    central.face_matches = False
+    face.ends(FaceOutcome.LIVE)
+    ui.wait_for(lambda: kiosk.flow.state.face_note is not None)
+    assert ui.text_of("note") == "Your face did not match the one enrolled for this account."
+    assert ui.text_of("attempts") == "2 attempts left"
+    assert ui.text_of("prompt") == "" and ui.find("frame").box is None  # no stale prompt or face box
+    ui.tap("retry")
+    assert face.begun == 2 and kiosk.flow.state.face_running
+    face.ends(FaceOutcome.STILL_IMAGE)  # a photo held up: liveness failed, one attempt used
+    ui.wait_for(lambda: kiosk.flow.state.face_note is not None)
+    assert ui.text_of("note") == "We did not see you move as asked. A photo or a screen cannot be used."
+    assert central.face_attempts[-1].encoding is None and ui.text_of("attempts") == "1 attempt left"
+    ui.tap("use_sms")
+    ui.wait_for("recovery.sms_code")
+    assert central.sms_sent == 1

@@ -14,6 +14,15 @@ from kiosk.widgets.style import load_kv
 
 # Prompts that mean the face is not yet where the check wants it.
 NOT_READY = frozenset({FacePrompt.LOOK, FacePrompt.COME_CLOSER, FacePrompt.ONE_FACE})
+PROMPT_KEYS = {
+    FacePrompt.LOOK: "recovery.face.prompt.look",
+    FacePrompt.COME_CLOSER: "recovery.face.prompt.come_closer",
+    FacePrompt.ONE_FACE: "recovery.face.prompt.one_face",
+    FacePrompt.BLINK: "recovery.face.prompt.blink",
+    FacePrompt.TURN_LEFT: "recovery.face.prompt.turn_left",
+    FacePrompt.TURN_RIGHT: "recovery.face.prompt.turn_right",
+    FacePrompt.HOLD_STILL: "recovery.face.prompt.hold_still",
+}
 
 
 class FaceScreen(RecoveryScreen):
@@ -25,7 +34,7 @@ class FaceScreen(RecoveryScreen):
         if failed:
             frame.prompt = ""
         else:
-            frame.prompt = tr.text(f"recovery.face.prompt.{(face.prompt if face else FacePrompt.LOOK).value}")
+            frame.prompt = tr.text(PROMPT_KEYS[face.prompt if face is not None else FacePrompt.LOOK])
         frame.box = face.box if face is not None and not failed else None
         frame.ready = face is not None and face.prompt not in NOT_READY and not failed
         ids.title.text = tr.text("recovery.face.title")
