@@ -173,6 +173,7 @@ class ServiceHooks:
     device_health: Callable[[str], Health] | None = None
     face_checker: FaceChecker | None = None  # in place of the camera's face check (a replay: recorded results)
     face_challenge: Callable[[], Challenge] | None = None  # the challenges asked (a replay: the recorded ones)
+    camera_face_check: bool = True  # False: never the camera's face check (a replay: only the recorded one, if any)
 
 
 class KioskServices:
@@ -398,7 +399,7 @@ class KioskServices:
 
     def _build_face_checker(self, config: KioskConfig) -> FaceChecker | None:
         """The camera's face check for the lost-ticket journey, or None (the SMS code only)."""
-        if self.hooks.face_checker is not None:
+        if self.hooks.face_checker is not None or not self.hooks.camera_face_check:
             return self.hooks.face_checker
         section = config.recovery
         if not section.enabled or not section.face:
