@@ -39,7 +39,7 @@ def photo(name: str) -> Path:
 @pytest.fixture
 def kiosk(sms_central: RunningCentral, start_kiosk: StartKiosk) -> KioskRig:
     kiosk = start_kiosk(sms_central, settings={"recovery.face_timeout_s": 15.0})
-    assert kiosk.services.face_checker is not None, "the kiosk has no face check (devices.face)"
+    assert kiosk.services.face_checker is not None, "the kiosk has no face check (devices.face_check)"
     return kiosk
 
 
