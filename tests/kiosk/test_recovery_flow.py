@@ -9,7 +9,7 @@ import pytest
 
 from backend_client.errors import CentralRefused
 from backend_client.wire import ErrorCode, RecoveryDelivery, RecoveryMethod, TicketOutcome
-from devices.face_api import FaceOutcome, FacePrompt, LivenessStep
+from devices.face_api import FaceOutcome, FaceProgress, FacePrompt, LivenessStep
 from kiosk.config import RecoverySection
 from kiosk.flows.recovery import FACE_GRACE_S, Step
 from kiosk.flows.runtime import Message
@@ -446,3 +446,18 @@ def test_an_unreachable_face_attempt_is_refused_as_offline(rig: RecoveryRig) -> 
     rig.central.unreachable = True
     rig.face.finish(FaceOutcome.LIVE)
     assert rig.flow.state.step is Step.REFUSED and rig.flow.state.refusal == Message.of("refusal.offline")
+
+
+def test_news_of_an_earlier_check_never_reaches_the_next_one(rig: RecoveryRig) -> None:
+    to_face(rig)
+    first = rig.face._listener
+    assert first is not None
+    rig.face.finish(FaceOutcome.NO_FACE)
+    rig.flow.retry_face()
+    assert rig.flow.state.face_running and len(rig.face.begun) == 2
+    first(FaceProgress(FacePrompt.TURN_LEFT, None, 1, 99))  # late news of the first check
+    rig.face.finish(FaceOutcome.LIVE, listener=first)
+    state = rig.flow.state
+    assert state.face is None and state.face_running and rig.central.attempts == []
+    rig.face.progress(FacePrompt.BLINK, frames=3)  # the current check's news still arrives
+    assert rig.flow.state.face is not None and rig.flow.state.face.frames == 3
