@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -461,3 +462,21 @@ def test_news_of_an_earlier_check_never_reaches_the_next_one(rig: RecoveryRig) -
     assert state.face is None and state.face_running and rig.central.attempts == []
     rig.face.progress(FacePrompt.BLINK, frames=3)  # the current check's news still arrives
     assert rig.flow.state.face is not None and rig.flow.state.face.frames == 3
+
+
+def test_no_way_of_verifying_here_sends_the_person_to_the_counter(rig: RecoveryRig) -> None:
+    rig.central.template = False
+    rig.central._session = _without_sms(rig.central._session)  # type: ignore[method-assign]
+    to_orders(rig)
+    rig.flow.choose_order(rig.central.order.order_id)
+    state = rig.flow.state
+    assert state.step is Step.REFUSED and rig.central.sms_sent == []
+    assert (state.refusal, state.refusal_hint) == (Message.of("refusal.recovery_no_method"),
+                                                  Message.of("hint.recovery_counter"))
+
+
+def _without_sms(view: Any) -> Any:
+    def session(sid: str) -> Any:
+        answer = view(sid)
+        return answer.model_copy(update={"methods": [m for m in answer.methods if m is not RecoveryMethod.SMS]})
+    return session
