@@ -67,7 +67,7 @@ def recovery_journey(driver: Any, runtime: Any, record: Any, demo: dict[str, Any
     order_id = account["order_ids"][0]
     face = chosen.face and flow.face_available
     if chosen.face and not face:
-        say_sms_path("the kiosk's face check is unavailable (face_recognition or its models missing)")
+        say_sms_path("the kiosk has no face check (the log says why)")
     driver.wait_for("home", step_timeout_s)
     snap("")
     driver.tap("lost_button")
