@@ -24,8 +24,8 @@ from kiosk.screens.recovery.refused import RecoveryRefusedScreen
 from kiosk.screens.recovery.sms_code import SmsCodeScreen
 from kiosk.screens.recovery.waiting import (
     CompletingScreen,
-    RecoveryLookingUpScreen,
     MatchingScreen,
+    RecoveryLookingUpScreen,
     SmsCheckingScreen,
     SmsSendingScreen,
 )
