@@ -113,7 +113,7 @@ def run(runs: int, path: str, db: str | None, photo: Path | None, work: Path) ->
         driver = UiDriver(runtime.app)
         driver.wait_for(lambda: runtime.app.availability_now.can_pick_up, STEP_TIMEOUT_S)
         if path == "face" and runtime.recovery_flow is not None and not runtime.recovery_flow.face_available:
-            raise SystemExit("bench.recovery_journey: the kiosk has no face check (devices.face.CameraFaceChecker)")
+            raise SystemExit("bench.recovery_journey: the kiosk has no face check (devices.face_check)")
         for _ in range(runs):
             phone = f"1366666{next(numbers):04d}"
             seats = ",".join(f"V{next(numbers)}" for _ in range(2))

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 MONITOR_INTERVAL_S = 5.0
 NO_CAMERA = "no_camera"  # health reason: camera.source = "" (the QR path is off)
+FACE_CHECK_MODULE = "devices.face_check"  # CameraFaceChecker(scanner, timeout_s=...): the camera's face check
 
 
 class StartupError(Exception):
@@ -173,6 +174,7 @@ class ServiceHooks:
     device_health: Callable[[str], Health] | None = None
     face_checker: FaceChecker | None = None  # in place of the camera's face check (a replay: recorded results)
     face_challenge: Callable[[], Challenge] | None = None  # the challenges asked (a replay: the recorded ones)
+    camera_face_check: bool = True  # False: never the camera's face check (a replay: only the recorded one, if any)
 
 
 class KioskServices:
@@ -398,7 +400,7 @@ class KioskServices:
 
     def _build_face_checker(self, config: KioskConfig) -> FaceChecker | None:
         """The camera's face check for the lost-ticket journey, or None (the SMS code only)."""
-        if self.hooks.face_checker is not None:
+        if self.hooks.face_checker is not None or not self.hooks.camera_face_check:
             return self.hooks.face_checker
         section = config.recovery
         if not section.enabled or not section.face:
@@ -408,7 +410,7 @@ class KioskServices:
             return None
         try:
             # Imported here: face_recognition and its models load only on a kiosk that offers the face check.
-            module = importlib.import_module("devices.face")
+            module = importlib.import_module(FACE_CHECK_MODULE)
             checker: FaceChecker = module.CameraFaceChecker(self.scanner, timeout_s=section.face_timeout_s)
         except (ImportError, AttributeError, SystemExit) as exc:  # the models' loader may exit when missing
             log.warning("the face check is unavailable (%s): the SMS code only", exc)

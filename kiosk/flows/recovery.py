@@ -446,8 +446,9 @@ class RecoveryFlow(Journey[RecoveryState]):
             self._begin_face()
         elif state.sms_offered:
             self._send_code()
-        else:
-            self._no_way_left()
+        else:  # no face enrolled (or declined) and no SMS gateway at the central: only the counter can help
+            log.info("recovery: this session offers no way of verifying here")
+            self._refuse(Message.of("refusal.recovery_no_method"), Message.of("hint.recovery_counter"))
 
     def _no_way_left(self) -> None:
         log.info("recovery: no way of verifying is left in this session")

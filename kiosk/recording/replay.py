@@ -194,13 +194,11 @@ def replay(session: Session, config: KioskConfig, options: ReplayOptions) -> Rep
     # the central's recorded verdicts decide, as they did); none is run on a camera.
     face = ReplayFaceChecker(session.of_kind(FACE), notes) \
         if header.devices.get("face") or session.of_kind(FACE) else None
-    if face is None:  # the recorded kiosk had no face check: neither has its replay (never the camera's)
-        replay_config = dataclasses.replace(replay_config,
-                                            recovery=dataclasses.replace(replay_config.recovery, face=False))
     hooks = ServiceHooks(clock=clock, credential=REPLAY_CREDENTIAL, http_session=http,
                          printer_connect=scripted.connect if scripted is not None else None,
                          background_threads=False, card_reader=card_reader, psam_reader=psam, device_health=health,
-                         face_checker=face, face_challenge=face.next_challenge if face is not None else None)
+                         face_checker=face, face_challenge=face.next_challenge if face is not None else None,
+                         camera_face_check=False)  # a kiosk recorded without a face check is replayed without one
     runtime = KioskRuntime(replay_config, injected_camera=True, hooks=hooks, worker=worker_factory,
                            self_ticking=False, resume_from=None if header.from_start else header.snapshot)
     driver = UiDriver(runtime.app)

@@ -3,75 +3,26 @@ PostgreSQL), the SMS simulator's spool read as the person's phone, the virtual p
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from backend_client.wire import RecoveryDelivery, RecoveryMethod
 from central.sms import latest_code, read_inbox
 from kiosk.flows.pickup import Step as PickupStep
-from kiosk.flows.recovery import RecoveryFlow, Step
-from kiosk.flows.runtime import InlineWorker
+from kiosk.flows.recovery import Step
 from tests.integration.conftest import StartKiosk
 from tests.integration.kiosk_rig import KioskRig, central_ticket_states, message_key, printed_ticket_ids
-from tests.support.central_server import RunningCentral, start_central
+from tests.integration.recovery_support import (
+    bound_order,
+    new_phone,
+    recovery_flow,
+    sms_central,
+    spool_of,
+    to_sms_code,
+    type_digits,
+)
+from tests.support.central_server import RunningCentral
 
-_phones = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def sms_central(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCentral]:
-    """A central that sends its SMS to the simulator's spool (a file the test reads as the phone)."""
-    workdir = tmp_path_factory.mktemp("recovery-central")
-    spool = workdir / "sms.jsonl"
-    central = start_central(module_db_url, workdir, env={"CENTRAL_SMS_GATEWAY": "spool",
-                                                          "CENTRAL_SMS_SPOOL": str(spool)})
-    try:
-        yield central
-    finally:
-        central.stop()
-
-
-def spool_of(central: RunningCentral) -> Path:
-    return Path(central.env["CENTRAL_SMS_SPOOL"])
-
-
-def new_phone() -> str:
-    return f"1370000{next(_phones):04d}"
-
-
-def bound_order(central: RunningCentral, phone: str, seats: int = 2, showing: str = "soon") -> dict[str, Any]:
-    """A paid order bound to the ticketing account of ``phone`` (as the ticketing app would)."""
-    seat_list = ",".join(f"R{next(_phones)}" for _ in range(seats))
-    showing_id = central.demo["showings"][showing]["showing_id"]
-    order: dict[str, Any] = central.cli_json("create-order", "--showing", showing_id, "--seats", seat_list,
-                                             "--phone", phone)
-    return order
-
-
-def recovery_flow(kiosk: KioskRig, language: str = "zh_CN") -> RecoveryFlow:
-    flow = kiosk.services.build_recovery_flow(InlineWorker(), language=lambda: language)
-    assert flow is not None
-    return flow
-
-
-def type_digits(flow: RecoveryFlow, digits: str) -> None:
-    for digit in digits:
-        flow.press_digit(digit)
-
-
-def to_sms_code(flow: RecoveryFlow, phone: str, order_id: str) -> None:
-    flow.start()
-    assert flow.state.step is Step.PHONE  # no face check on this kiosk: no consent to ask
-    type_digits(flow, phone)
-    flow.submit()
-    assert flow.state.step is Step.ORDERS, (flow.state.refusal, flow.state.refusal_hint)
-    flow.choose_order(order_id)
-    assert flow.state.step is Step.SMS_CODE, (flow.state.refusal, flow.state.refusal_hint)
-
+__all__ = ["sms_central"]  # the module's central (a fixture)
 
 @pytest.fixture
 def kiosk(sms_central: RunningCentral, start_kiosk: StartKiosk) -> KioskRig:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backend_client.errors import CentralRefused
 from backend_client.wire import ErrorCode, RecoveryDelivery, RecoveryMethod, TicketOutcome
-from devices.face_api import FaceOutcome, FacePrompt, LivenessStep
+from devices.face_api import FaceOutcome, FaceProgress, FacePrompt, LivenessStep
 from kiosk.config import RecoverySection
 from kiosk.flows.recovery import FACE_GRACE_S, Step
 from kiosk.flows.runtime import Message
@@ -446,3 +447,36 @@ def test_an_unreachable_face_attempt_is_refused_as_offline(rig: RecoveryRig) -> 
     rig.central.unreachable = True
     rig.face.finish(FaceOutcome.LIVE)
     assert rig.flow.state.step is Step.REFUSED and rig.flow.state.refusal == Message.of("refusal.offline")
+
+
+def test_news_of_an_earlier_check_never_reaches_the_next_one(rig: RecoveryRig) -> None:
+    to_face(rig)
+    first = rig.face._listener
+    assert first is not None
+    rig.face.finish(FaceOutcome.NO_FACE)
+    rig.flow.retry_face()
+    assert rig.flow.state.face_running and len(rig.face.begun) == 2
+    first(FaceProgress(FacePrompt.TURN_LEFT, None, 1, 99))  # late news of the first check
+    rig.face.finish(FaceOutcome.LIVE, listener=first)
+    state = rig.flow.state
+    assert state.face is None and state.face_running and rig.central.attempts == []
+    rig.face.progress(FacePrompt.BLINK, frames=3)  # the current check's news still arrives
+    assert rig.flow.state.face is not None and rig.flow.state.face.frames == 3
+
+
+def test_no_way_of_verifying_here_sends_the_person_to_the_counter(rig: RecoveryRig) -> None:
+    rig.central.template = False
+    rig.central._session = _without_sms(rig.central._session)  # type: ignore[method-assign]
+    to_orders(rig)
+    rig.flow.choose_order(rig.central.order.order_id)
+    state = rig.flow.state
+    assert state.step is Step.REFUSED and rig.central.sms_sent == []
+    assert (state.refusal, state.refusal_hint) == (Message.of("refusal.recovery_no_method"),
+                                                  Message.of("hint.recovery_counter"))
+
+
+def _without_sms(view: Any) -> Any:
+    def session(sid: str) -> Any:
+        answer = view(sid)
+        return answer.model_copy(update={"methods": [m for m in answer.methods if m is not RecoveryMethod.SMS]})
+    return session

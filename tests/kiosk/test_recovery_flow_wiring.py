@@ -13,7 +13,7 @@ from kiosk.config import ConfigError, load_config
 from kiosk.flows.pickup import Step as PickupStep
 from kiosk.flows.recovery import Step
 from kiosk.flows.runtime import InlineWorker
-from kiosk.services import KioskServices, ServiceHooks
+from kiosk.services import FACE_CHECK_MODULE, KioskServices, ServiceHooks
 from tests.support.fakes import build_rig
 from tests.support.recovery_fakes import build_recovery_rig
 
@@ -49,7 +49,7 @@ def test_without_the_face_check_installed_the_kiosk_offers_the_sms_code_only(
     real = importlib.import_module
 
     def missing(name: str, *args: object) -> object:
-        if name == "devices.face":
+        if name == FACE_CHECK_MODULE:
             raise ImportError("No module named 'face_recognition_models'")
         return real(name, *args)  # type: ignore[arg-type]
 
