@@ -50,7 +50,11 @@ def plan(faces_dir: Path = FACES_DIR) -> RecoveryPlan:
 
 
 def say_sms_path(reason: str) -> None:
-    print(f"kiosk demo: the recovery journey plays the SMS code path: {reason}", file=sys.stderr)
+    """One line on stderr, whatever the reason holds (a central's log tail has several)."""
+    line = " ".join(reason.split())
+    if len(line) > 300:
+        line = line[:297] + "..."
+    print(f"kiosk demo: the recovery journey plays the SMS code path: {line}", file=sys.stderr)
 
 
 Snap = Callable[[str], None]

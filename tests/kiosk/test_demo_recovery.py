@@ -32,3 +32,9 @@ def test_the_summary_says_how_the_recovery_was_verified_and_what_became_of_the_o
     record = JourneyRecord("recovery", "ord-demo-recovery", verified_by="face", old_code="refused: revoked")
     assert record.as_json()["verified_by"] == "face" and record.as_json()["old_code"] == "refused: revoked"
     assert "verified_by" not in JourneyRecord("code", "ord-1").as_json()  # the other journeys' entries as before
+
+
+def test_a_reason_of_several_lines_is_said_in_one(capsys: pytest.CaptureFixture[str]) -> None:
+    demo_recovery.say_sms_path("the demo face was not enrolled (central said:\nTraceback...\n  no face found)")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no face found" in err
