@@ -85,13 +85,22 @@ def run_demo(base_config: KioskConfig, out_dir: Path, headless: bool) -> int:
     recovery = demo_recovery.plan()
     if not recovery.face:
         demo_recovery.say_sms_path(recovery.why_sms)
+    db_url = f"sqlite:///{out_dir / 'central' / 'central.db'}"
     try:
         # The demo recovery account's face is enrolled from one photo (the camera shows another).
-        central = launch_central(f"sqlite:///{out_dir / 'central' / 'central.db'}", out_dir / "central",
-                                 face_image=recovery.enrol_photo)
+        central = launch_central(db_url, out_dir / "central", face_image=recovery.enrol_photo)
     except CentralStartError as exc:
-        print(f"kiosk demo: the local central did not start: {exc}", file=sys.stderr)
-        return 1
+        if not recovery.face:
+            print(f"kiosk demo: the local central did not start: {exc}", file=sys.stderr)
+            return 1
+        # The face could not be enrolled (no face in the photo, no face models): the rest still plays.
+        recovery = demo_recovery.RecoveryPlan(why_sms=f"the demo face was not enrolled ({exc})")
+        demo_recovery.say_sms_path(recovery.why_sms)
+        try:
+            central = launch_central(db_url, out_dir / "central")
+        except CentralStartError as again:
+            print(f"kiosk demo: the local central did not start: {again}", file=sys.stderr)
+            return 1
     parts: demo_card.CardParts | None = None
     try:
         images = demo_card.card_images(central.db_url, central.workdir, out_dir / "cards")

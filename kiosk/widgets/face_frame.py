@@ -95,6 +95,8 @@ class FaceFrame(FloatLayout):
         frame = source() if source is not None else None
         if frame is not None:
             self.show_frame(frame)
+        elif self.texture is not None:  # no check running: no picture, rather than a frozen one
+            self.texture = None
 
     def show_frame(self, frame: np.ndarray) -> None:
         rows = as_rgb_rows(frame)

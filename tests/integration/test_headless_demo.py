@@ -3,6 +3,8 @@
 The year-card journey goes through a real pcscd with the card and PSAM emulators in vpcd's two
 slots: run under the shared lock, ``flock /work/vpcd.lock python -m pytest -q tests/integration/test_headless_demo.py``.
 Where pcscd cannot run (not under CI) the demo must still list the card journey, with the reason.
+The lost-ticket recovery is verified by face when ../shared/data/faces is there (the camera shows
+frames of a live person made from a photo), else by the SMS code, which the demo says in one line.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from kiosk.demo_card import missing_pcsc_parts
+from kiosk.demo_recovery import plan
 from tests.support.central_server import REPO_ROOT
 
 DEMO_TIMEOUT_S = 240
@@ -54,21 +57,31 @@ def test_headless_demo_plays_every_journey_and_saves_what_a_person_would_see(tmp
 
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     journeys = summary["journeys"]
-    assert [journey["kind"] for journey in journeys] == ["code", "qr", "card"]
-    card = journeys[-1]
+    assert [journey["kind"] for journey in journeys] == ["code", "qr", "card", "recovery"]
+    card = journeys[2]
     assert card["order"] == "8800********0011"  # the demo card, masked
     if no_pcsc:  # listed, never left out: one line saying why
         assert no_pcsc in card["error"] and "\n" not in card["error"], card
         assert summary["errors"] == [f"card: {card['error']}"]
-        journeys = journeys[:-1]
+        journeys = [journey for journey in journeys if journey["kind"] != "card"]
     else:
         assert summary["errors"] == []
         assert card["screens"] == ["home", "card.card", "card.showings", "card.people", "card.seats",
                                    "card.confirm", "card.done"]
         assert card["tickets"] == 2
+    recovery = journeys[-1]
+    by_face = plan().face
+    assert recovery["verified_by"] == ("face" if by_face else "sms"), done.stderr[-3000:]
+    sms_lines = [line for line in done.stderr.splitlines() if "recovery journey plays the SMS code path" in line]
+    assert len(sms_lines) == (0 if by_face else 1), sms_lines
+    if by_face:  # the overlay with the live preview was on screen
+        assert "recovery.face" in recovery["screens"] and "recovery.consent" in recovery["screens"]
+    # Recovered and printed, then the lost code typed on the pickup journey: refused.
+    assert recovery["screens"][-2:] == ["recovery.done", "pickup.refused"], recovery["screens"]
+    assert recovery["old_code"].startswith("refused: ")
     for journey in journeys:
         assert journey["error"] == ""
-        done_screen = "card.done" if journey["kind"] == "card" else "pickup.done"
+        done_screen = {"card": "card.done", "recovery": "pickup.refused"}.get(journey["kind"], "pickup.done")
         assert journey["screens"] and journey["screens"][-1] == done_screen, journey["screens"]
         assert journey["tickets"] > 0 and len(journey["ticket_images"]) == journey["tickets"]
         assert len(journey["screenshots"]) == len(journey["screens"])

@@ -24,8 +24,8 @@ from kiosk.screens.recovery.refused import RecoveryRefusedScreen
 from kiosk.screens.recovery.sms_code import SmsCodeScreen
 from kiosk.screens.recovery.waiting import (
     CompletingScreen,
-    LookingUpScreen,
     MatchingScreen,
+    RecoveryLookingUpScreen,
     SmsCheckingScreen,
     SmsSendingScreen,
 )
@@ -34,7 +34,7 @@ SCREENS: dict[Step, type[RecoveryScreen]] = {
     Step.CONSENT: ConsentScreen,
     Step.PHONE: PhoneScreen,
     Step.ID_DIGITS: IdDigitsScreen,
-    Step.LOOKING_UP: LookingUpScreen,
+    Step.LOOKING_UP: RecoveryLookingUpScreen,
     Step.ORDERS: OrdersScreen,
     Step.FACE: FaceScreen,
     Step.MATCHING: MatchingScreen,

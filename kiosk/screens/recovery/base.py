@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-import numpy as np
 
 from kiosk.availability import Availability
 from kiosk.flows.recovery import RecoveryFlow, RecoveryState
@@ -37,11 +34,3 @@ def shown_phone(state: RecoveryState) -> str:
     if state.session is not None:
         return state.session.phone_masked
     return state.masked_phone
-
-
-def face_preview(flow: Any) -> Callable[[], np.ndarray | None] | None:
-    """Where the face screen's live preview comes from: the flow's face check (``FaceChecker.preview``)."""
-    preview = getattr(flow, "preview", None)
-    if preview is None:  # the flow does not offer it itself: its face check does
-        preview = getattr(getattr(flow, "_face", None), "preview", None)
-    return preview if callable(preview) else None

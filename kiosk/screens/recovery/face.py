@@ -8,7 +8,7 @@ from devices.face_api import FacePrompt
 from kiosk.availability import Availability
 from kiosk.flows.recovery import RecoveryState
 from kiosk.i18n import Translator
-from kiosk.screens.recovery.base import RecoveryScreen, face_preview
+from kiosk.screens.recovery.base import RecoveryScreen
 from kiosk.widgets import face_frame  # noqa: F401  (registers FaceFrame and ChallengeSteps)
 from kiosk.widgets.style import load_kv
 
@@ -52,7 +52,7 @@ class FaceScreen(RecoveryScreen):
 
     def on_shown(self) -> None:
         frame = self.ids.frame
-        frame.source = face_preview(self.flow)
+        frame.source = self.flow.preview  # the running face check's latest frame
         frame.start()
 
     def on_hidden(self) -> None:

@@ -32,7 +32,7 @@ class RecoveryWaitingScreen(RecoveryScreen):
         self.ids.spinner.stop()
 
 
-class LookingUpScreen(RecoveryWaitingScreen):
+class RecoveryLookingUpScreen(RecoveryWaitingScreen):
     title_key = "recovery.looking_up.title"
     body_key = "recovery.looking_up.wait"
 
