@@ -32,6 +32,7 @@ from tests.recording.live import LiveKiosk, live_kiosk
 from tests.support.central_server import RunningCentral, start_central
 
 HERE = Path(__file__).parent
+FACES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces"  # never copied here
 STEP_TIMEOUT_S = 30.0
 SEATS = itertools.count(1)
 
@@ -106,6 +107,28 @@ class Recording:
         self.ui.tap("finish")
         self.wait("home")
 
+    def face_check(self, photo: str) -> None:
+        """The person in front of the camera does what the kiosk asks (frames from ``photo``)."""
+        from devices.sim.live_face import LiveFace
+
+        self.ui.wait_for(lambda: self.flow.state.challenge is not None and self.flow.state.face_running,
+                         STEP_TIMEOUT_S)
+        person = LiveFace.from_file(str(FACES / photo))
+        frames = itertools.chain(person.live(self.flow.state.challenge, neutral=6),
+                                 (person.frame() for _ in range(60)))
+        checker = getattr(self.kiosk.runtime.services.face_checker, "inner", None)
+        source = self.kiosk.runtime.services.camera_frames
+        assert checker is not None and source is not None
+        for frame in frames:  # a person moves no faster than the check looks
+            if not checker.running:
+                break
+            analysed = checker.analysed
+            source.push(frame)
+            self.ui.wait_for(lambda a=analysed: not checker.running or checker.analysed != a, STEP_TIMEOUT_S)
+        self.ui.wait_for(lambda: not self.flow.state.face_running and self.flow.state.step is not Step.MATCHING,
+                         STEP_TIMEOUT_S)
+        self.step()
+
     def leave_refused(self) -> None:
         self.ui.tap("finish")
         self.wait("home")
@@ -136,12 +159,38 @@ def _no_orders(r: Recording) -> None:
     r.leave_refused()
 
 
+def _face_print(r: Recording) -> None:
+    r.start(face=True)
+    r.type_phone()
+    r.choose_order(("recovery.face",))
+    r.face_check("obama_1.jpg")  # the same person as the template (obama_2.jpg), alive
+    r.wait("recovery.delivery")
+    r.deliver("print_here")
+
+
+def _face_stranger_then_sms(r: Recording) -> None:
+    r.start(face=True)
+    r.type_phone()
+    r.choose_order(("recovery.face",))
+    r.face_check("biden_1.jpg")  # alive, and not the account holder
+    assert r.flow.state.face_note is not None and r.flow.state.face_note.key == "recovery.face_not_matched"
+    r.ui.tap("use_sms")
+    r.wait("recovery.sms_code")
+    r.type_sms_code()
+    r.deliver("print_here")
+
+
 SCENARIOS = [
-    Scenario("recovery_sms_print", "lost tickets recovered by an SMS code (no face check): phone, the "
+    Scenario("recovery_sms_print", "lost tickets recovered by an SMS code (the face check declined on the consent screen): phone, the "
              "account's one order, the code from the SMS, printed here: 2 tickets, the lost code revoked",
              _sms_print),
     Scenario("recovery_sms_new_code", "lost tickets recovered by an SMS code, delivered as a new pickup code to "
              "the bound phone instead of printing: nothing printed, the lost code revoked", _sms_new_code),
+    Scenario("recovery_face_print", "lost tickets recovered by face: consent, phone, the order, the face check "
+             "(a live person, the account holder: frames from another photo than the enrolled one), printed here: "
+             "2 tickets", _face_print, face=True),
+    Scenario("recovery_face_stranger_then_sms", "a face check of someone else (alive): not recognised, 2 attempts "
+             "left; the SMS code instead, printed here", _face_stranger_then_sms, face=True),
     Scenario("recovery_refusal_no_orders", "a phone with no collectable order at this cinema today: refused, "
              "check the number (the kiosk never says whether it has an account)", _no_orders,
              "refusal.recovery_no_orders"),
@@ -154,6 +203,9 @@ def record(scenario: Scenario, central: RunningCentral, work: Path, number: int)
     seats = ",".join(f"S{next(SEATS)}" for _ in range(2))
     order = central.cli_json("create-order", "--showing", central.demo["showings"]["soon"]["showing_id"],
                              "--seats", seats, "--phone", phone)
+    if scenario.face:
+        central.cli_json("faces", "enrol", "--phone", phone, str(FACES / "obama_2.jpg"),
+                         "--consent-version", "face-consent-1")
     with live_kiosk(central, work / f"kiosk-{scenario.name}") as kiosk:
         kiosk.runtime.recorder.start(float("inf"), folder, from_start=False)
         recording = Recording(kiosk, central, phone, order)
@@ -198,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="scenarios to record (default: all)")
     args = parser.parse_args(argv)
     chosen = [s for s in SCENARIOS if not args.names or s.name in args.names]
+    if any(s.face for s in chosen) and not (FACES / "manifest.csv").is_file():
+        print(f"record_recovery_scenarios: the face scenarios need the photos in {FACES.resolve()}", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="recovery-scenarios-") as tmp:
         work = Path(tmp)
         central = start_central(f"sqlite:///{work / 'central.db'}", work, test_hooks=True,
