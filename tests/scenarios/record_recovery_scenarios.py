@@ -181,8 +181,9 @@ def _face_stranger_then_sms(r: Recording) -> None:
 
 
 SCENARIOS = [
-    Scenario("recovery_sms_print", "lost tickets recovered by an SMS code (the face check declined on the consent screen): phone, the "
-             "account's one order, the code from the SMS, printed here: 2 tickets, the lost code revoked",
+    Scenario("recovery_sms_print", "lost tickets recovered by an SMS code (the face check declined on the consent "
+             "screen): phone, the account's one order, the code from the SMS, printed here: 2 tickets, the lost code "
+             "revoked",
              _sms_print),
     Scenario("recovery_sms_new_code", "lost tickets recovered by an SMS code, delivered as a new pickup code to "
              "the bound phone instead of printing: nothing printed, the lost code revoked", _sms_new_code),
