@@ -89,3 +89,12 @@ def test_a_blank_camera_is_no_face(analyser):
 def test_a_photo_of_several_people_cannot_be_made_live(faces_dir, analyser):
     with pytest.raises(ValueError, match="exactly one face"):
         LiveFace.from_file(str(faces_dir / "group_2.jpg"), analyser=analyser)
+
+
+def test_the_demos_endless_performance_passes_and_frames_are_the_same_each_time(analyser, obama):
+    challenge = Challenge.parse("turn_left,blink")
+    frames = obama.performing(challenge)
+    result = check_frames((next(frames) for _ in range(120)), challenge, analyser)
+    assert result.outcome is FaceOutcome.LIVE
+    first, again = next(obama.live(challenge)), next(obama.live(challenge))
+    assert np.array_equal(first, again)
