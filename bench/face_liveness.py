@@ -193,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     core = pin_to_one_core()
     result: dict[str, object] = {"pinned": core, "photo": args.photo.name}
     try:
-        result["attempt"] = [attempt_times(args.photo, size, args.attempts) for size in ((640, 480), (1280, 720))]
+        sizes = ((640, 480), (1280, 720)) if args.attempts > 0 else ()
+        result["attempt"] = [attempt_times(args.photo, size, args.attempts) for size in sizes]
         if args.ui_seconds > 0:
             result["ui"] = ui_fps(args.photo, args.ui_seconds, encoder_process=not args.encode_in_thread)
     except ValueError as error:
