@@ -161,6 +161,11 @@ def ui_fps(photo: Path, seconds: float, encoder_process: bool = True) -> dict[st
                     checker.cancel()
                     self.stop()
 
+    encoder = getattr(checker._analyser, "encoder", None)  # the bench waits for its models
+    if encoder is not None:
+        import numpy as np
+
+        encoder.encode(np.zeros((160, 160, 3), np.uint8), (0, 160, 160, 0))
     FpsApp().run()
     scanner.stop()
     checker.close()
@@ -169,11 +174,17 @@ def ui_fps(photo: Path, seconds: float, encoder_process: bool = True) -> dict[st
                                  "outcomes": {o: results.count(o) for o in set(results)},
                                  "frames_analysed_last_check": checker.analysed}
     for phase, gaps in phases.items():
-        gaps = gaps[10:] if phase == "idle" else gaps  # the window's first frames are its start-up
+        if phase == "idle":  # the window's first second is its start-up
+            elapsed, skip = 0.0, 0
+            while skip < len(gaps) and elapsed < 1.0:
+                elapsed += gaps[skip]
+                skip += 1
+            gaps = gaps[skip:]
         report[phase] = {
             "fps": round(len(gaps) / sum(gaps), 1) if gaps else 0.0,
             "frame_gap_p95_ms": round(percentile([g * 1000 for g in gaps], 95), 1),
             "frame_gap_max_ms": round(max(gaps) * 1000, 1) if gaps else 0.0,
+            "gaps_over_100ms": sum(1 for g in gaps if g > 0.1),
         }
     return report
 
@@ -218,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for phase in ("idle", "face_check"):
             row = ui[phase]
             print(f"  {phase:<10} {row['fps']:>6} fps, frame gap p95 {row['frame_gap_p95_ms']} ms, "
-                  f"max {row['frame_gap_max_ms']} ms")
+                  f"max {row['frame_gap_max_ms']} ms, gaps over 100 ms: {row['gaps_over_100ms']}")
     return 0
 
 

@@ -32,6 +32,7 @@ WORK_SIZE = 640  # long side, px: see the module docstring
 MIN_FACE_WIDTH = 80
 ENCODING_SIZE = 128
 MAX_ENCODER_FAILURES = 2
+WARM_UP_SIZE = 160
 ENCODER_REPLY_S = 30.0  # an encoding takes about 0.1 s; the first one also loads the models
 
 Box = tuple[int, int, int, int]  # x, y, width, height in the frame's pixels
@@ -114,6 +115,7 @@ class EncoderProcess:
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._warming = False
         self._failures = 0  # in a row; after MAX_ENCODER_FAILURES the analyser encodes in-process
 
     @property
@@ -132,6 +134,9 @@ class EncoderProcess:
         process.start()
         child.close()
         self._conn, self._process = parent, process
+        # A first job loads the models now, while nobody waits; its answer is read before the next.
+        parent.send((np.zeros((WARM_UP_SIZE, WARM_UP_SIZE, 3), np.uint8), (0, WARM_UP_SIZE, WARM_UP_SIZE, 0)))
+        self._warming = True
 
     def encode(self, work: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
         with self._lock:
@@ -139,6 +144,11 @@ class EncoderProcess:
             conn = self._conn
             assert conn is not None
             try:
+                if self._warming:
+                    if not conn.poll(ENCODER_REPLY_S):
+                        raise OSError("no answer to the warm-up")
+                    conn.recv()
+                    self._warming = False
                 conn.send((work, box))
                 if conn.poll(ENCODER_REPLY_S):
                     reply = conn.recv()
