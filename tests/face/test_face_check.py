@@ -191,3 +191,28 @@ def test_a_failing_listener_does_not_stop_the_check():
     checker.begin(CHALLENGE, listener)
     checker.feed(np.zeros((480, 640, 3), np.uint8))
     assert done.wait(WAIT)
+
+
+def test_a_failing_face_sink_does_not_stop_the_camera_and_qr_codes_come_back_after(camera):
+    from devices.sim.qr_frames import qr_frame
+
+    scanner, source = camera
+    codes: list[str] = []
+    got_code = threading.Event()
+    scanner.stop()
+    scanner.start(lambda code: (codes.append(code.text), got_code.set()))
+    seen: list[int] = []
+
+    def broken_sink(frame: np.ndarray) -> None:
+        seen.append(frame.ndim)
+        raise RuntimeError("face check bug")
+
+    scanner.face_sink = broken_sink
+    source.push(qr_frame("TICKET-1"))
+    while not seen:
+        threading.Event().wait(0.01)
+    assert seen == [3] and codes == []  # the colour frame went to the face check, not the decoder
+    scanner.face_sink = None
+    source.push(qr_frame("TICKET-1"))
+    assert got_code.wait(WAIT)
+    assert codes == ["TICKET-1"] and scanner.running
