@@ -42,6 +42,8 @@ Clock = Callable[[], float]
 FrameDecoder = Callable[[np.ndarray], list[DecodedCode]]
 # Told of every decoded frame (grey image, codes found) on the scanner's thread: a recorder.
 FrameObserver = Callable[[np.ndarray, list[DecodedCode]], None]
+# Given every colour frame while a face check runs (devices/face_check.py), on the scanner's thread.
+FaceSink = Callable[[np.ndarray], None]
 
 
 class CameraUnavailable(Exception):
@@ -369,6 +371,9 @@ class CameraQrScanner:
         self._bad_run = 0
         self._frames_seen = 0
         self.frame_observer: FrameObserver | None = None
+        # Set by a running face check: its frames go to it alone, neither decoded nor observed
+        # (a recorder never sees a face), so the check also has the core to itself.
+        self.face_sink: FaceSink | None = None
 
     # --- QrScanner --------------------------------------------------------------------------
 
@@ -488,12 +493,13 @@ class CameraQrScanner:
 
     def _process(self, frame: np.ndarray) -> None:
         now = self._clock()
+        sink = self.face_sink
         try:
             gray = to_gray(frame)
             if gray.size == 0:
                 raise ValueError("empty frame")
             mean, _ = frame_stats(gray)
-            codes = self._decode(gray)
+            codes = self._decode(gray) if sink is None else []
         except Exception as error:  # garbage from a driver or a simulator: count it, go on
             with self._lock:
                 self._frames_seen += 1
@@ -509,6 +515,12 @@ class CameraQrScanner:
             self._last_frame_at = now
             self._bad_run = 0
             self._dark_run = self._dark_run + 1 if mean < BLACK_FRAME_MEAN else 0
+        if sink is not None:
+            try:
+                sink(frame)
+            except Exception:  # a face check's fault must not stop the camera
+                log.exception("camera: face sink failed")
+            return
         observer = self.frame_observer
         if observer is not None:
             try:

@@ -177,7 +177,7 @@ class LivenessCheck:
             outcome = FaceOutcome.STILL_IMAGE
         else:
             outcome = FaceOutcome.TIMED_OUT
-        return self._end(outcome, t)
+        return self.end(outcome, t)
 
     # --- one frame ------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class LivenessCheck:
         config = self.config
         if analysis.count == 0:
             if not self._ever_seen and t - self._t0 >= config.no_face_s:
-                return self._end(FaceOutcome.NO_FACE, t)
+                return self.end(FaceOutcome.NO_FACE, t)
             if self._track is not None and t - self._track.last_seen > config.lost_face_s:
                 self._track = None
             self._several_since = None
@@ -194,7 +194,7 @@ class LivenessCheck:
         if analysis.count > 1:
             self._several_since = self._several_since if self._several_since is not None else t
             if t - self._several_since >= config.several_faces_s:
-                return self._end(FaceOutcome.SEVERAL_FACES, t)
+                return self.end(FaceOutcome.SEVERAL_FACES, t)
             self._track = None  # who did what is no longer certain: start again with one face
             return self._progress(FacePrompt.ONE_FACE, analysis, None)
         self._several_since = None
@@ -247,15 +247,15 @@ class LivenessCheck:
                 # Who did the step is compared on the next frame facing the camera with open eyes.
                 track.verify = False
                 if not self._same_face(track, encode):
-                    return self._end(FaceOutcome.FACE_CHANGED, t)
+                    return self.end(FaceOutcome.FACE_CHANGED, t)
             return self._progress(self._prompt(track), analysis, box)
         # Every step done: the encoding sent is taken now, facing the camera with open eyes.
         if self._frontal(track, face_yaw, ear):
             encoding = encode()
             if encoding is not None:
                 if face_distance(encoding, track.encoding0) > config.same_face_distance:
-                    return self._end(FaceOutcome.FACE_CHANGED, t)
-                return self._end(FaceOutcome.LIVE, t, encoding)
+                    return self.end(FaceOutcome.FACE_CHANGED, t)
+                return self.end(FaceOutcome.LIVE, t, encoding)
         return self._progress(FacePrompt.HOLD_STILL, analysis, box)
 
     def _frontal(self, track: _Track, face_yaw: float, ear: float) -> bool:
@@ -282,7 +282,7 @@ class LivenessCheck:
             fraction = (box[0] / width, box[1] / height, box[2] / width, box[3] / height)
         return FaceProgress(prompt, fraction, self.steps_done, self._frames)
 
-    def _end(self, outcome: FaceOutcome, t: float, encoding: np.ndarray | None = None) -> FaceCheckResult:
+    def end(self, outcome: FaceOutcome, t: float, encoding: np.ndarray | None = None) -> FaceCheckResult:
         vector = tuple(float(v) for v in encoding) if encoding is not None and outcome is FaceOutcome.LIVE else None
         self._track = None  # landmarks and encodings are not kept past the check
         self.result = FaceCheckResult(outcome, self.challenge, vector, self._frames, max(t - self._t0, 0.0))
