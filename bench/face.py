@@ -154,7 +154,9 @@ def print_table(result: dict[str, object]) -> None:
         print(f"{row['threshold']:>9.2f} {row['false_accepts']:>9} {row['far']:>7.2%} "
               f"{row['false_rejects']:>9} {row['frr']:>7.2%} {margin:>7}{mark}")
     print()
-    print("genuine pairs over the threshold:", ", ".join(f"{a}/{b} {d}" for a, b, d in result["rejected_genuine_pairs"]) or "-")  # type: ignore[attr-defined]
+    rejected = result["rejected_genuine_pairs"]
+    print("genuine pairs over the threshold:",
+          ", ".join(f"{a}/{b} {d}" for a, b, d in rejected) or "-")  # type: ignore[attr-defined]
     print(f"per photo (detect + landmarks + encode): p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
           f"max {result['max_ms']} ms")
 

@@ -141,9 +141,9 @@ def _css(rect: object, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 
 def _frame_box(rect: object, scale: float, width: int, height: int) -> Box:
-    top, right, bottom, left = _css(rect, (int(round(height * scale)), int(round(width * scale))))
-    x0, y0 = int(round(left / scale)), int(round(top / scale))
-    x1, y1 = min(int(round(right / scale)), width), min(int(round(bottom / scale)), height)
+    top, right, bottom, left = _css(rect, (round(height * scale), round(width * scale)))
+    x0, y0 = round(left / scale), round(top / scale)
+    x1, y1 = min(round(right / scale), width), min(round(bottom / scale), height)
     return x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)
 
 

@@ -41,8 +41,8 @@ from devices.face_api import (
     Challenge,
     FaceCheckResult,
     FaceOutcome,
-    FacePrompt,
     FaceProgress,
+    FacePrompt,
     LivenessStep,
 )
 
@@ -238,7 +238,8 @@ class LivenessCheck:
             else:
                 turn = face_yaw - track.yaw0
                 wanted = turn if step is LivenessStep.TURN_LEFT else -turn
-                if not track.eyes_closed and ear >= config.blink_close_ratio * open_level and abs(turn) < config.frontal_yaw:
+                looking = abs(turn) < config.frontal_yaw
+                if not track.eyes_closed and ear >= config.blink_close_ratio * open_level and looking:
                     track.open_ears.append(ear)
                 if wanted >= config.turn_yaw:
                     track.done += 1
@@ -275,7 +276,8 @@ class LivenessCheck:
             return FacePrompt.LOOK
         return FacePrompt(self.challenge.steps[track.done].value)
 
-    def _progress(self, prompt: FacePrompt, analysis: FaceAnalysis, box: tuple[int, int, int, int] | None) -> FaceProgress:
+    def _progress(self, prompt: FacePrompt, analysis: FaceAnalysis,
+                  box: tuple[int, int, int, int] | None) -> FaceProgress:
         fraction = None
         if box is not None:
             width, height = analysis.frame_size

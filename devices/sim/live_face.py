@@ -57,7 +57,8 @@ class LiveFace:
         analyser = analyser or FaceAnalyser()
         self.size = size
         self._rng = np.random.default_rng(seed)
-        photo = photo_bgr if photo_bgr.ndim == 3 and photo_bgr.shape[2] == 3 else cv2.cvtColor(to_rgb(photo_bgr), cv2.COLOR_RGB2BGR)
+        colour = photo_bgr.ndim == 3 and photo_bgr.shape[2] == 3
+        photo = photo_bgr if colour else cv2.cvtColor(to_rgb(photo_bgr), cv2.COLOR_RGB2BGR)
         found = analyser.analyse(photo)
         analyser.forget()
         if found.count != 1 or found.landmarks is None:
@@ -122,7 +123,7 @@ class LiveFace:
                 scale = 1.0 + 0.15 * math.sin(phase)
             elif kind is Attack.ROTATED:
                 angle = 12.0 * math.sin(phase)
-            matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+            matrix = np.asarray(cv2.getRotationMatrix2D((cx, cy), angle, scale), dtype=np.float64)
             matrix[:, 2] += (dx, dy)
             moved = cv2.warpAffine(self.base, matrix, self.size, flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)
@@ -144,8 +145,8 @@ class LiveFace:
             span = max(float(eye[[4, 5], 1].mean()) - top, 1.0)  # down to the lower lid
             above = (right - left) * 0.55  # the skin above the lid that slides down
             pad = (right - left) * 0.15
-            x0, x1 = max(int(left - pad), 0), min(int(math.ceil(right + pad)), width)
-            y0, y1 = max(int(top - above), 0), min(int(math.ceil(top + span + 2)), height)
+            x0, x1 = max(int(left - pad), 0), min(math.ceil(right + pad), width)
+            y0, y1 = max(int(top - above), 0), min(math.ceil(top + span + 2), height)
             ys = np.arange(y0, y1, dtype=np.float32)
             line = []
             for x in range(x0, x1):

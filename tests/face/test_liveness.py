@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from devices.face import FaceAnalysis
-from devices.face_api import Challenge, FaceCheckResult, FaceOutcome, FacePrompt, FaceProgress
+from devices.face_api import Challenge, FaceCheckResult, FaceOutcome, FaceProgress, FacePrompt
 from devices.liveness import LivenessCheck, LivenessConfig, eye_aspect_ratio, nonrigid_residual, yaw
 
 FRAME = (640, 480)
@@ -34,7 +34,8 @@ def face(closed: float = 0.0, turn: float = 0.0) -> np.ndarray:
     return points
 
 
-def placed(points: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 320, dy: float = 240) -> FaceAnalysis:
+def placed(points: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 320,
+           dy: float = 240) -> FaceAnalysis:
     c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
     moved = scale * points @ np.array([[c, s], [-s, c]]) + (dx, dy)
     x0, y0 = moved.min(axis=0)
@@ -103,8 +104,8 @@ def test_a_still_photo_moved_in_the_image_plane_is_refused_as_a_still_image(moti
     frames = []
     for i in range(250):
         phase = 2 * math.pi * i / 40
-        kwargs = {"repeated": {}, "moved": {"dx": 320 + 60 * math.sin(phase)}, "scaled": {"scale": 1 + 0.3 * math.sin(phase)},
-                  "rotated": {"angle": 20 * math.sin(phase)}}[motion]
+        kwargs = {"repeated": {}, "moved": {"dx": 320 + 60 * math.sin(phase)},
+                  "scaled": {"scale": 1 + 0.3 * math.sin(phase)}, "rotated": {"angle": 20 * math.sin(phase)}}[motion]
         frames.append(placed(face(), **kwargs))
     result = run("blink,turn_left", frames)
     assert result.outcome is FaceOutcome.STILL_IMAGE
@@ -126,7 +127,7 @@ def test_several_faces_for_a_while_end_the_check():
 def test_a_second_face_for_a_moment_only_restarts_the_steps():
     frames = live("blink,turn_left")
     check = LivenessCheck(Challenge.parse("blink,turn_left"), 0.0)
-    events = [check.feed(i / 10, a, lambda: ME) for i, a in enumerate(frames[:10] + [TWO] + frames)]
+    events = [check.feed(i / 10, a, lambda: ME) for i, a in enumerate([*frames[:10], TWO, *frames])]
     assert any(isinstance(e, FaceProgress) and e.prompt is FacePrompt.ONE_FACE for e in events)
     progress = [e for e in events if isinstance(e, FaceProgress)]
     assert progress[9].steps_done == 1 and progress[10].steps_done == 0
