@@ -28,6 +28,7 @@ FACES_DIR = REPO_ROOT.parent / "shared" / "data" / "faces"
 # the template is enrolled from the first, the camera shows the second.
 ENROL_PHOTO, CAMERA_PHOTO = "obama_1.jpg", "obama_4.jpg"
 FRAME_PERIOD_S = 0.1  # the simulated camera's pace: about 10 frames a second, as the kiosk's camera
+ASKING = frozenset({"blink", "turn_left", "turn_right"})  # prompts that ask a step of the challenge
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,9 @@ def _face(driver: Any, runtime: Any, flow: Any, chosen: RecoveryPlan, snap: Snap
                 break
             camera.push(frame)
             _pace(driver, camera)
-            if not snapped and flow.state.face is not None and flow.state.face.box is not None:
-                snap("face")  # the overlay with the live preview, the face's box and the prompt
+            news = flow.state.face
+            if not snapped and news is not None and news.box is not None and news.prompt.value in ASKING:
+                snap("face")  # the overlay: the live preview, the face's box, a step of the challenge asked
                 snapped = True
     if not snapped:
         snap("face")
