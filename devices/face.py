@@ -16,16 +16,24 @@ central's enrolment from an image file, so that distances mean the same on both 
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import threading
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import cv2
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 WORK_SIZE = 640  # long side, px: see the module docstring
 # Below this width (at the working size) landmarks are too noisy for blinks: "come closer".
 MIN_FACE_WIDTH = 80
 ENCODING_SIZE = 128
+MAX_ENCODER_FAILURES = 2
+WARM_UP_SIZE = 160
+ENCODER_REPLY_S = 30.0  # an encoding takes about 0.1 s; the first one also loads the models
 
 Box = tuple[int, int, int, int]  # x, y, width, height in the frame's pixels
 
@@ -74,13 +82,117 @@ def to_rgb(frame: np.ndarray, bgr: bool = True) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if bgr else np.ascontiguousarray(frame)
 
 
-class FaceAnalyser:
-    """Analyses frames one at a time (dlib's models are not shared between threads: a lock)."""
+def _encode_here(work: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    import face_recognition
 
-    def __init__(self, work_size: int = WORK_SIZE) -> None:
+    encodings = face_recognition.face_encodings(work, [box], num_jitters=1)
+    return np.asarray(encodings[0], dtype=np.float64) if encodings else None
+
+
+def _encoder_main(conn: Connection) -> None:
+    """The encoder process: (working image, box) in, encoding (or None) out, until EOF."""
+    while True:
+        try:
+            work, box = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(_encode_here(work, box))
+        except Exception as error:  # a bad image: the caller gets None and carries on
+            conn.send(error.__class__.__name__)
+
+
+class EncoderProcess:
+    """Encodings computed in a child process.
+
+    dlib's encoder holds Python's GIL for its whole call (about 0.1 s per face on this hardware,
+    docs/benchmarks.md "Face check"); in the kiosk's process that would stop the UI's frames
+    each time. The detector and the shape predictor release the GIL and stay in-process.
+    """
+
+    def __init__(self) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._warming = False
+        self._failures = 0  # in a row; after MAX_ENCODER_FAILURES the analyser encodes in-process
+
+    @property
+    def broken(self) -> bool:
+        return self._failures >= MAX_ENCODER_FAILURES
+
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_encoder_main, args=(child,), name="face-encoder", daemon=True)
+        process.start()
+        child.close()
+        self._conn, self._process = parent, process
+        # A first job loads the models now, while nobody waits; its answer is read before the next.
+        parent.send((np.zeros((WARM_UP_SIZE, WARM_UP_SIZE, 3), np.uint8), (0, WARM_UP_SIZE, WARM_UP_SIZE, 0)))
+        self._warming = True
+
+    def encode(self, work: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+        with self._lock:
+            self._start()
+            conn = self._conn
+            assert conn is not None
+            try:
+                if self._warming:
+                    if not conn.poll(ENCODER_REPLY_S):
+                        raise OSError("no answer to the warm-up")
+                    conn.recv()
+                    self._warming = False
+                conn.send((work, box))
+                if conn.poll(ENCODER_REPLY_S):
+                    reply = conn.recv()
+                    self._failures = 0
+                    if isinstance(reply, np.ndarray):
+                        return reply
+                    if reply is not None:
+                        log.warning("face: the encoder could not encode a face (%s)", reply)
+                    return None
+                log.warning("face: the encoder did not answer; restarting it")
+            except (EOFError, OSError) as error:
+                log.warning("face: the encoder process is gone (%s); restarting it", error)
+            self._failures += 1
+            if self.broken:
+                log.error("face: the encoder process fails; encoding in the kiosk's process from now on")
+            self._stop()
+            return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None:
+            self._process.join(1.0)
+            if self._process.is_alive():
+                self._process.kill()
+        self._conn = self._process = None
+
+
+class FaceAnalyser:
+    """Analyses frames one at a time (dlib's models are not shared between threads: a lock).
+
+    With an ``encoder`` process the encodings are computed there (the kiosk: the UI keeps its
+    frames); without, in the calling thread (the bench, enrolment, tests).
+    """
+
+    def __init__(self, work_size: int = WORK_SIZE, encoder: EncoderProcess | None = None) -> None:
         if work_size < 160:
             raise ValueError("work_size must be at least 160 px")
         self.work_size = work_size
+        self.encoder = encoder
         self._lock = threading.Lock()
         self._work: np.ndarray | None = None  # the last working copy, for encode()
         self._work_boxes: tuple[tuple[int, int, int, int], ...] = ()
@@ -106,14 +218,16 @@ class FaceAnalyser:
 
     def encode_last(self) -> np.ndarray | None:
         """The encoding of the single face of the last analysed frame (None: not exactly one face)."""
-        import face_recognition
-
         with self._lock:
             work, boxes = self._work, self._work_boxes
             if work is None or len(boxes) != 1:
                 return None
-            encodings = face_recognition.face_encodings(work, [boxes[0]], num_jitters=1)
-        return np.asarray(encodings[0], dtype=np.float64) if encodings else None
+            if self.encoder is not None and not self.encoder.broken:
+                encoding = self.encoder.encode(work, boxes[0])
+                if encoding is not None or not self.encoder.broken:
+                    return encoding
+            # No encoder process (or it cannot run): here, at the cost of the UI's frames meanwhile.
+            return _encode_here(work, boxes[0])
 
     def forget(self) -> None:
         """Drop the last frame (frames are never kept beyond the check that saw them)."""

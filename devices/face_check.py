@@ -1,6 +1,7 @@
 """The kiosk's face check: a FaceChecker (devices/face_api.py) fed with the camera's colour frames.
 
-    checker = CameraFaceChecker(scanner)          # scanner: the running devices.camera.CameraQrScanner
+    checker = CameraFaceChecker(scanner)          # scanner: the devices.camera.CameraQrScanner
+                                                  # (starts the encoder process; checker.close() stops it)
     checker.begin(random_challenge(), listener)  # listener gets FaceProgress events, then one FaceCheckResult
     checker.preview()                             # the latest frame, small and RGB, for the screen
     checker.cancel()
@@ -23,7 +24,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from devices.face import FaceAnalyser, to_rgb
+from devices.face import EncoderProcess, FaceAnalyser, to_rgb
 from devices.face_api import Challenge, FaceCheckResult, FaceListener, FaceOutcome
 from devices.health import Health
 from devices.liveness import LivenessCheck, LivenessConfig
@@ -56,7 +57,12 @@ class CameraFaceChecker:
         frame_wait_s: float = 3.0,
     ) -> None:
         self._camera = camera
-        self._analyser = analyser or FaceAnalyser()
+        if analyser is None:
+            # The kiosk's: encodings in a child process (started now: the models load meanwhile).
+            encoder = EncoderProcess()
+            encoder.start()
+            analyser = FaceAnalyser(encoder=encoder)
+        self._analyser = analyser
         self._config = config or LivenessConfig()
         self._clock = clock
         self._frame_wait_s = frame_wait_s  # no frame for this long from an unhealthy camera: unavailable
@@ -67,6 +73,16 @@ class CameraFaceChecker:
         self._thread: threading.Thread | None = None
         self.analysed = 0  # frames analysed by the last check
         self.dropped = 0  # frames replaced by a newer one before they were analysed
+
+    def close(self) -> None:
+        """Cancel a running check and stop the encoder process (the kiosk's shutdown)."""
+        self.cancel()
+        thread = self._thread
+        if thread is not None:
+            thread.join(5.0)
+        encoder = getattr(self._analyser, "encoder", None)
+        if encoder is not None:
+            encoder.close()
 
     @property
     def running(self) -> bool:

@@ -56,6 +56,7 @@ class LiveFace:
                  analyser: FaceAnalyser | None = None) -> None:
         analyser = analyser or FaceAnalyser()
         self.size = size
+        self._seed = seed
         self._rng = np.random.default_rng(seed)
         colour = photo_bgr.ndim == 3 and photo_bgr.shape[2] == 3
         photo = photo_bgr if colour else cv2.cvtColor(to_rgb(photo_bgr), cv2.COLOR_RGB2BGR)
@@ -95,19 +96,31 @@ class LiveFace:
         poses = [FacePose()] * neutral
         for step in challenge.steps:
             if step is LivenessStep.BLINK:
-                poses += [FacePose(c) for c in (0.6, 0.85, 1.0, 0.85, 0.6, 0.0)] + [FacePose()] * 2
+                poses += [FacePose(c) for c in (0.6, 0.85, 1.0, 1.0, 0.85, 0.6, 0.0)] + [FacePose()] * 3
             else:
                 side = 1.0 if step is LivenessStep.TURN_LEFT else -1.0
                 poses += [FacePose(0, side * a) for a in (0.35, 0.7, 1.0, 1.0, 0.7, 0.35, 0.0)] + [FacePose()] * 2
         return poses + [FacePose()] * neutral
 
     def live(self, challenge: Challenge, neutral: int = 4) -> Iterator[np.ndarray]:
-        """The frames of a live person doing ``challenge`` (made one at a time)."""
+        """The frames of a live person doing ``challenge`` once (made one at a time; the same each time)."""
+        self._rng = np.random.default_rng(self._seed)
         for pose in self.poses(challenge, neutral):
             yield self.frame(pose)
 
+    def performing(self, challenge: Challenge) -> Iterator[np.ndarray]:
+        """Endless frames of a person doing ``challenge`` again and again, as one does until the
+        screen says it worked (the demo: push them into the camera until the check ends)."""
+        rounds = 0
+        while True:
+            self._seed, previous = self._seed + rounds, self._seed
+            yield from self.live(challenge)
+            self._seed = previous
+            rounds += 1
+
     def attack(self, kind: Attack, frames: int = 30) -> Iterator[np.ndarray]:
         """The photo held to the camera: no blink, no turn; the whole picture moves rigidly."""
+        self._rng = np.random.default_rng(self._seed)
         still = self._noisy(self.base)
         width, height = self.size
         cx, cy = self.box[0] + self.box[2] / 2, self.box[1] + self.box[3] / 2

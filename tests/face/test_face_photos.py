@@ -89,3 +89,28 @@ def test_a_blank_camera_is_no_face(analyser):
 def test_a_photo_of_several_people_cannot_be_made_live(faces_dir, analyser):
     with pytest.raises(ValueError, match="exactly one face"):
         LiveFace.from_file(str(faces_dir / "group_2.jpg"), analyser=analyser)
+
+
+def test_the_demos_endless_performance_passes_and_frames_are_the_same_each_time(analyser, obama):
+    challenge = Challenge.parse("turn_left,blink")
+    frames = obama.performing(challenge)
+    result = check_frames((next(frames) for _ in range(120)), challenge, analyser)
+    assert result.outcome is FaceOutcome.LIVE
+    first, again = next(obama.live(challenge)), next(obama.live(challenge))
+    assert np.array_equal(first, again)
+
+
+def test_the_encoder_process_gives_the_same_encoding_as_in_process(faces_dir, analyser):
+    from devices.face import EncoderProcess, FaceAnalyser
+
+    image = read_image_file(faces_dir / "biden_1.jpg")
+    assert image is not None
+    encoder = EncoderProcess()
+    try:
+        _, in_child = FaceAnalyser(encoder=encoder).encode(image)
+        assert not encoder.broken
+    finally:
+        encoder.close()
+    _, here = analyser.encode(image)
+    assert in_child is not None and here is not None
+    assert face_distance(in_child, here) < 1e-6
