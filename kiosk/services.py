@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 MONITOR_INTERVAL_S = 5.0
 NO_CAMERA = "no_camera"  # health reason: camera.source = "" (the QR path is off)
-FACE_CHECK_MODULE = "devices.face_check"  # CameraFaceChecker(scanner, timeout_s=...): the camera's face check
+FACE_CHECK_MODULE = "devices.face_check"  # CameraFaceChecker(scanner, config=LivenessConfig(...)): the face check
 
 
 class StartupError(Exception):
@@ -411,7 +411,9 @@ class KioskServices:
         try:
             # Imported here: face_recognition and its models load only on a kiosk that offers the face check.
             module = importlib.import_module(FACE_CHECK_MODULE)
-            checker: FaceChecker = module.CameraFaceChecker(self.scanner, timeout_s=section.face_timeout_s)
+            liveness = importlib.import_module("devices.liveness")
+            checker: FaceChecker = module.CameraFaceChecker(
+                self.scanner, config=liveness.LivenessConfig(timeout_s=section.face_timeout_s))
         except (ImportError, AttributeError, SystemExit) as exc:  # the models' loader may exit when missing
             log.warning("the face check is unavailable (%s): the SMS code only", exc)
             return None
