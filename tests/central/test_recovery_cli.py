@@ -128,6 +128,9 @@ def test_the_recovery_migration_keeps_orders_and_goes_back(db_url: str) -> None:
         connection.execute(text(
             "INSERT INTO orders (id, cinema_id, showing_id, status, created_at, source) "
             "VALUES ('o1', 'c1', 's1', 'paid', '2026-11-30 10:00:00', 'online')"))
+        connection.execute(text(
+            "INSERT INTO tickets (id, order_id, showing_id, \"row\", seat, price_fen, status) "
+            "VALUES ('t1', 'o1', 's1', 'A', '1', 4500, 'printed')"))
     migrate(engine)
     tables = set(inspect(engine).get_table_names())
     assert {"accounts", "face_templates", "recovery_sessions", "recovery_sms_codes", "recovery_attempts",
@@ -142,4 +145,20 @@ def test_the_recovery_migration_keeps_orders_and_goes_back(db_url: str) -> None:
     assert "account_id" not in {c["name"] for c in inspect(engine).get_columns("orders")}
     with engine.connect() as connection:
         assert connection.execute(text("SELECT status FROM orders WHERE id = 'o1'")).scalar_one() == "paid"
+        assert connection.execute(text("SELECT status FROM tickets WHERE id = 't1'")).scalar_one() == "printed"
     engine.dispose()
+
+
+def test_demo_data_enrols_the_demo_face_once(module_central: RunningCentral) -> None:
+    from central import demo
+
+    central = module_central
+    first = central.cli_json("demo-data", "--face-image", str(photo(ENROLLED_PHOTO)))
+    assert first["recovery"]["face"]["face_template"] is True and first["recovery"]["sms"]["face_template"] is False
+    again = central.cli_json("demo-data", "--face-image", str(photo("biden_1.jpg")))  # kept, not replaced
+    assert again["orders"] == first["orders"]
+    assert rows(central, "SELECT count(*) FROM audit_log WHERE action = 'face_template_enrolled' "
+                "AND actor = 'cli'")[0][0] >= 1
+    assert central.cli_json("accounts", "show", "--phone", demo.DEMO_RECOVERY_PHONE)["face_enrolled"] is True
+    missing = central.cli("demo-data", "--face-image", "/nonexistent/face.jpg")
+    assert missing.returncode == 0  # already enrolled: the photo is not read again

@@ -102,13 +102,14 @@ def test_init_secrets_is_explicit_idempotent_and_private(tmp_path: Path) -> None
     assert first.returncode == 0, first.stderr
     assert '"pickup_code_key": "created"' in first.stdout and '"signing_key": "created k' in first.stdout
     assert '"issuer_keys": "created"' in first.stdout  # the year-cards' master keys
+    assert '"face_template_key": "created"' in first.stdout  # face templates' encryption key
     contents = {path: path.read_bytes() for path in files_under(secrets)}
-    assert len(contents) == 3
+    assert len(contents) == 4
     assert (secrets.stat().st_mode & 0o777) == 0o700
     assert all((path.stat().st_mode & 0o777) == 0o600 for path in contents)
     again = central_cli("init-secrets", cwd=tmp_path, env=env)
     assert again.returncode == 0 and '"pickup_code_key": "kept"' in again.stdout and '"signing_key": "kept"' \
-        in again.stdout and '"issuer_keys": "kept"' in again.stdout
+        in again.stdout and '"issuer_keys": "kept"' in again.stdout and '"face_template_key": "kept"' in again.stdout
     assert {path: path.read_bytes() for path in files_under(secrets)} == contents
 
 

@@ -25,10 +25,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("phone_hmac"),
     )
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("account_id", sa.String(length=64), nullable=True))
-        batch_op.create_foreign_key("fk_orders_account_id", "accounts", ["account_id"], ["id"])
-        batch_op.create_index("ix_orders_account_id", ["account_id"], unique=False)
+    # A plain column (no foreign key): SQLite can add it in place, without rebuilding orders.
+    op.add_column("orders", sa.Column("account_id", sa.String(length=64), nullable=True))
+    op.create_index("ix_orders_account_id", "orders", ["account_id"], unique=False)
     op.create_table(
         "face_templates",
         sa.Column("account_id", sa.String(length=64), nullable=False),
@@ -126,8 +125,6 @@ def downgrade() -> None:
     op.drop_index("ix_recovery_sessions_account_id", table_name="recovery_sessions")
     op.drop_table("recovery_sessions")
     op.drop_table("face_templates")
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_index("ix_orders_account_id")
-        batch_op.drop_constraint("fk_orders_account_id", type_="foreignkey")
-        batch_op.drop_column("account_id")
+    op.drop_index("ix_orders_account_id", table_name="orders")
+    op.drop_column("orders", "account_id")  # SQLite 3.35+ drops it in place
     op.drop_table("accounts")
