@@ -46,7 +46,7 @@ def test_a_recovery_by_face_from_the_home_screen_to_the_printed_tickets(start_re
     ui.tap("lost_button")
     ui.wait_for("recovery.consent")
     texts = " ".join(ui.visible_texts())
-    for expected in ("face encoding", "No photo and no video is saved", "180 days", "If you decline",
+    for expected in ("face encoding", "No photo and no video is saved", "audit log", "If you decline",
                      "Consent text version face-consent-1"):
         assert expected in texts, expected
     snap(kiosk, shots / "consent.png")
