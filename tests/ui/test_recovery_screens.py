@@ -46,7 +46,7 @@ def test_a_recovery_by_face_from_the_home_screen_to_the_printed_tickets(start_re
     ui.tap("lost_button")
     ui.wait_for("recovery.consent")
     texts = " ".join(ui.visible_texts())
-    for expected in ("face encoding", "No photo and no video is saved", "180 days", "If you decline",
+    for expected in ("face encoding", "No photo and no video is saved", "audit log", "If you decline",
                      "Consent text version face-consent-1"):
         assert expected in texts, expected
     snap(kiosk, shots / "consent.png")
@@ -391,3 +391,46 @@ def test_a_face_not_matched_offers_a_retry_then_the_sms_code(start_recovery_kios
     ui.tap("use_sms")
     ui.wait_for("recovery.sms_code")
     assert central.sms_sent == 1
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920)], ids=["landscape-1080p", "portrait-1080p"])
+def test_the_recovery_screens_scale_with_the_window(start_recovery_kiosk: StartRecoveryKiosk, shots: Path,
+                                                    size: tuple[int, int]) -> None:
+    from kivy.core.window import Window
+
+    design = tuple(Window.size)
+    kiosk = start_recovery_kiosk(language="zh_CN")
+    ui = kiosk.ui
+    try:
+        Window.size = size
+        ui.wait_for(lambda: tuple(Window.size) == size)
+        ui.pump(3)
+        name = f"{size[0]}x{size[1]}"
+        snap(kiosk, shots / f"home-{name}.png")
+        ui.tap("lost_button")
+        ui.wait_for("recovery.consent")
+        snap(kiosk, shots / f"consent-{name}.png")
+        ui.tap("agree")
+        ui.wait_for("recovery.phone")
+        ui.type_digits(PHONE)
+        snap(kiosk, shots / f"phone-{name}.png")
+        ui.tap("submit")
+        ui.wait_for("recovery.orders")
+        snap(kiosk, shots / f"orders-{name}.png")
+        ui.tap("order_order-1")
+        ui.wait_for("recovery.face")
+        kiosk.face.sees(FacePrompt.TURN_LEFT, steps_done=1)
+        frame = ui.find("frame")
+        ui.wait_for(lambda: frame.frames_shown >= 1)
+        snap(kiosk, shots / f"face-{name}.png")
+        ui.tap("use_sms")
+        ui.wait_for("recovery.sms_code")
+        snap(kiosk, shots / f"sms_code-{name}.png")
+        ui.type_digits(SMS_CODE)
+        ui.tap("submit")
+        ui.wait_for("recovery.delivery")
+        ui.wait_for(lambda: ui.is_enabled("print_here"))
+        snap(kiosk, shots / f"delivery-{name}.png")
+    finally:
+        Window.size = design
+        ui.wait_for(lambda: tuple(Window.size) == design)

@@ -42,12 +42,12 @@ def test_every_text_the_journey_can_show_is_there(language: str) -> None:
 def test_the_consent_text_says_what_a_privacy_officer_asks(language: str) -> None:
     text = load_catalog(language)["recovery.consent.text"]
     words = {
-        "en": ("face encoding", "No photo and no video is saved", "sent once", "discarded", "180 days",
-               "If you decline", "SMS", "deleted"),
-        "zh_CN": ("人脸特征值", "不保存任何照片或视频", "只发送一次", "立即丢弃", "180天", "如果不同意",
-                  "短信验证码", "删除"),
-        "zh_TW": ("人臉特徵值", "不儲存任何照片或影片", "只傳送一次", "立即丟棄", "180天", "如果不同意",
-                  "簡訊驗證碼", "刪除"),
+        "en": ("face encoding", "No photo and no video is saved", "sent once", "discarded", "audit log",
+               "until you have it deleted", "If you decline", "SMS", "deleted"),
+        "zh_CN": ("人脸特征值", "不保存任何照片或视频", "只发送一次", "立即丢弃", "安全审计日志",
+                  "保存至您申请删除为止", "如果不同意", "短信验证码", "删除"),
+        "zh_TW": ("人臉特徵值", "不儲存任何照片或影片", "只傳送一次", "立即丟棄", "安全稽核日誌",
+                  "保存至您申請刪除為止", "如果不同意", "簡訊驗證碼", "刪除"),
     }[language]
     for word in words:
         assert word in text, word
