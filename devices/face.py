@@ -59,7 +59,7 @@ class FaceAnalysis:
         return self.boxes[0][2] * self.scale
 
 
-def _models() -> tuple[object, object, object]:
+def load_models() -> tuple[object, object, object]:
     # Imported on first use: loading the models takes about a second and 130 MB.
     from face_recognition import api
 
@@ -199,7 +199,7 @@ class FaceAnalyser:
 
     def analyse(self, frame: np.ndarray, bgr: bool = True) -> FaceAnalysis:
         """Faces in ``frame`` (BGR as the camera gives it unless ``bgr`` is False)."""
-        detector, predictor, _ = _models()
+        detector, predictor, _ = load_models()
         rgb = to_rgb(frame, bgr)
         height, width = rgb.shape[:2]
         scale = min(1.0, self.work_size / max(height, width))

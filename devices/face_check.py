@@ -1,10 +1,11 @@
 """The kiosk's face check: a FaceChecker (devices/face_api.py) fed with the camera's colour frames.
 
     checker = CameraFaceChecker(scanner)          # scanner: the devices.camera.CameraQrScanner
-                                                  # (starts the encoder process; checker.close() stops it)
+    checker.prepare()                             # at the kiosk's start: loads the models (about 1 s)
     checker.begin(random_challenge(), listener)  # listener gets FaceProgress events, then one FaceCheckResult
     checker.preview()                             # the latest frame, small and RGB, for the screen
     checker.cancel()
+    checker.close()                               # at the kiosk's end: stops the encoder process
 
 While a check runs, the scanner hands it every frame through ``scanner.face_sink`` (and neither
 decodes QR codes in them nor shows them to its frame observers: a recorder never sees a face).
@@ -24,7 +25,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from devices.face import EncoderProcess, FaceAnalyser, to_rgb
+from devices.face import EncoderProcess, FaceAnalyser, load_models, to_rgb
 from devices.face_api import Challenge, FaceCheckResult, FaceListener, FaceOutcome
 from devices.health import Health
 from devices.liveness import LivenessCheck, LivenessConfig
@@ -55,13 +56,12 @@ class CameraFaceChecker:
         config: LivenessConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         frame_wait_s: float = 3.0,
+        encode_in_process: bool = True,
     ) -> None:
         self._camera = camera
         if analyser is None:
-            # The kiosk's: encodings in a child process (started now: the models load meanwhile).
-            encoder = EncoderProcess()
-            encoder.start()
-            analyser = FaceAnalyser(encoder=encoder)
+            # The kiosk's: encodings in a child process (started by prepare() or the first check).
+            analyser = FaceAnalyser(encoder=EncoderProcess() if encode_in_process else None)
         self._analyser = analyser
         self._config = config or LivenessConfig()
         self._clock = clock
@@ -73,6 +73,14 @@ class CameraFaceChecker:
         self._thread: threading.Thread | None = None
         self.analysed = 0  # frames analysed by the last check
         self.dropped = 0  # frames replaced by a newer one before they were analysed
+
+    def prepare(self) -> None:
+        """Load the models now: about 1 s of CPU in this process (it stalls a UI meanwhile) and the
+        encoder process's start. Call it once at the kiosk's start; otherwise the first check does it."""
+        load_models()
+        encoder = getattr(self._analyser, "encoder", None)
+        if encoder is not None:
+            encoder.start()
 
     def close(self) -> None:
         """Cancel a running check and stop the encoder process (the kiosk's shutdown)."""
@@ -159,6 +167,9 @@ class CameraFaceChecker:
     def _loop(self, check: LivenessCheck, started: float, listener: FaceListener) -> FaceCheckResult:
         if _unavailable(self._camera.health()):
             return check.end(FaceOutcome.CAMERA_UNAVAILABLE, started)
+        encoder = getattr(self._analyser, "encoder", None)
+        if encoder is not None:
+            encoder.start()  # no-op when running; its models load while the first frames are looked at
         last_frame_at = started
         while True:
             with self._cond:
