@@ -44,23 +44,23 @@ def test_a_redemption_debits_the_card_once_and_prints_through_the_claim_path(kit
     assert (view["status"], view["visits_left"], view["type_name"], view["max_people"]) == ("active", 10, "年卡", 2)
     assert view["history"] == [] and view["owed"] == []
 
-    held = ok(kiosk.hold(card, SOON, ["C5", "C6"]))
+    held = ok(kiosk.hold(card, SOON, ["C8", "C9"]))
     assert (held["state"], held["visits"], held["kind"]) == ("held", 2, "tickets")
     assert held["hold_expires_at"] is not None
-    assert {s: kiosk.seats(SOON)[s] for s in ("C5", "C6")} == {"C5": "held", "C6": "held"}
+    assert {s: kiosk.seats(SOON)[s] for s in ("C8", "C9")} == {"C8": "held", "C9": "held"}
 
     proof = kiosk.debit_announced(card, held)
     assert ok(kiosk.redemption(held["redemption_id"]))["state"] == "debiting"
     result = ok(kiosk.confirm(held["redemption_id"], proof_of(proof)))
     assert result["redemption"]["state"] == "confirmed"
     claim = result["claim"]
-    assert sorted(f"{t['row']}{t['seat']}" for t in claim["tickets"]) == ["C5", "C6"]
+    assert sorted(f"{t['row']}{t['seat']}" for t in claim["tickets"]) == ["C8", "C9"]
     assert all(t["entrance_token"] for t in claim["tickets"])
     assert result["redemption"]["claim_id"] == claim["claim_id"]
 
     status = kiosk.print_claim(claim)
     assert set(status["tickets"].values()) == {"printed"} and status["open"] is False
-    assert {s: kiosk.seats(SOON)[s] for s in ("C5", "C6")} == {"C5": "taken", "C6": "taken"}
+    assert {s: kiosk.seats(SOON)[s] for s in ("C8", "C9")} == {"C8": "taken", "C9": "taken"}
 
     after = ok(kiosk.tap(card))
     assert after["visits_left"] == 8 == card.read().balance
